@@ -1,0 +1,121 @@
+// quota_service: the spec's SubscriptionService as an embeddable object.
+//
+// It validates input, computes periods in the configured IANA time zone,
+// and turns storage answers into quota information, decisions and denial
+// payloads. It holds no mutable state of its own and is safe to share
+// between threads; exactness under concurrency comes from the storage,
+// where every operation is one transaction.
+#pragma once
+
+#include <kauri_quota/clock.hpp>
+#include <kauri_quota/result.hpp>
+#include <kauri_quota/storage.hpp>
+#include <kauri_quota/types.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kauri_quota {
+
+struct service_options {
+  /// IANA zone in which days and months start; "UTC" as in the spec.
+  std::string time_zone = "UTC";
+  /// Usage at or above this fraction of any limit raises the warning.
+  double warning_threshold = 0.8;
+  /// Tier given to new users and applied when a subscription lapses.
+  tier_id default_tier{"free"};
+  /// An open reservation older than this is settled at its estimate.
+  std::chrono::seconds reservation_ttl{300};
+  /// Time source; the system clock when empty.
+  std::shared_ptr<const clock> time_source;
+};
+
+class quota_service {
+ public:
+  /// Validates the options (time zone, threshold, TTL) and builds a service.
+  static result<quota_service> create(std::shared_ptr<storage> store, service_options opts = {});
+
+  quota_service(quota_service&&) noexcept;
+  quota_service& operator=(quota_service&&) noexcept;
+  ~quota_service();
+
+  storage& store() const noexcept;
+  const service_options& options() const noexcept;
+
+  // --- Subscriptions -------------------------------------------------------
+
+  /// Creates the user on the given tier (default tier when empty), status
+  /// active, start = now. user_exists when already there.
+  result<subscription> create_user(const user_id& user, std::optional<std::string> email = {},
+                                   std::optional<tier_id> tier = {});
+  /// Puts an existing user on the default tier, active, start = now.
+  result<subscription> assign_default_subscription(const user_id& user);
+  result<subscription> get_subscription(const user_id& user);
+  /// Moves the user to `target` at once; usage of the current period is
+  /// kept. success is false (with a message) when already on that tier.
+  result<upgrade_result> upgrade_subscription(const user_id& user, const tier_id& target,
+                                              const request_context& ctx = {});
+
+  // --- Tiers ---------------------------------------------------------------
+
+  result<tier> get_tier_config(const tier_id& id);
+  result<std::vector<tier>> get_all_tiers(bool visible_only = true);
+  result<tier> update_tier(const tier_update& update);
+
+  // --- Usage and decisions -------------------------------------------------
+
+  /// Today's counters (zero when the user has not used anything today).
+  result<usage> get_or_create_usage(const user_id& user);
+  result<quota_info> get_user_quota_info(const user_id& user);
+  result<usage_stats> get_usage_stats(const user_id& user);
+  /// Read-only check for UIs; use try_consume to admit a request.
+  result<bool> can_send_message(const user_id& user);
+
+  /// Atomic check-and-increment of one message (and `tokens`, when known
+  /// up front); audited as message_sent, or quota_exceeded when denied.
+  result<decision> try_consume(const user_id& user, std::int64_t tokens = 0,
+                               const request_context& ctx = {});
+  /// Counts one message and an estimate of its tokens; settle the
+  /// reservation with commit() or release() within the TTL.
+  result<decision> reserve(const user_id& user, std::int64_t estimated_tokens = 0,
+                           const request_context& ctx = {});
+  /// Settles the reservation's tokens to the actual count, in the period
+  /// the reservation was made in.
+  result<reservation> commit(const reservation_id& id, std::int64_t actual_tokens);
+  /// Refunds the reservation (processing failed).
+  result<reservation> release(const reservation_id& id);
+  result<reservation> get_reservation(const reservation_id& id);
+  /// Settles every expired open reservation at its estimate; returns how many.
+  result<std::int64_t> expire_reservations();
+
+  /// Unconditional after-the-fact record, as the spec's increment_usage.
+  result<usage> increment_usage(const user_id& user, std::int64_t messages, std::int64_t tokens,
+                                const request_context& ctx = {});
+
+  // --- Administration and audit -------------------------------------------
+
+  /// Zeroes today's counters of every user (or one); returns users touched.
+  result<std::int64_t> reset_daily_quotas(const std::optional<user_id>& user = {});
+  /// Zeroes this month's counters of every user (or one); returns users touched.
+  result<std::int64_t> reset_monthly_quotas(const std::optional<user_id>& user = {});
+  /// Appends an informational audit row (it changes no counter).
+  result<usage_event> log_usage_event(const user_id& user, std::string event_type, std::int64_t messages_count,
+                                      std::int64_t tokens_count, const request_context& ctx = {},
+                                      std::optional<std::string> metadata_json = {});
+  result<std::vector<usage_event>> get_events(const event_query& query);
+
+  /// The day `t` falls on in the quota time zone.
+  local_date day_of(sys_time t) const;
+  sys_time now() const;
+
+ private:
+  struct impl;
+  explicit quota_service(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace kauri_quota

@@ -1,0 +1,104 @@
+// Storage URLs and the backend factories.
+#include "core/sql_support.hpp"
+#include "sqlite/sqlite_storage.hpp"
+
+#include <kauri_quota/storage.hpp>
+
+#include <fmt/format.h>
+
+#ifdef KAURI_QUOTA_HAVE_POSTGRES
+#include "postgres/postgres_storage.hpp"
+#endif
+
+namespace kauri_quota {
+namespace {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+bool is_keyword_conninfo(std::string_view url) {
+  return url.find("://") == std::string_view::npos && url.find('=') != std::string_view::npos;
+}
+
+}  // namespace
+
+std::string redact_url(std::string_view url) {
+  std::string out(url);
+  if (auto scheme = out.find("://"); scheme != std::string::npos) {
+    // userinfo: scheme://user:password@host
+    const std::size_t auth_start = scheme + 3;
+    const std::size_t auth_end = out.find_first_of("/?#", auth_start);
+    const std::size_t at = out.rfind('@', auth_end == std::string::npos ? out.size() : auth_end);
+    if (at != std::string::npos && at > auth_start) {
+      const std::size_t colon = out.find(':', auth_start);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // password=... in a query string or a keyword string (value may be quoted).
+  for (std::size_t pos = 0; (pos = out.find("password", pos)) != std::string::npos;) {
+    std::size_t eq = pos + 8;
+    while (eq < out.size() && out[eq] == ' ') ++eq;
+    if (eq >= out.size() || out[eq] != '=') {
+      pos += 8;
+      continue;
+    }
+    std::size_t v = eq + 1;
+    while (v < out.size() && out[v] == ' ') ++v;
+    std::size_t end = v;
+    if (end < out.size() && out[end] == '\'') {
+      for (++end; end < out.size() && out[end] != '\''; ++end)
+        if (out[end] == '\\') ++end;
+      if (end < out.size()) ++end;
+    } else {
+      while (end < out.size() && out[end] != ' ' && out[end] != '&') ++end;
+    }
+    out.replace(v, std::min(end, out.size()) - v, "***");
+    pos = v + 3;
+  }
+  return out;
+}
+
+result<std::unique_ptr<storage>> open_sqlite(const sqlite_options& opts) { return detail::open_sqlite_storage(opts); }
+
+result<std::unique_ptr<storage>> open_postgres(const postgres_options& opts) {
+#ifdef KAURI_QUOTA_HAVE_POSTGRES
+  return detail::open_postgres_storage(opts);
+#else
+  (void)opts;
+  return make_error(errc::unsupported, "this build of kauri_quota has no PostgreSQL backend");
+#endif
+}
+
+result<std::unique_ptr<storage>> open_storage(std::string_view url, const open_options& opts) {
+  if (url.empty())
+    return make_error(errc::invalid_argument,
+                      "empty storage URL: expected sqlite:PATH, sqlite::memory:, postgresql://... or host=... dbname=...");
+  if (url.find('\0') != std::string_view::npos)
+    return make_error(errc::invalid_argument, "storage URL contains a NUL byte");
+  if (opts.pool_size < 0 || opts.pool_size > 256)
+    return make_error(errc::invalid_argument, "pool_size must be between 0 and 256");
+  if (starts_with(url, "sqlite:")) {
+    std::string_view path = url.substr(7);
+    if (starts_with(path, "//")) path.remove_prefix(2);
+    if (path.empty())
+      return make_error(errc::invalid_argument, "sqlite: URL without a path (use sqlite:PATH or sqlite::memory:)");
+    sqlite_options o;
+    o.path = path == ":memory:" ? std::string(":memory:") : std::string(path);
+    o.auto_migrate = opts.auto_migrate;
+    o.synchronous = opts.synchronous;
+    if (opts.pool_size > 0) o.pool_size = opts.pool_size;
+    return open_sqlite(o);
+  }
+  if (starts_with(url, "postgresql://") || starts_with(url, "postgres://") || is_keyword_conninfo(url)) {
+    postgres_options o;
+    o.conninfo = std::string(url);
+    o.auto_migrate = opts.auto_migrate;
+    if (opts.pool_size > 0) o.pool_size = opts.pool_size;
+    return open_postgres(o);
+  }
+  return make_error(errc::invalid_argument,
+                    fmt::format("unsupported storage URL {}: expected sqlite:PATH, sqlite::memory:, postgresql://... "
+                                "or host=... dbname=...",
+                                detail::quote_for_message(redact_url(url))));
+}
+
+}  // namespace kauri_quota

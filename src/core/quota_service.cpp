@@ -1,0 +1,340 @@
+#include <kauri_quota/quota_service.hpp>
+
+#include "core/period.hpp"
+#include "core/policy.hpp"
+#include "core/sql_support.hpp"
+#include "core/validate.hpp"
+
+#include <fmt/format.h>
+
+namespace kauri_quota {
+
+struct quota_service::impl {
+  std::shared_ptr<storage> store;
+  service_options opts;
+  detail::zone zone;
+  std::shared_ptr<const clock> clk;
+
+  sys_time now() const { return clk->now(); }
+
+  decision make_decision(const consume_outcome& o, sys_time t) const {
+    decision d;
+    d.allowed = o.allowed;
+    d.replayed = o.replayed;
+    d.reservation = o.reservation;
+    d.quota = detail::make_quota_info(o.snapshot, zone, opts.warning_threshold);
+    d.resets_at = d.quota.daily_resets_at;
+    if (!o.allowed) {
+      detail::fill_denial(d, o.denied_by, t);
+      // The suggestion is a courtesy: a failure to list tiers must not turn
+      // a valid denial into an error.
+      if (auto all = store->tiers(true)) d.suggested_tier = detail::suggest_tier(o.snapshot.applied, o.denied_by, all.value());
+    }
+    return d;
+  }
+};
+
+quota_service::quota_service(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+quota_service::quota_service(quota_service&&) noexcept = default;
+quota_service& quota_service::operator=(quota_service&&) noexcept = default;
+quota_service::~quota_service() = default;
+
+result<quota_service> quota_service::create(std::shared_ptr<storage> store, service_options opts) {
+  if (!store) return make_error(errc::invalid_argument, "quota_service needs a storage");
+  BOOST_OUTCOME_TRY(z, detail::zone::locate(opts.time_zone));
+  if (!(opts.warning_threshold > 0.0 && opts.warning_threshold <= 1.0))
+    return make_error(errc::invalid_argument, "warning_threshold must be in (0, 1]");
+  if (opts.reservation_ttl < std::chrono::seconds{1} || opts.reservation_ttl > std::chrono::hours{24 * 7})
+    return make_error(errc::invalid_argument, "reservation_ttl must be between 1 second and 7 days");
+  BOOST_OUTCOME_TRY(detail::check_tier_id(opts.default_tier));
+  auto p = std::make_unique<impl>(impl{std::move(store), std::move(opts), std::move(z), nullptr});
+  p->clk = p->opts.time_source ? p->opts.time_source : system_clock();
+  return quota_service(std::move(p));
+}
+
+storage& quota_service::store() const noexcept { return *impl_->store; }
+const service_options& quota_service::options() const noexcept { return impl_->opts; }
+sys_time quota_service::now() const { return impl_->now(); }
+local_date quota_service::day_of(sys_time t) const { return impl_->zone.day_of(t); }
+
+// --- Subscriptions ----------------------------------------------------------
+
+result<subscription> quota_service::create_user(const user_id& user, std::optional<std::string> email,
+                                                std::optional<tier_id> tier) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  if (email) {
+    BOOST_OUTCOME_TRY(detail::check_text("email", *email, 254));
+  }
+  const tier_id t = tier.value_or(impl_->opts.default_tier);
+  BOOST_OUTCOME_TRY(detail::check_tier_id(t));
+  return impl_->store->create_user(new_user{user, std::move(email), t, now()});
+}
+
+result<subscription> quota_service::assign_default_subscription(const user_id& user) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  subscription_change ch;
+  ch.user = user;
+  ch.tier = impl_->opts.default_tier;
+  ch.status = subscription_status::active;
+  ch.now = now();
+  ch.event_type = "subscription_assigned";
+  BOOST_OUTCOME_TRY(impl_->store->set_subscription(ch));
+  return impl_->store->get_subscription(user);
+}
+
+result<subscription> quota_service::get_subscription(const user_id& user) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  return impl_->store->get_subscription(user);
+}
+
+result<upgrade_result> quota_service::upgrade_subscription(const user_id& user, const tier_id& target,
+                                                           const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_tier_id(target));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  BOOST_OUTCOME_TRY(to, impl_->store->get_tier(target));
+  BOOST_OUTCOME_TRY(current, impl_->store->get_subscription(user));
+  upgrade_result out;
+  if (current.tier == target && current.status == subscription_status::active &&
+      !detail::subscription_lapsed(current, now())) {
+    out.success = false;
+    out.message = fmt::format("User is already on the {} plan", to.name);
+    out.sub = std::move(current);
+    return out;
+  }
+  auto from = impl_->store->get_tier(current.tier);
+  subscription_change ch;
+  ch.user = user;
+  ch.tier = target;
+  ch.status = subscription_status::active;
+  ch.now = now();
+  ch.ctx = ctx;
+  BOOST_OUTCOME_TRY(impl_->store->set_subscription(ch));
+  BOOST_OUTCOME_TRY(after, impl_->store->get_subscription(user));
+  out.success = true;
+  const bool down = from && from.value().display_order > to.display_order;
+  out.message = fmt::format("Successfully {} from {} to {}", down ? "downgraded" : "upgraded",
+                            from ? from.value().name : current.tier.str(), to.name);
+  out.sub = std::move(after);
+  return out;
+}
+
+// --- Tiers ------------------------------------------------------------------
+
+result<tier> quota_service::get_tier_config(const tier_id& id) {
+  BOOST_OUTCOME_TRY(detail::check_tier_id(id));
+  return impl_->store->get_tier(id);
+}
+
+result<std::vector<tier>> quota_service::get_all_tiers(bool visible_only) { return impl_->store->tiers(visible_only); }
+
+result<tier> quota_service::update_tier(const tier_update& u) {
+  BOOST_OUTCOME_TRY(detail::check_tier_id(u.id));
+  if (u.name) {
+    BOOST_OUTCOME_TRY(detail::check_text("name", *u.name, 50));
+    if (u.name->empty()) return make_error(errc::invalid_argument, "name must not be empty");
+  }
+  if (u.name_fr) {
+    BOOST_OUTCOME_TRY(detail::check_text("name_fr", *u.name_fr, 50));
+    if (u.name_fr->empty()) return make_error(errc::invalid_argument, "name_fr must not be empty");
+  }
+  if (u.messages_per_day && *u.messages_per_day) {
+    BOOST_OUTCOME_TRY(detail::check_count("messages_per_day", **u.messages_per_day));
+  }
+  if (u.messages_per_month && *u.messages_per_month) {
+    BOOST_OUTCOME_TRY(detail::check_count("messages_per_month", **u.messages_per_month));
+  }
+  if (u.tokens_per_month && *u.tokens_per_month) {
+    BOOST_OUTCOME_TRY(detail::check_count("tokens_per_month", **u.tokens_per_month));
+  }
+  if (u.price_fcfa) {
+    BOOST_OUTCOME_TRY(detail::check_count("price_fcfa", *u.price_fcfa));
+  }
+  return impl_->store->update_tier(u, now());
+}
+
+// --- Usage and decisions ----------------------------------------------------
+
+result<usage> quota_service::get_or_create_usage(const user_id& user) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  const sys_time t = now();
+  BOOST_OUTCOME_TRY(snap, impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier));
+  return snap.counters;
+}
+
+result<quota_info> quota_service::get_user_quota_info(const user_id& user) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  const sys_time t = now();
+  BOOST_OUTCOME_TRY(snap, impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier));
+  return detail::make_quota_info(snap, impl_->zone, impl_->opts.warning_threshold);
+}
+
+result<usage_stats> quota_service::get_usage_stats(const user_id& user) {
+  BOOST_OUTCOME_TRY(q, get_user_quota_info(user));
+  return detail::make_usage_stats(q, impl_->opts.warning_threshold);
+}
+
+result<bool> quota_service::can_send_message(const user_id& user) {
+  BOOST_OUTCOME_TRY(q, get_user_quota_info(user));
+  return q.can_send_message;
+}
+
+result<decision> quota_service::try_consume(const user_id& user, std::int64_t tokens, const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_count("tokens", tokens));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  const sys_time t = now();
+  consume_request req;
+  req.user = user;
+  req.now = t;
+  req.day = day_of(t);
+  req.tokens = tokens;
+  req.ctx = ctx;
+  req.warning_threshold = impl_->opts.warning_threshold;
+  req.default_tier = impl_->opts.default_tier;
+  BOOST_OUTCOME_TRY(o, impl_->store->consume(req));
+  return impl_->make_decision(o, t);
+}
+
+result<decision> quota_service::reserve(const user_id& user, std::int64_t estimated_tokens,
+                                        const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_count("estimated_tokens", estimated_tokens));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  const sys_time t = now();
+  consume_request req;
+  req.user = user;
+  req.now = t;
+  req.day = day_of(t);
+  req.tokens = estimated_tokens;
+  req.ctx = ctx;
+  req.reserve = true;
+  req.reservation_ttl = impl_->opts.reservation_ttl;
+  req.warning_threshold = impl_->opts.warning_threshold;
+  req.default_tier = impl_->opts.default_tier;
+  BOOST_OUTCOME_TRY(o, impl_->store->consume(req));
+  return impl_->make_decision(o, t);
+}
+
+result<reservation> quota_service::commit(const reservation_id& id, std::int64_t actual_tokens) {
+  BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
+  BOOST_OUTCOME_TRY(detail::check_count("actual_tokens", actual_tokens));
+  const sys_time t = now();
+  BOOST_OUTCOME_TRY(o, impl_->store->settle(settle_request{id, actual_tokens, t, day_of(t), impl_->opts.default_tier}));
+  return o.res;
+}
+
+result<reservation> quota_service::release(const reservation_id& id) {
+  BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
+  const sys_time t = now();
+  BOOST_OUTCOME_TRY(o, impl_->store->settle(settle_request{id, std::nullopt, t, day_of(t), impl_->opts.default_tier}));
+  return o.res;
+}
+
+result<reservation> quota_service::get_reservation(const reservation_id& id) {
+  BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
+  BOOST_OUTCOME_TRY(r, impl_->store->get_reservation(id));
+  // Past its TTL an open reservation is settled at its estimate, whether or
+  // not expire_reservations() has recorded it yet.
+  if (r.state == reservation_state::open && now() >= r.expires_at) {
+    r.state = reservation_state::expired;
+    r.actual_tokens = r.estimated_tokens;
+  }
+  return r;
+}
+
+result<std::int64_t> quota_service::expire_reservations() { return impl_->store->expire_reservations(now()); }
+
+result<usage> quota_service::increment_usage(const user_id& user, std::int64_t messages, std::int64_t tokens,
+                                             const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_count("messages", messages));
+  BOOST_OUTCOME_TRY(detail::check_count("tokens", tokens));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  const sys_time t = now();
+  record_request req;
+  req.user = user;
+  req.now = t;
+  req.day = day_of(t);
+  req.messages = messages;
+  req.tokens = tokens;
+  req.ctx = ctx;
+  req.warning_threshold = impl_->opts.warning_threshold;
+  req.default_tier = impl_->opts.default_tier;
+  BOOST_OUTCOME_TRY(o, impl_->store->record(req));
+  return o.snapshot.counters;
+}
+
+// --- Administration and audit ----------------------------------------------
+
+namespace {
+result<std::int64_t> reset_impl(storage& store, reset_kind kind, const std::optional<user_id>& user, sys_time t,
+                                local_date day) {
+  if (user) {
+    BOOST_OUTCOME_TRY(detail::check_user(*user));
+  }
+  return store.reset(reset_request{kind, user, t, day});
+}
+
+result<void> check_event_type(std::string_view type) {
+  if (type.empty() || type.size() > 50)
+    return make_error(errc::invalid_argument, fmt::format("event_type must be 1-50 characters (got {})", type.size()));
+  for (char c : type)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+      return make_error(errc::invalid_argument,
+                        fmt::format("event_type {} may contain only a-z, 0-9, '_', '.' and '-'",
+                                    detail::quote_for_message(type)));
+  return ok();
+}
+}  // namespace
+
+result<std::int64_t> quota_service::reset_daily_quotas(const std::optional<user_id>& user) {
+  const sys_time t = now();
+  return reset_impl(*impl_->store, reset_kind::daily, user, t, day_of(t));
+}
+
+result<std::int64_t> quota_service::reset_monthly_quotas(const std::optional<user_id>& user) {
+  const sys_time t = now();
+  return reset_impl(*impl_->store, reset_kind::monthly, user, t, day_of(t));
+}
+
+result<usage_event> quota_service::log_usage_event(const user_id& user, std::string event_type,
+                                                   std::int64_t messages_count, std::int64_t tokens_count,
+                                                   const request_context& ctx, std::optional<std::string> metadata_json) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(check_event_type(event_type));
+  BOOST_OUTCOME_TRY(detail::check_count("messages_count", messages_count));
+  BOOST_OUTCOME_TRY(detail::check_count("tokens_count", tokens_count));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  if (metadata_json) {
+    BOOST_OUTCOME_TRY(detail::check_text("event_metadata", *metadata_json, 65536));
+    const auto first = metadata_json->find_first_not_of(" \t\r\n");
+    const auto last = metadata_json->find_last_not_of(" \t\r\n");
+    if (first == std::string::npos || (*metadata_json)[first] != '{' || (*metadata_json)[last] != '}')
+      return make_error(errc::invalid_argument, "event_metadata must be a JSON object");
+  }
+  usage_event e;
+  e.user = user;
+  e.event_type = std::move(event_type);
+  e.messages_count = messages_count;
+  e.tokens_count = tokens_count;
+  e.request_ip = ctx.ip;
+  e.user_agent = ctx.user_agent;
+  e.event_metadata = std::move(metadata_json);
+  e.event_timestamp = now();
+  BOOST_OUTCOME_TRY(id, impl_->store->append_event(e));
+  e.id = id;
+  return e;
+}
+
+result<std::vector<usage_event>> quota_service::get_events(const event_query& q) {
+  BOOST_OUTCOME_TRY(detail::check_user(q.user));
+  if (q.event_type) {
+    BOOST_OUTCOME_TRY(check_event_type(*q.event_type));
+  }
+  if (q.limit < 1 || q.limit > 10000)
+    return make_error(errc::invalid_argument, fmt::format("limit must be between 1 and 10000 (got {})", q.limit));
+  return impl_->store->events(q);
+}
+
+}  // namespace kauri_quota

@@ -1,0 +1,264 @@
+#include "core/sql_support.hpp"
+
+#include "core/json_writer.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdio>
+#include <random>
+
+namespace kauri_quota::detail {
+namespace {
+
+using namespace std::chrono;
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+std::string format_db_time(sys_time t) {
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<microseconds> hms{t - day};
+  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}.{:06d}", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
+                     hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+}
+
+std::optional<local_date> parse_db_date(std::string_view s) {
+  int y = 0, m = 0, d = 0;
+  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, m) || s[7] != '-' ||
+      !digits(s, 8, 2, d))
+    return std::nullopt;
+  year_month_day ymd{year{y}, month{static_cast<unsigned>(m)}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return ymd;
+}
+
+std::optional<sys_time> parse_db_time(std::string_view s) {
+  auto date = parse_db_date(s);
+  if (!date) return std::nullopt;
+  sys_time t{sys_days{*date}.time_since_epoch()};
+  if (s.size() == 10) return t;
+  if (s[10] != ' ' && s[10] != 'T') return std::nullopt;
+  int hh = 0, mm = 0, ss = 0;
+  if (!digits(s, 11, 2, hh) || s.size() < 19 || s[13] != ':' || !digits(s, 14, 2, mm) || s[16] != ':' ||
+      !digits(s, 17, 2, ss) || hh > 23 || mm > 59 || ss > 60)
+    return std::nullopt;
+  t += hours{hh} + minutes{mm} + seconds{ss};
+  std::size_t i = 19;
+  if (i < s.size() && s[i] == '.') {
+    std::int64_t frac = 0;
+    int n = 0;
+    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++n)
+      if (n < 6) frac = frac * 10 + (s[i] - '0');
+    for (int k = std::min(n, 6); k < 6; ++k) frac *= 10;
+    t += microseconds{frac};
+  }
+  // An explicit offset (PostgreSQL's text form "+00", "+01:00", or "Z").
+  if (i < s.size()) {
+    if (s[i] == 'Z') return t;
+    if (s[i] != '+' && s[i] != '-') return std::nullopt;
+    const int sign = s[i] == '+' ? 1 : -1;
+    int oh = 0, om = 0;
+    if (!digits(s, i + 1, 2, oh)) return std::nullopt;
+    if (i + 3 < s.size()) {
+      std::size_t j = i + 3;
+      if (s[j] == ':') ++j;
+      if (!digits(s, j, 2, om)) return std::nullopt;
+    }
+    t -= sign * (hours{oh} + minutes{om});
+  }
+  return t;
+}
+
+std::string format_db_date(local_date d) {
+  return fmt::format("{:04d}-{:02d}-{:02d}", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
+                     static_cast<unsigned>(d.day()));
+}
+
+std::map<std::string, bool> parse_features(std::string_view json) {
+  // The column is written by this library or by a DBA as a flat object of
+  // booleans: {"a":true,"b":false}. Anything else is skipped.
+  std::map<std::string, bool> out;
+  std::size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < json.size() && (json[i] == ' ' || json[i] == '\n' || json[i] == '\t' || json[i] == '\r')) ++i;
+  };
+  skip_ws();
+  if (i >= json.size() || json[i] != '{') return out;
+  ++i;
+  while (i < json.size()) {
+    skip_ws();
+    if (i < json.size() && json[i] == '}') break;
+    if (json[i] != '"') return out;
+    std::string key;
+    for (++i; i < json.size() && json[i] != '"'; ++i) {
+      if (json[i] == '\\' && i + 1 < json.size()) ++i;
+      key.push_back(json[i]);
+    }
+    ++i;
+    skip_ws();
+    if (i >= json.size() || json[i] != ':') return out;
+    ++i;
+    skip_ws();
+    if (json.substr(i, 4) == "true") {
+      out[key] = true;
+      i += 4;
+    } else if (json.substr(i, 5) == "false") {
+      out[key] = false;
+      i += 5;
+    } else {
+      while (i < json.size() && json[i] != ',' && json[i] != '}') ++i;
+    }
+    skip_ws();
+    if (i < json.size() && json[i] == ',') ++i;
+  }
+  return out;
+}
+
+std::string features_json(const std::map<std::string, bool>& f) {
+  json_writer w;
+  w.begin_object();
+  for (const auto& [k, v] : f) w.field(k, v);
+  w.end_object();
+  return w.take();
+}
+
+std::optional<reservation_state> parse_reservation_state(std::string_view s) noexcept {
+  if (s == "open") return reservation_state::open;
+  if (s == "committed") return reservation_state::committed;
+  if (s == "released") return reservation_state::released;
+  if (s == "expired") return reservation_state::expired;
+  return std::nullopt;
+}
+
+limit_kind parse_limit_kind(std::string_view s) noexcept {
+  if (s == "daily") return limit_kind::daily;
+  if (s == "monthly") return limit_kind::monthly;
+  if (s == "tokens") return limit_kind::tokens;
+  return limit_kind::none;
+}
+
+std::string quote_for_message(std::string_view s) {
+  std::string out = "\"";
+  std::size_t shown = 0;
+  for (unsigned char c : s) {
+    if (shown == 40) {
+      out += "...";
+      break;
+    }
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+    ++shown;
+  }
+  out += "\"";
+  if (s.size() > 40) out += fmt::format(" ({} bytes)", s.size());
+  return out;
+}
+
+std::string checksum_hex(std::string_view text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+std::string fingerprint(std::string_view operation, std::int64_t messages, std::int64_t tokens) {
+  return fmt::format("{}:{}:{}", operation, messages, tokens);
+}
+
+error mismatch_error(const request_id& id, std::string_view stored_operation) {
+  return make_error(errc::idempotency_mismatch,
+                    fmt::format("request_id {} was already used for a different {} request; a retry must repeat "
+                                "the original arguments",
+                                quote_for_message(id.str()), stored_operation));
+}
+
+std::string new_reservation_id() {
+  thread_local std::mt19937_64 gen{[] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64{seq};
+  }()};
+  return fmt::format("r_{:016x}{:016x}", gen(), gen());
+}
+
+result<void> check_settleable(const reservation& r, sys_time now) {
+  if (r.state != reservation_state::open)
+    return make_error(errc::reservation_closed,
+                      fmt::format("reservation {} is already {}", r.id.str(), to_string(r.state)));
+  if (now >= r.expires_at)
+    return make_error(errc::reservation_closed,
+                      fmt::format("reservation {} expired at {} and is settled at its estimate of {} tokens",
+                                  r.id.str(), format_db_time(r.expires_at), r.estimated_tokens));
+  return ok();
+}
+
+namespace {
+std::pair<limit, std::int64_t> limit_and_usage(limit_kind k, const tier& t, const usage& u) {
+  switch (k) {
+    case limit_kind::daily: return {t.messages_per_day, u.messages_today};
+    case limit_kind::monthly: return {t.messages_per_month, u.messages_this_month};
+    case limit_kind::tokens: return {t.tokens_per_month, u.tokens_this_month};
+    case limit_kind::none: break;
+  }
+  return {std::nullopt, 0};
+}
+}  // namespace
+
+std::string limit_metadata(limit_kind k, const tier& t, const usage& u, double threshold) {
+  auto [lim, used] = limit_and_usage(k, t, u);
+  json_writer w;
+  w.begin_object()
+      .field("limit", to_string(k))
+      .field("limit_value", lim)
+      .field("usage", used)
+      .field("threshold", threshold)
+      .end_object();
+  return w.take();
+}
+
+std::string denial_metadata(limit_kind k, const tier& t, const usage& u, std::int64_t messages, std::int64_t tokens) {
+  auto [lim, used] = limit_and_usage(k, t, u);
+  json_writer w;
+  w.begin_object()
+      .field("limit", to_string(k))
+      .field("limit_value", lim)
+      .field("usage", used)
+      .field("requested_messages", messages)
+      .field("requested_tokens", tokens)
+      .end_object();
+  return w.take();
+}
+
+std::string reservation_metadata(const reservation& r) {
+  json_writer w;
+  w.begin_object()
+      .field("reservation_id", r.id.str())
+      .field("estimated_tokens", r.estimated_tokens)
+      .field("actual_tokens", r.actual_tokens)
+      .field("state", to_string(r.state))
+      .end_object();
+  return w.take();
+}
+
+}  // namespace kauri_quota::detail

@@ -1,0 +1,36 @@
+// Input validation (internal). Each check returns invalid_argument with a
+// message that names the field and says what is allowed.
+#pragma once
+
+#include <kauri_quota/result.hpp>
+#include <kauri_quota/types.hpp>
+
+#include <cstdint>
+#include <string_view>
+
+namespace kauri_quota::detail {
+
+inline constexpr std::size_t max_id_bytes = 128;
+inline constexpr std::size_t max_text_bytes = 1024;      // user agent, names
+inline constexpr std::size_t max_ip_bytes = 45;          // INET6_ADDRSTRLEN - 1
+inline constexpr std::int64_t max_count = 1'000'000'000'000;  // 10^12: far below overflow
+
+/// True when `s` is well-formed UTF-8 (no overlongs, no surrogates).
+bool valid_utf8(std::string_view s) noexcept;
+
+/// 1-128 bytes of valid UTF-8 without control characters (C0, DEL, C1).
+result<void> check_id(std::string_view field, std::string_view value);
+result<void> check_user(const user_id& u);
+result<void> check_request_id(const request_id& r);
+/// Tier ids: 1-20 characters of [a-z0-9_-].
+result<void> check_tier_id(const tier_id& t);
+/// 0 <= v <= max_count.
+result<void> check_count(std::string_view field, std::int64_t v);
+/// Optional free text: valid UTF-8, at most `max` bytes, no NUL.
+result<void> check_text(std::string_view field, std::string_view value, std::size_t max);
+/// ip, user agent and request id of a context.
+result<void> check_context(const request_context& ctx);
+/// a + b, or invalid_argument on overflow past max_count.
+result<std::int64_t> checked_add(std::string_view field, std::int64_t a, std::int64_t b);
+
+}  // namespace kauri_quota::detail
