@@ -26,13 +26,39 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
 
 }  // namespace
 
+namespace {
+// Hot path: formatting runs several times per operation, so it writes
+// digits directly instead of going through a format string.
+void put_digits(char* out, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+}
+
+void put_date(char* out, local_date d) {
+  const int y = static_cast<int>(d.year());
+  put_digits(out, static_cast<unsigned>(y < 0 ? 0 : y), 4);
+  out[4] = '-';
+  put_digits(out + 5, static_cast<unsigned>(d.month()), 2);
+  out[7] = '-';
+  put_digits(out + 8, static_cast<unsigned>(d.day()), 2);
+}
+}  // namespace
+
 std::string format_db_time(sys_time t) {
   const auto day = floor<days>(t);
-  const year_month_day ymd{day};
   const hh_mm_ss<microseconds> hms{t - day};
-  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}.{:06d}", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
-                     hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+  std::string out(26, ' ');
+  put_date(out.data(), year_month_day{day});
+  put_digits(out.data() + 11, static_cast<unsigned>(hms.hours().count()), 2);
+  out[13] = ':';
+  put_digits(out.data() + 14, static_cast<unsigned>(hms.minutes().count()), 2);
+  out[16] = ':';
+  put_digits(out.data() + 17, static_cast<unsigned>(hms.seconds().count()), 2);
+  out[19] = '.';
+  put_digits(out.data() + 20, static_cast<unsigned>(hms.subseconds().count()), 6);
+  return out;
 }
 
 std::optional<local_date> parse_db_date(std::string_view s) {
@@ -83,8 +109,9 @@ std::optional<sys_time> parse_db_time(std::string_view s) {
 }
 
 std::string format_db_date(local_date d) {
-  return fmt::format("{:04d}-{:02d}-{:02d}", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
-                     static_cast<unsigned>(d.day()));
+  std::string out(10, ' ');
+  put_date(out.data(), d);
+  return out;
 }
 
 std::map<std::string, bool> parse_features(std::string_view json) {

@@ -70,11 +70,26 @@ constexpr const char* sql_update_tier =
     " WHERE tier_id = ?1";
 
 constexpr const char* sql_subject =
+    "SELECT email, subscription_tier, subscription_status, subscription_start_date, subscription_end_date,"
+    " trial_end_date, created_at FROM users WHERE user_id = ?1";
+// The whole state a decision needs, in one statement: subscription, its
+// tier, the month-to-date totals (latest row of the month) and the day row.
+constexpr const char* sql_state =
     "SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,"
     " u.subscription_end_date, u.trial_end_date, u.created_at,"
     " t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month, t.price_fcfa,"
-    " t.features, t.display_order, t.is_visible"
-    " FROM users u LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier WHERE u.user_id = ?1";
+    " t.features, t.display_order, t.is_visible,"
+    " m.messages_this_month, m.tokens_this_month,"
+    // Usually the day is the latest of its month and m is the day row.
+    " CASE WHEN m.usage_date = ?4 THEN m.messages_today"
+    "  ELSE (SELECT messages_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?4) END,"
+    " CASE WHEN m.usage_date = ?4 THEN m.tokens_today"
+    "  ELSE (SELECT tokens_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?4) END"
+    " FROM users u"
+    " LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier"
+    " LEFT JOIN user_usage m ON m.id = (SELECT x.id FROM user_usage x WHERE x.user_id = ?1"
+    "   AND x.usage_date >= ?2 AND x.usage_date < ?3 ORDER BY x.usage_date DESC LIMIT 1)"
+    " WHERE u.user_id = ?1";
 constexpr const char* sql_user_exists = "SELECT 1 FROM users WHERE user_id = ?1";
 constexpr const char* sql_insert_user =
     "INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date)"
@@ -85,7 +100,7 @@ constexpr const char* sql_set_subscription =
 
 // The latest row of the day's month holds the month-to-date totals.
 constexpr const char* sql_month_latest =
-    "SELECT usage_date, messages_this_month, tokens_this_month FROM user_usage"
+    "SELECT usage_date, messages_this_month, tokens_this_month, messages_today, tokens_today FROM user_usage"
     " WHERE user_id = ?1 AND usage_date >= ?2 AND usage_date < ?3 ORDER BY usage_date DESC LIMIT 1";
 constexpr const char* sql_day_row =
     "SELECT messages_today, tokens_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?2";
@@ -273,7 +288,9 @@ std::optional<sys_time> column_time(const SQLite::Column& c) {
   return parse_db_time(c.getString());
 }
 
-tier read_tier(SQLite::Statement& s, int first) {
+/// Reads the tier columns starting at `first`; features only when asked
+/// (decisions do not need them, and parsing them costs more than the rest).
+tier read_tier(SQLite::Statement& s, int first, bool with_features = true) {
   tier t;
   t.id = tier_id{s.getColumn(first + 0).getString()};
   t.name = s.getColumn(first + 1).getString();
@@ -282,7 +299,7 @@ tier read_tier(SQLite::Statement& s, int first) {
   t.messages_per_month = column_limit(s.getColumn(first + 4));
   t.tokens_per_month = column_limit(s.getColumn(first + 5));
   t.price_fcfa = s.getColumn(first + 6).getInt64();
-  t.features = detail::parse_features(s.getColumn(first + 7).getString());
+  if (with_features) t.features = detail::parse_features(s.getColumn(first + 7).getString());
   t.display_order = s.getColumn(first + 8).getInt();
   t.is_visible = s.getColumn(first + 9).getInt() != 0;
   return t;
@@ -482,11 +499,18 @@ class sqlite_storage final : public storage {
   std::optional<error> version_error(int v) const;
 
   // Operations used inside transactions ------------------------------------
-  result<usage_snapshot> load_subject(connection& c, const user_id& user, sys_time now,
-                                      const tier_id& default_tier);
-  usage load_counters(connection& c, const user_id& user, local_date day);
+  /// Subscription, applied tier and counters of `day` in one statement.
+  result<usage_snapshot> load_state(connection& c, const user_id& user, local_date day, sys_time now,
+                                    const tier_id& default_tier, bool* day_row_exists = nullptr);
+  void read_subscription(SQLite::Statement& s, subscription& sub);
+  result<void> apply_default_tier(connection& c, usage_snapshot& snap, bool tier_found, sys_time now,
+                                  const tier_id& default_tier);
+  /// Counters of `day`; month totals from the latest row of its month.
+  usage load_counters(connection& c, const user_id& user, local_date day, bool* day_row_exists = nullptr);
+  /// Adds a delta to `day` and the month-to-date totals from `day` on.
+  /// Pass day_row_exists = true only when the row is known to exist.
   void apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages,
-                   std::int64_t tokens, sys_time now);
+                   std::int64_t tokens, sys_time now, bool day_row_exists = false);
   std::int64_t insert_event(connection& c, const usage_event& e, const std::optional<request_id>& rid);
   void audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold,
                       sys_time now, local_date day);
@@ -812,33 +836,57 @@ result<tier> sqlite_storage::update_tier(const tier_update& u, sys_time now) {
 // ---------------------------------------------------------------------------
 // Users and subscriptions.
 
-result<usage_snapshot> sqlite_storage::load_subject(connection& c, const user_id& user, sys_time now,
-                                                    const tier_id& default_tier) {
+void sqlite_storage::read_subscription(SQLite::Statement& s, subscription& sub) {
+  sub.email = column_text(s.getColumn(0));
+  sub.tier = tier_id{s.getColumn(1).getString()};
+  sub.status = parse_subscription_status(s.getColumn(2).getString()).value_or(subscription_status::active);
+  sub.start_date = column_time(s.getColumn(3));
+  sub.end_date = column_time(s.getColumn(4));
+  sub.trial_end_date = column_time(s.getColumn(5));
+  sub.created_at = column_time(s.getColumn(6));
+}
+
+result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& snap, bool tier_found, sys_time now,
+                                                const tier_id& default_tier) {
+  if (tier_found && !detail::subscription_lapsed(snap.sub, now)) return ok();
+  auto& d = c.stmt(sql_get_tier);
+  d.bind(1, default_tier.str());
+  if (!d.executeStep())
+    return make_error(errc::unknown_tier, fmt::format("default tier {} is not in subscription_tiers",
+                                                      detail::quote_for_message(default_tier.str())));
+  snap.applied = read_tier(d, 0, false);
+  d.reset();
+  return ok();
+}
+
+result<usage_snapshot> sqlite_storage::load_state(connection& c, const user_id& user, local_date day, sys_time now,
+                                                  const tier_id& default_tier, bool* day_row_exists) {
   usage_snapshot snap;
-  auto& s = c.stmt(sql_subject);
+  const local_date first = detail::first_of_month(day);
+  auto& s = c.stmt(sql_state);
   s.bind(1, user.str());
+  s.bind(2, format_db_date(first));
+  s.bind(3, format_db_date(first + std::chrono::months{1}));
+  s.bind(4, format_db_date(day));
   if (!s.executeStep()) return user_not_found(user);
   snap.sub.user = user;
-  snap.sub.email = column_text(s.getColumn(0));
-  snap.sub.tier = tier_id{s.getColumn(1).getString()};
-  snap.sub.status = parse_subscription_status(s.getColumn(2).getString()).value_or(subscription_status::active);
-  snap.sub.start_date = column_time(s.getColumn(3));
-  snap.sub.end_date = column_time(s.getColumn(4));
-  snap.sub.trial_end_date = column_time(s.getColumn(5));
-  snap.sub.created_at = column_time(s.getColumn(6));
+  read_subscription(s, snap.sub);
   const bool tier_found = !s.getColumn(7).isNull();
-  if (tier_found) snap.applied = read_tier(s, 7);
-  s.reset();
-  if (!tier_found || detail::subscription_lapsed(snap.sub, now)) {
-    auto& d = c.stmt(sql_get_tier);
-    d.bind(1, default_tier.str());
-    if (!d.executeStep())
-      return make_error(errc::unknown_tier,
-                        fmt::format("default tier {} is not in subscription_tiers",
-                                    detail::quote_for_message(default_tier.str())));
-    snap.applied = read_tier(d, 0);
-    d.reset();
+  if (tier_found) snap.applied = read_tier(s, 7, false);
+  snap.counters.user = user;
+  snap.counters.usage_date = day;
+  if (!s.getColumn(17).isNull()) {
+    snap.counters.messages_this_month = s.getColumn(17).getInt64();
+    snap.counters.tokens_this_month = s.getColumn(18).getInt64();
   }
+  const bool day_found = !s.getColumn(19).isNull();
+  if (day_found) {
+    snap.counters.messages_today = s.getColumn(19).getInt64();
+    snap.counters.tokens_today = s.getColumn(20).getInt64();
+  }
+  if (day_row_exists) *day_row_exists = day_found;
+  s.reset();
+  BOOST_OUTCOME_TRY(apply_default_tier(c, snap, tier_found, now, default_tier));
   return snap;
 }
 
@@ -898,13 +946,7 @@ result<subscription> sqlite_storage::get_subscription(const user_id& user) {
     if (!s.executeStep()) return user_not_found(user);
     subscription sub;
     sub.user = user;
-    sub.email = column_text(s.getColumn(0));
-    sub.tier = tier_id{s.getColumn(1).getString()};
-    sub.status = parse_subscription_status(s.getColumn(2).getString()).value_or(subscription_status::active);
-    sub.start_date = column_time(s.getColumn(3));
-    sub.end_date = column_time(s.getColumn(4));
-    sub.trial_end_date = column_time(s.getColumn(5));
-    sub.created_at = column_time(s.getColumn(6));
+    read_subscription(s, sub);
     s.reset();
     return sub;
   });
@@ -918,13 +960,7 @@ result<subscription> sqlite_storage::set_subscription(const subscription_change&
     if (!s.executeStep()) return user_not_found(ch.user);
     subscription before;
     before.user = ch.user;
-    before.email = column_text(s.getColumn(0));
-    before.tier = tier_id{s.getColumn(1).getString()};
-    before.status = parse_subscription_status(s.getColumn(2).getString()).value_or(subscription_status::active);
-    before.start_date = column_time(s.getColumn(3));
-    before.end_date = column_time(s.getColumn(4));
-    before.trial_end_date = column_time(s.getColumn(5));
-    before.created_at = column_time(s.getColumn(6));
+    read_subscription(s, before);
     s.reset();
     auto& t = c.stmt(sql_get_tier);
     t.bind(1, ch.tier.str());
@@ -964,44 +1000,61 @@ result<subscription> sqlite_storage::set_subscription(const subscription_change&
 // ---------------------------------------------------------------------------
 // Usage.
 
-usage sqlite_storage::load_counters(connection& c, const user_id& user, local_date day) {
+usage sqlite_storage::load_counters(connection& c, const user_id& user, local_date day, bool* day_row_exists) {
   usage u;
   u.user = user;
   u.usage_date = day;
-  const std::string month_start = format_db_date(detail::first_of_month(day));
-  const std::string month_end = format_db_date(detail::first_of_month(day) + std::chrono::months{1});
+  const local_date first = detail::first_of_month(day);
+  const std::string day_s = format_db_date(day);
   auto& m = c.stmt(sql_month_latest);
   m.bind(1, user.str());
-  m.bind(2, month_start);
-  m.bind(3, month_end);
+  m.bind(2, format_db_date(first));
+  m.bind(3, format_db_date(first + std::chrono::months{1}));
+  bool found_day = false;
+  bool need_day_query = true;
   if (m.executeStep()) {
     u.messages_this_month = m.getColumn(1).getInt64();
     u.tokens_this_month = m.getColumn(2).getInt64();
+    if (m.getColumn(0).getString() == day_s) {
+      // The usual case: today is the latest day of the month.
+      u.messages_today = m.getColumn(3).getInt64();
+      u.tokens_today = m.getColumn(4).getInt64();
+      found_day = true;
+      need_day_query = false;
+    }
+  } else {
+    need_day_query = false;  // no row at all this month
   }
   m.reset();
-  auto& d = c.stmt(sql_day_row);
-  d.bind(1, user.str());
-  d.bind(2, format_db_date(day));
-  if (d.executeStep()) {
-    u.messages_today = d.getColumn(0).getInt64();
-    u.tokens_today = d.getColumn(1).getInt64();
+  if (need_day_query) {
+    auto& d = c.stmt(sql_day_row);
+    d.bind(1, user.str());
+    d.bind(2, day_s);
+    if (d.executeStep()) {
+      u.messages_today = d.getColumn(0).getInt64();
+      u.tokens_today = d.getColumn(1).getInt64();
+      found_day = true;
+    }
+    d.reset();
   }
-  d.reset();
+  if (day_row_exists) *day_row_exists = found_day;
   return u;
 }
 
 void sqlite_storage::apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages,
-                                 std::int64_t tokens, sys_time now) {
+                                 std::int64_t tokens, sys_time now, bool day_row_exists) {
   const std::string day_s = format_db_date(day);
   const std::string month_start = format_db_date(detail::first_of_month(day));
   const std::string month_end = format_db_date(detail::first_of_month(day) + std::chrono::months{1});
   const std::string now_s = format_db_time(now);
-  auto& ins = c.stmt(sql_insert_day);
-  ins.bind(1, user.str());
-  ins.bind(2, day_s);
-  ins.bind(3, month_start);
-  ins.bind(4, now_s);
-  ins.exec();
+  if (!day_row_exists) {
+    auto& ins = c.stmt(sql_insert_day);
+    ins.bind(1, user.str());
+    ins.bind(2, day_s);
+    ins.bind(3, month_start);
+    ins.bind(4, now_s);
+    ins.exec();
+  }
   if (messages == 0 && tokens == 0) return;
   auto& up = c.stmt(sql_apply_delta);
   up.bind(1, user.str());
@@ -1080,13 +1133,9 @@ void sqlite_storage::put_key(connection& c, const user_id& u, const request_id& 
 
 result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date day, sys_time now,
                                                 const tier_id& default_tier) {
-  return run_ready([&](connection& c) -> result<usage_snapshot> {
-    txn tx(c, false);
-    BOOST_OUTCOME_TRY(snap, load_subject(c, user, now, default_tier));
-    snap.counters = load_counters(c, user, day);
-    tx.commit();
-    return snap;
-  });
+  // One statement reads a consistent snapshot; the default tier is read
+  // separately only when the subscription lapsed.
+  return run_ready([&](connection& c) -> result<usage_snapshot> { return load_state(c, user, day, now, default_tier); });
 }
 
 result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
@@ -1098,8 +1147,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
     if (req.ctx.id) {
       if (auto k = find_key(c, req.user, *req.ctx.id)) {
         if (k->operation != op || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
-        BOOST_OUTCOME_TRY(snap, load_subject(c, req.user, req.now, req.default_tier));
-        snap.counters = load_counters(c, req.user, req.day);
+        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier));
         tx.commit();
         out.allowed = k->allowed;
         out.denied_by = k->denied_by;
@@ -1109,8 +1157,8 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
         return out;
       }
     }
-    BOOST_OUTCOME_TRY(snap, load_subject(c, req.user, req.now, req.default_tier));
-    snap.counters = load_counters(c, req.user, req.day);
+    bool day_row = false;
+    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier, &day_row));
     const limit_kind kind = detail::evaluate(snap.applied, snap.counters, req.messages, req.tokens);
     usage_event ev;
     ev.user = req.user;
@@ -1127,7 +1175,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       after.tokens_this_month = tt;
       after.messages_today += req.messages;
       after.tokens_today += req.tokens;
-      apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now);
+      apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now, day_row);
       ev.event_type = req.reserve ? "reservation_created" : "message_sent";
       ev.messages_count = req.messages;
       ev.tokens_count = req.tokens;
@@ -1176,16 +1224,15 @@ result<record_outcome> sqlite_storage::record(const record_request& req) {
     if (req.ctx.id) {
       if (auto k = find_key(c, req.user, *req.ctx.id)) {
         if (k->operation != "record" || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
-        BOOST_OUTCOME_TRY(snap, load_subject(c, req.user, req.now, req.default_tier));
-        snap.counters = load_counters(c, req.user, req.day);
+        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier));
         tx.commit();
         out.snapshot = std::move(snap);
         out.replayed = true;
         return out;
       }
     }
-    BOOST_OUTCOME_TRY(snap, load_subject(c, req.user, req.now, req.default_tier));
-    snap.counters = load_counters(c, req.user, req.day);
+    bool day_row = false;
+    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier, &day_row));
     usage after = snap.counters;
     BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
     BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
@@ -1193,7 +1240,7 @@ result<record_outcome> sqlite_storage::record(const record_request& req) {
     after.tokens_this_month = tt;
     after.messages_today += req.messages;
     after.tokens_today += req.tokens;
-    apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now);
+    apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now, day_row);
     usage_event ev;
     ev.user = req.user;
     ev.event_type = "usage_recorded";
@@ -1270,10 +1317,9 @@ result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
     ev.messages_count = dm;
     ev.tokens_count = dt;
     ev.event_metadata = detail::reservation_metadata(r);
-    BOOST_OUTCOME_TRY(snap, load_subject(c, r.user, req.now, req.default_tier));
+    BOOST_OUTCOME_TRY(snap, load_state(c, r.user, req.day, req.now, req.default_tier));
     ev.quota_tier = snap.applied.id.str();
     insert_event(c, ev, std::nullopt);
-    snap.counters = load_counters(c, r.user, req.day);
     tx.commit();
     return settle_outcome{std::move(r), std::move(snap)};
   });
