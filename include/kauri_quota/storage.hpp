@@ -59,7 +59,7 @@ struct migrate_report {
 /// Counters and applicable tier of one user at one instant.
 struct usage_snapshot {
   subscription sub;
-  tier applied;  ///< the tier whose limits apply (the default tier when the subscription lapsed)
+  tier applied;  ///< the tier whose limits apply (the default tier when the subscription lapsed); features are not loaded
   usage counters;
 };
 
