@@ -20,9 +20,11 @@ ALTER TABLE users ADD COLUMN subscription_end_date DATETIME;
 
 ALTER TABLE users ADD COLUMN trial_end_date DATETIME;
 
+-- Existing users start their free plan now. Batched: the runner repeats
+-- the statement, one short transaction per batch, until no row changes.
 -- kq:backfill users subscription_start_date IS NULL
 UPDATE users
-   SET subscription_start_date = COALESCE(created_at, strftime('%Y-%m-%d %H:%M:%f', 'now'))
+   SET subscription_start_date = strftime('%Y-%m-%d %H:%M:%f', 'now')
  WHERE rowid IN (SELECT rowid FROM users WHERE subscription_start_date IS NULL LIMIT :batch);
 
 CREATE INDEX IF NOT EXISTS ix_users_subscription_tier ON users (subscription_tier);

@@ -5,6 +5,7 @@
 #include "sqlite/sqlite_storage.hpp"
 
 #include "core/json_writer.hpp"
+#include "core/migration_script.hpp"
 #include "core/migrations.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
@@ -338,66 +339,11 @@ void bind_i64(SQLite::Statement& s, int i, std::int64_t v) { s.bind(i, static_ca
 // ---------------------------------------------------------------------------
 // Migration runner support.
 
-struct sql_statement {
-  std::string text;
-  std::string directive;  // the text after "-- kq:" in a leading comment, if any
-};
-
-/// Splits a migration file into statements at semicolons outside quotes and
-/// comments. A comment line "-- kq:..." before a statement is its directive.
-std::vector<sql_statement> split_sql(std::string_view sql) {
-  std::vector<sql_statement> out;
-  sql_statement cur;
-  bool in_quote = false;
-  for (std::size_t i = 0; i < sql.size(); ++i) {
-    char c = sql[i];
-    if (!in_quote && c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
-      std::size_t end = sql.find('\n', i);
-      if (end == std::string_view::npos) end = sql.size();
-      std::string_view comment = sql.substr(i + 2, end - i - 2);
-      while (!comment.empty() && comment.front() == ' ') comment.remove_prefix(1);
-      if (comment.rfind("kq:", 0) == 0) cur.directive = std::string(comment.substr(3));
-      i = end;
-      continue;
-    }
-    if (c == '\'') in_quote = !in_quote;
-    if (!in_quote && c == ';') {
-      if (cur.text.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(std::move(cur));
-      cur = {};
-      continue;
-    }
-    cur.text.push_back(c);
-  }
-  if (cur.text.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(std::move(cur));
-  return out;
-}
-
 bool column_exists(connection& c, const std::string& table, const std::string& column) {
   SQLite::Statement s(c.db(), "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
   s.bind(1, table);
   s.bind(2, column);
   return s.executeStep();
-}
-
-/// "ALTER TABLE t ADD COLUMN c ..." → {t, c}; empty otherwise.
-std::optional<std::pair<std::string, std::string>> parse_add_column(const std::string& stmt) {
-  std::vector<std::string> words;
-  std::size_t i = 0;
-  while (words.size() < 6 && i < stmt.size()) {
-    while (i < stmt.size() && std::isspace(static_cast<unsigned char>(stmt[i]))) ++i;
-    std::size_t j = i;
-    while (j < stmt.size() && !std::isspace(static_cast<unsigned char>(stmt[j]))) ++j;
-    if (j > i) words.emplace_back(stmt.substr(i, j - i));
-    i = j;
-  }
-  auto upper = [](std::string s) {
-    for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    return s;
-  };
-  if (words.size() == 6 && upper(words[0]) == "ALTER" && upper(words[1]) == "TABLE" && upper(words[3]) == "ADD" &&
-      upper(words[4]) == "COLUMN")
-    return std::make_pair(words[2], words[5]);
-  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------
@@ -672,7 +618,7 @@ result<std::vector<migration_info>> sqlite_storage::migrations() {
 
 result<void> sqlite_storage::apply_migration(connection& c, const detail::embedded_migration& m, bool up,
                                              const migrate_options& opts) {
-  const auto statements = split_sql(up ? m.up : m.down);
+  const auto statements = detail::split_script(up ? m.up : m.down);
   const std::string checksum = detail::checksum_hex(m.up);
   const sys_time now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   try {
@@ -715,7 +661,9 @@ result<void> sqlite_storage::apply_migration(connection& c, const detail::embedd
         continue;
       }
       if (up) {
-        if (auto add = parse_add_column(st.text); add && column_exists(c, add->first, add->second)) continue;
+        std::string table;
+        std::string column;
+        if (detail::parse_add_column(st.text, table, column) && column_exists(c, table, column)) continue;
       }
       c.db().exec(st.text);
     }

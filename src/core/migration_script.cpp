@@ -1,0 +1,112 @@
+#include "core/migration_script.hpp"
+
+#include <cctype>
+
+namespace kauri_quota::detail {
+namespace {
+
+bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+/// The dollar-quote tag starting at s[i] ("$kq$", "$$"), or empty.
+std::string_view dollar_tag(std::string_view s, std::size_t i) {
+  if (s[i] != '$') return {};
+  std::size_t j = i + 1;
+  while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+  if (j < s.size() && s[j] == '$') {
+    // "$1" is a parameter, not a tag.
+    if (j > i + 1 && std::isdigit(static_cast<unsigned char>(s[i + 1]))) return {};
+    return s.substr(i, j - i + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<script_statement> split_script(std::string_view sql) {
+  std::vector<script_statement> out;
+  script_statement cur;
+  std::size_t i = 0;
+  while (i < sql.size()) {
+    const char c = sql[i];
+    if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      std::size_t end = sql.find('\n', i);
+      if (end == std::string_view::npos) end = sql.size();
+      std::string_view comment = sql.substr(i + 2, end - i - 2);
+      while (!comment.empty() && comment.front() == ' ') comment.remove_prefix(1);
+      if (comment.substr(0, 3) == "kq:" && blank(cur.text)) {
+        cur.directive = std::string(comment.substr(3));
+        while (!cur.directive.empty() && std::isspace(static_cast<unsigned char>(cur.directive.back())))
+          cur.directive.pop_back();
+      }
+      i = end;
+      continue;
+    }
+    if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      const std::size_t end = sql.find("*/", i + 2);
+      i = end == std::string_view::npos ? sql.size() : end + 2;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      std::size_t j = i + 1;
+      while (j < sql.size()) {
+        if (sql[j] == c) {
+          if (j + 1 < sql.size() && sql[j + 1] == c) {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        ++j;
+      }
+      const std::size_t end = j < sql.size() ? j + 1 : sql.size();
+      cur.text.append(sql.substr(i, end - i));
+      i = end;
+      continue;
+    }
+    if (c == '$') {
+      if (auto tag = dollar_tag(sql, i); !tag.empty()) {
+        const std::size_t close = sql.find(tag, i + tag.size());
+        const std::size_t end = close == std::string_view::npos ? sql.size() : close + tag.size();
+        cur.text.append(sql.substr(i, end - i));
+        i = end;
+        continue;
+      }
+    }
+    if (c == ';') {
+      if (!blank(cur.text)) out.push_back(std::move(cur));
+      cur = {};
+      ++i;
+      continue;
+    }
+    cur.text.push_back(c);
+    ++i;
+  }
+  if (!blank(cur.text)) out.push_back(std::move(cur));
+  return out;
+}
+
+bool parse_add_column(std::string_view stmt, std::string& table, std::string& column) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (words.size() < 6 && i < stmt.size()) {
+    while (i < stmt.size() && std::isspace(static_cast<unsigned char>(stmt[i]))) ++i;
+    std::size_t j = i;
+    while (j < stmt.size() && !std::isspace(static_cast<unsigned char>(stmt[j]))) ++j;
+    if (j > i) words.emplace_back(stmt.substr(i, j - i));
+    i = j;
+  }
+  auto is = [&](std::size_t k, std::string_view w) {
+    if (words[k].size() != w.size()) return false;
+    for (std::size_t n = 0; n < w.size(); ++n)
+      if (std::toupper(static_cast<unsigned char>(words[k][n])) != w[n]) return false;
+    return true;
+  };
+  if (words.size() == 6 && is(0, "ALTER") && is(1, "TABLE") && is(3, "ADD") && is(4, "COLUMN")) {
+    table = words[2];
+    column = words[5];
+    return true;
+  }
+  return false;
+}
+
+}  // namespace kauri_quota::detail
