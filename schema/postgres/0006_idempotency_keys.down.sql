@@ -1,0 +1,1 @@
+DROP TABLE kauri_quota_idempotency_keys;

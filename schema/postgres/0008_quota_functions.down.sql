@@ -1,0 +1,15 @@
+DROP FUNCTION IF EXISTS kauri_quota_create_user;
+DROP FUNCTION IF EXISTS kauri_quota_set_subscription;
+DROP FUNCTION IF EXISTS kauri_quota_reset;
+DROP FUNCTION IF EXISTS kauri_quota_expire;
+DROP FUNCTION IF EXISTS kauri_quota_settle;
+DROP FUNCTION IF EXISTS kauri_quota_record;
+DROP FUNCTION IF EXISTS kauri_quota_consume;
+DROP FUNCTION IF EXISTS kauri_quota_warn;
+DROP FUNCTION IF EXISTS kauri_quota_log;
+DROP FUNCTION IF EXISTS kauri_quota_apply;
+DROP FUNCTION IF EXISTS kauri_quota_load;
+DROP FUNCTION IF EXISTS kauri_quota_time_text;
+DROP FUNCTION IF EXISTS kauri_quota_reached;
+DROP FUNCTION IF EXISTS kauri_quota_evaluate;
+DROP TYPE IF EXISTS kauri_quota_outcome;

@@ -1,0 +1,4 @@
+-- On PostgreSQL this version installs the server-side functions that make
+-- each operation one round trip. SQLite runs the same logic in process, so
+-- there is nothing to install; the version exists to keep one numbering.
+SELECT 1;

@@ -1,0 +1,194 @@
+#include "postgres/pq.hpp"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace kauri_quota::detail::pq {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+/// Classifies a server error by SQLSTATE.
+errc map_sqlstate(std::string_view st) {
+  if (st == "KQ001") return errc::unknown_user;
+  if (st == "KQ002") return errc::unknown_tier;
+  if (st == "KQ003") return errc::idempotency_mismatch;
+  if (st == "KQ004") return errc::reservation_not_found;
+  if (st == "KQ005") return errc::reservation_closed;
+  if (st == "KQ006") return errc::user_exists;
+  if (st == "KQ007") return errc::invalid_argument;
+  if (st == "40001" || st == "40P01") return errc::conflict;
+  if (st == "57014" || st == "55P03") return errc::storage_busy;  // statement timeout, lock not available
+  if (st.substr(0, 2) == "08" || st.substr(0, 2) == "57" || st.substr(0, 2) == "53") return errc::storage_unavailable;
+  if (st == "22P02") return errc::unknown_user;  // a user id that the users.user_id type (UUID) cannot hold
+  if (st.substr(0, 2) == "22") return errc::invalid_argument;
+  if (st == "23503") return errc::unknown_user;  // a foreign key to users
+  if (st == "42P01" || st == "42883" || st == "42703") return errc::schema_mismatch;
+  if (st == "42501") return errc::storage_unavailable;  // insufficient privilege
+  if (st == "XX001" || st == "XX002") return errc::corrupt;
+  if (st.substr(0, 2) == "58") return errc::io_error;
+  return errc::internal;
+}
+
+}  // namespace
+
+std::int64_t rows::i64(int row, int col) const {
+  auto t = text(row, col);
+  std::int64_t v = 0;
+  std::from_chars(t.data(), t.data() + t.size(), v);
+  return v;
+}
+
+std::optional<std::int64_t> rows::opt_i64(int row, int col) const {
+  if (null(row, col)) return std::nullopt;
+  return i64(row, col);
+}
+
+std::int64_t rows::affected() const {
+  const char* n = r_ ? PQcmdTuples(r_.get()) : "";
+  std::int64_t v = 0;
+  std::from_chars(n, n + std::strlen(n), v);
+  return v;
+}
+
+std::string scrub(std::string text, const std::string& password) {
+  if (password.size() >= 1) {
+    for (std::size_t pos = 0; (pos = text.find(password, pos)) != std::string::npos;) {
+      text.replace(pos, password.size(), "***");
+      pos += 3;
+    }
+  }
+  return text;
+}
+
+result<std::unique_ptr<connection>> connection::open(const connect_options& opts, const std::string& password) {
+  const auto secs = std::max<std::int64_t>(2, (opts.connect_timeout.count() + 999) / 1000);
+  const std::string timeout = std::to_string(secs);
+  const std::string options =
+      fmt::format("-c statement_timeout={} -c lock_timeout={} -c TimeZone=UTC -c client_min_messages=warning",
+                  opts.statement_timeout.count(), opts.statement_timeout.count());
+  const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", "client_encoding", nullptr};
+  const char* values[] = {opts.conninfo.c_str(), timeout.c_str(), options.c_str(), "kauri_quota", "UTF8", nullptr};
+  std::unique_ptr<PGconn, conn_deleter> c(PQconnectdbParams(keys, values, 1));
+  if (!c) return make_error(errc::storage_unavailable, "cannot connect to PostgreSQL: out of memory");
+  if (PQstatus(c.get()) != CONNECTION_OK)
+    return make_error(errc::storage_unavailable,
+                      scrub(fmt::format("cannot connect to PostgreSQL: {}", trim(PQerrorMessage(c.get()))), password));
+  PQsetNoticeProcessor(c.get(), [](void*, const char*) {}, nullptr);
+  if (PQsetnonblocking(c.get(), 1) != 0)
+    return make_error(errc::storage_unavailable, "cannot put the PostgreSQL connection in non-blocking mode");
+  return std::unique_ptr<connection>(new connection(std::move(c), opts, password));
+}
+
+failure connection::connection_failure(std::string_view what, bool sent) {
+  broken_ = true;
+  failure f;
+  f.err = make_error(errc::storage_unavailable,
+                     scrub(fmt::format("PostgreSQL connection lost ({}): {}", what, trim(PQerrorMessage(c_.get()))),
+                           password_));
+  f.connection_lost = true;
+  f.sent = sent;
+  return f;
+}
+
+std::variant<rows, failure> connection::wait_result(bool sent) {
+  // The server enforces statement_timeout; the client waits a little longer
+  // so that a server that stopped answering cannot hang the caller.
+  const auto deadline = clock_type::now() + opts_.statement_timeout + std::chrono::milliseconds(2000);
+  const int sock = PQsocket(c_.get());
+  for (;;) {
+    const int flushed = PQflush(c_.get());
+    if (flushed < 0) return connection_failure("send", sent);
+    if (flushed == 0 && !PQisBusy(c_.get())) break;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
+    if (left <= 0) {
+      auto f = connection_failure("timed out", true);
+      f.err = make_error(errc::storage_unavailable, "PostgreSQL did not answer within the statement timeout");
+      return f;
+    }
+    pollfd p{sock, static_cast<short>(POLLIN | (flushed == 1 ? POLLOUT : 0)), 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left, 1000)));
+    if (n < 0 && errno != EINTR) return connection_failure("poll", sent);
+    if (n > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+      if (PQconsumeInput(c_.get()) == 0) return connection_failure("receive", sent);
+    }
+  }
+  // Collect every result; keep the first error or the last rows.
+  std::optional<failure> err;
+  rows last;
+  while (PGresult* r = PQgetResult(c_.get())) {
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE) {
+      if (!err) {
+        failure f;
+        const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        f.sqlstate = code ? code : "";
+        const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        f.err = make_error(map_sqlstate(f.sqlstate), scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_));
+        f.sent = true;
+        err = std::move(f);
+      }
+      PQclear(r);
+    } else {
+      last = rows(r);
+    }
+    if (PQstatus(c_.get()) == CONNECTION_BAD) return connection_failure("receive", true);
+  }
+  if (PQstatus(c_.get()) == CONNECTION_BAD) return connection_failure("receive", true);
+  if (err) {
+    if (err->sqlstate.substr(0, 2) == "08" || err->sqlstate == "57P01" || err->sqlstate == "57P02" ||
+        err->sqlstate == "57P03") {
+      broken_ = true;
+      err->connection_lost = true;
+    }
+    return *err;
+  }
+  return last;
+}
+
+std::variant<rows, failure> connection::exec(const char* name, const char* sql, const params& p) {
+  if (broken_) return connection_failure("unusable", false);
+  std::vector<const char*> values;
+  values.reserve(p.size());
+  for (const auto& v : p) values.push_back(v ? v->c_str() : nullptr);
+  if (!prepared_.contains(name)) {
+    if (PQsendPrepare(c_.get(), name, sql, 0, nullptr) == 0) return connection_failure("prepare", false);
+    auto r = wait_result(false);
+    if (std::holds_alternative<failure>(r)) {
+      // A failed PREPARE changed nothing on the server.
+      std::get<failure>(r).sent = false;
+      return r;
+    }
+    prepared_.insert(name);
+  }
+  if (PQsendQueryPrepared(c_.get(), name, static_cast<int>(p.size()), values.data(), nullptr, nullptr, 0) == 0)
+    return connection_failure("send", false);
+  return wait_result(true);
+}
+
+std::variant<rows, failure> connection::exec_simple(const std::string& sql) {
+  if (broken_) return connection_failure("unusable", false);
+  if (PQsendQuery(c_.get(), sql.c_str()) == 0) return connection_failure("send", false);
+  return wait_result(true);
+}
+
+std::variant<rows, failure> connection::exec_params(const std::string& sql, const params& p) {
+  if (broken_) return connection_failure("unusable", false);
+  std::vector<const char*> values;
+  values.reserve(p.size());
+  for (const auto& v : p) values.push_back(v ? v->c_str() : nullptr);
+  if (PQsendQueryParams(c_.get(), sql.c_str(), static_cast<int>(p.size()), nullptr, values.data(), nullptr, nullptr,
+                        0) == 0)
+    return connection_failure("send", false);
+  return wait_result(true);
+}
+
+}  // namespace kauri_quota::detail::pq

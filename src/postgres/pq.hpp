@@ -1,0 +1,103 @@
+// A small RAII layer over libpq (internal): connections, results, prepared
+// statements and SQLSTATE-aware errors. Every wait on the server is bounded
+// by a client-side deadline, so a stopped or unreachable server makes calls
+// fail instead of hang.
+#pragma once
+
+#include <kauri_quota/result.hpp>
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+namespace kauri_quota::detail::pq {
+
+struct result_deleter {
+  void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+struct conn_deleter {
+  void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+
+/// A query result; rows and columns are read as text (NULL is nullopt).
+class rows {
+ public:
+  rows() = default;
+  explicit rows(PGresult* r) : r_(r) {}
+  int size() const noexcept { return r_ ? PQntuples(r_.get()) : 0; }
+  bool null(int row, int col) const noexcept { return PQgetisnull(r_.get(), row, col) != 0; }
+  std::string_view text(int row, int col) const noexcept {
+    return {PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
+  }
+  std::optional<std::string> opt_text(int row, int col) const {
+    if (null(row, col)) return std::nullopt;
+    return std::string(text(row, col));
+  }
+  std::int64_t i64(int row, int col) const;
+  std::optional<std::int64_t> opt_i64(int row, int col) const;
+  bool boolean(int row, int col) const noexcept { return !null(row, col) && text(row, col) == "t"; }
+  /// Rows changed by an INSERT/UPDATE/DELETE.
+  std::int64_t affected() const;
+
+ private:
+  std::unique_ptr<PGresult, result_deleter> r_;
+};
+
+/// What a failed call tells the retry logic.
+struct failure {
+  error err;
+  std::string sqlstate;   ///< empty when the failure was not the server's answer
+  bool connection_lost = false;  ///< the connection is unusable; the outcome may be unknown
+  bool sent = false;             ///< the request may have reached the server
+};
+
+/// Parameters of a statement: text values or NULL.
+using params = std::vector<std::optional<std::string>>;
+
+struct connect_options {
+  std::string conninfo;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds statement_timeout{5000};
+};
+
+/// Removes the password of `conninfo` from `text` (libpq messages may quote
+/// parts of a connection string).
+std::string scrub(std::string text, const std::string& password);
+
+class connection {
+ public:
+  /// Connects within the timeout; storage_unavailable otherwise.
+  static result<std::unique_ptr<connection>> open(const connect_options& opts, const std::string& password);
+
+  /// Runs a named statement, preparing it on first use on this connection.
+  /// One round trip once prepared.
+  std::variant<rows, failure> exec(const char* name, const char* sql, const params& p);
+  /// Runs a plain statement (simple protocol, several statements allowed).
+  std::variant<rows, failure> exec_simple(const std::string& sql);
+  /// Runs a statement with parameters but without preparing it.
+  std::variant<rows, failure> exec_params(const std::string& sql, const params& p);
+
+  bool broken() const noexcept { return broken_; }
+  PGconn* raw() const noexcept { return c_.get(); }
+
+ private:
+  connection(std::unique_ptr<PGconn, conn_deleter> c, connect_options opts, std::string password)
+      : c_(std::move(c)), opts_(std::move(opts)), password_(std::move(password)) {}
+  std::variant<rows, failure> wait_result(bool sent);
+  failure connection_failure(std::string_view what, bool sent);
+
+  std::unique_ptr<PGconn, conn_deleter> c_;
+  connect_options opts_;
+  std::string password_;
+  std::unordered_set<const char*> prepared_;
+  bool broken_ = false;
+};
+
+}  // namespace kauri_quota::detail::pq
