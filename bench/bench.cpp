@@ -9,8 +9,19 @@
 // Rounds alternate between the two sides so that drift (page cache, disk)
 // affects both alike; the median round rate of each side is reported.
 //
-// Usage: kauri_quota_bench [--dir DIR] [--rounds N] [--quick]
+// PostgreSQL (when built with it): consume on one connection next to one
+// hand-written prepared statement doing the same work (day-row upsert with
+// the limit check and the audit insert, one round trip), and the library
+// with 8 threads sharing a pool of 8 next to the library on one connection.
+// By default a throw-away server with durable settings is started for the
+// run (scripts/pg-test-server.sh); --pg CONNINFO uses another one.
+//
+// Usage: kauri_quota_bench [--dir DIR] [--rounds N] [--quick] [--pg auto|none|CONNINFO]
 #include <kauri_quota/kauri_quota.hpp>
+
+#ifdef KAURI_QUOTA_BENCH_POSTGRES
+#include <libpq-fe.h>
+#endif
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -20,7 +31,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <thread>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,6 +47,7 @@ struct config {
   std::string dir;
   int rounds = 5;
   bool quick = false;
+  std::string pg = "auto";
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -211,6 +225,138 @@ void bench_sqlite(const config& cfg, kq::sqlite_synchronous sync, const char* sy
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
+
+#ifdef KAURI_QUOTA_BENCH_POSTGRES
+/// Hand-written PostgreSQL access: one prepared statement per consume.
+class raw_pg {
+ public:
+  explicit raw_pg(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
+    if (PQstatus(c_) != CONNECTION_OK) die(std::string("connect: ") + PQerrorMessage(c_));
+    PGresult* r = PQprepare(
+        c_, "consume",
+        "WITH up AS ("
+        " INSERT INTO user_usage (user_id, usage_date, messages_today, tokens_today, messages_this_month,"
+        "  tokens_this_month, created_at, updated_at) VALUES ($1, $2, 1, $3, 1, $3, $4, $4)"
+        " ON CONFLICT (user_id, usage_date) DO UPDATE SET messages_today = user_usage.messages_today + 1,"
+        "  tokens_today = user_usage.tokens_today + excluded.tokens_today,"
+        "  messages_this_month = user_usage.messages_this_month + 1,"
+        "  tokens_this_month = user_usage.tokens_this_month + excluded.tokens_today, updated_at = excluded.updated_at"
+        " WHERE user_usage.messages_today < $5 RETURNING 1)"
+        " INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, event_timestamp,"
+        "  usage_date) SELECT $1, CASE WHEN EXISTS (SELECT 1 FROM up) THEN 'message_sent' ELSE 'quota_exceeded' END,"
+        "  CASE WHEN EXISTS (SELECT 1 FROM up) THEN 1 ELSE 0 END, $3, 'enterprise', $4, $2 RETURNING (SELECT count(*) FROM up)",
+        5, nullptr);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) die(std::string("prepare: ") + PQerrorMessage(c_));
+    PQclear(r);
+  }
+  ~raw_pg() { PQfinish(c_); }
+  raw_pg(const raw_pg&) = delete;
+  raw_pg& operator=(const raw_pg&) = delete;
+
+  bool consume(const std::string& user, const std::string& day, const std::string& now, const std::string& tokens) {
+    const char* v[] = {user.c_str(), day.c_str(), tokens.c_str(), now.c_str(), "1000000000"};
+    PGresult* r = PQexecPrepared(c_, "consume", 5, v, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) die(std::string("consume: ") + PQerrorMessage(c_));
+    const bool allowed = std::string(PQgetvalue(r, 0, 0)) == "1";
+    PQclear(r);
+    return allowed;
+  }
+
+ private:
+  PGconn* c_;
+};
+
+void bench_postgres(const config& cfg, const std::string& conninfo, const std::string& sqlite_dir) {
+  // A database of its own, created through the server's maintenance db.
+  {
+    PGconn* admin = PQconnectdb(conninfo.c_str());
+    if (PQstatus(admin) != CONNECTION_OK) die(std::string("connect: ") + PQerrorMessage(admin));
+    PQclear(PQexec(admin, "DROP DATABASE IF EXISTS kauri_quota_bench"));
+    PGresult* r = PQexec(admin, "CREATE DATABASE kauri_quota_bench");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) die(std::string("createdb: ") + PQerrorMessage(admin));
+    PQclear(r);
+    PQfinish(admin);
+  }
+  const std::string db = conninfo + " dbname=kauri_quota_bench";
+  kq::postgres_options po;
+  po.conninfo = db;
+  po.pool_size = 8;
+  std::shared_ptr<kq::storage> pooled = must(kq::open_postgres(po), "open postgres");
+  must(pooled->migrate({}), "migrate postgres");
+  po.pool_size = 1;
+  std::shared_ptr<kq::storage> single = must(kq::open_postgres(po), "open postgres");
+  auto svc1 = must(kq::quota_service::create(single, {}), "service");
+  auto svc8 = must(kq::quota_service::create(pooled, {}), "service");
+  for (int i = 0; i < 8; ++i)
+    must(svc8.create_user(kq::user_id{fmt::format("bench-{}", i)}, std::nullopt, kq::tier_id{"enterprise"}), "user");
+  must(svc8.create_user(kq::user_id{"bench-hand"}, std::nullopt, kq::tier_id{"enterprise"}), "user");
+  raw_pg raw(db);
+  const std::string day = kq::format_date(svc1.day_of(svc1.now()));
+  const int ops = cfg.quick ? 300 : 2000;
+  auto now_text = [] {
+    return kq::format_time(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
+  };
+  auto one = measure(
+      cfg, ops,
+      [&] {
+        auto d = svc1.try_consume(kq::user_id{"bench-0"}, 10);
+        if (!d || !d.value().allowed) die("library consume failed: " + (d ? std::string("denied") : d.error().message));
+      },
+      [&] {
+        if (!raw.consume("bench-hand", day, now_text(), "10")) die("hand consume denied");
+      });
+  print_row("postgresql consume/s, 1 connection", one);
+
+  // 8 threads, each its own user, sharing the pool of 8.
+  std::vector<double> pooled_rates;
+  for (int r = 0; r < cfg.rounds; ++r) {
+    std::vector<std::thread> threads;
+    auto t0 = clk::now();
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&, t] {
+        const kq::user_id u{fmt::format("bench-{}", t)};
+        for (int i = 0; i < ops / 2; ++i) {
+          auto d = svc8.try_consume(u, 10);
+          if (!d || !d.value().allowed) die("pooled consume failed");
+        }
+      });
+    for (auto& th : threads) th.join();
+    pooled_rates.push_back(rate(8 * (ops / 2), clk::now() - t0));
+  }
+  pair_result p{median(pooled_rates), one.lib};
+  fmt::print("{:<34} {:>12.0f} {:>12.0f} {:>8.2f}x   (8 threads, pool of 8, vs. library on 1 connection)\n",
+             "postgresql consume/s, pooled", p.lib, p.hand, p.lib / p.hand);
+
+  auto reads = measure(
+      cfg, ops * 2,
+      [&] {
+        if (!svc1.get_user_quota_info(kq::user_id{"bench-0"})) die("library read failed");
+      },
+      [&] {
+        if (!svc1.get_user_quota_info(kq::user_id{"bench-1"})) die("library read failed");
+      });
+  fmt::print("{:<34} {:>12.0f}\n", "postgresql quota reads/s, 1 conn", reads.lib);
+
+  // The same consume on SQLite, for a side-by-side view of the backends.
+  kq::sqlite_options so;
+  so.path = sqlite_dir + "/side-by-side.db";
+  std::shared_ptr<kq::storage> lite = must(kq::open_sqlite(so), "open sqlite");
+  must(lite->migrate({}), "migrate sqlite");
+  auto svcl = must(kq::quota_service::create(lite, {}), "service");
+  must(svcl.create_user(kq::user_id{"bench-0"}, std::nullopt, kq::tier_id{"enterprise"}), "user");
+  auto side = measure(
+      cfg, ops,
+      [&] {
+        if (!svc1.try_consume(kq::user_id{"bench-0"}, 10)) die("postgres consume failed");
+      },
+      [&] {
+        if (!svcl.try_consume(kq::user_id{"bench-0"}, 10)) die("sqlite consume failed");
+      });
+  fmt::print("{:<34} {:>12.0f} {:>12.0f}   (PostgreSQL 1 connection | SQLite FULL)\n", "side by side consume/s",
+             side.lib, side.hand);
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -221,11 +367,13 @@ int main(int argc, char** argv) {
       cfg.dir = argv[++i];
     } else if (a == "--rounds" && i + 1 < argc) {
       cfg.rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--pg" && i + 1 < argc) {
+      cfg.pg = argv[++i];
     } else if (a == "--quick") {
       cfg.quick = true;
       cfg.rounds = 3;
     } else {
-      fmt::print(stderr, "usage: kauri_quota_bench [--dir DIR] [--rounds N] [--quick]\n");
+      fmt::print(stderr, "usage: kauri_quota_bench [--dir DIR] [--rounds N] [--quick] [--pg auto|none|CONNINFO]\n");
       return 2;
     }
   }
@@ -233,11 +381,33 @@ int main(int argc, char** argv) {
     char tmpl[] = "/tmp/kauri-quota-bench-XXXXXX";
     if (!mkdtemp(tmpl)) die("mkdtemp");
     cfg.dir = tmpl;
+    // A PostgreSQL server started as root runs as another user, which must
+    // be able to reach its data directory below this one.
+    std::filesystem::permissions(cfg.dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                              std::filesystem::perms::others_exec);
   }
   fmt::print("kauri_quota {} benchmark ({} rounds, median)\n", KAURI_QUOTA_VERSION_STRING, cfg.rounds);
   fmt::print("{:<34} {:>12} {:>12} {:>9}\n", "operation", "library", "hand SQL", "ratio");
   bench_sqlite(cfg, kq::sqlite_synchronous::normal, "NORMAL");
   bench_sqlite(cfg, kq::sqlite_synchronous::full, "FULL");
+#ifdef KAURI_QUOTA_BENCH_POSTGRES
+  if (cfg.pg != "none") {
+    std::string conninfo = cfg.pg;
+    const std::string server_dir = cfg.dir + "/pg";
+    if (cfg.pg == "auto") {
+      const std::string start = fmt::format("bash '{}/scripts/pg-test-server.sh' start '{}' --durable",
+                                            KAURI_QUOTA_SOURCE_DIR, server_dir);
+      if (std::system(start.c_str()) != 0) die("could not start a PostgreSQL server (use --pg CONNINFO or --pg none)");
+      std::ifstream in(server_dir + "/tcp-conninfo");
+      std::getline(in, conninfo);
+      // The maintenance database; bench_postgres adds its own dbname.
+      conninfo = conninfo.substr(0, conninfo.find(" dbname="));
+    }
+    bench_postgres(cfg, conninfo, cfg.dir);
+    if (cfg.pg == "auto")
+      (void)std::system(fmt::format("bash '{}/scripts/pg-test-server.sh' stop '{}'", KAURI_QUOTA_SOURCE_DIR, server_dir).c_str());
+  }
+#endif
   std::filesystem::remove_all(cfg.dir);
   return 0;
 }

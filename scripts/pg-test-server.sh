@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # A throw-away PostgreSQL cluster for the test suite and the benchmark.
 #
-#   pg-test-server.sh start DIR   initdb in DIR, start on a free port with its
-#                                 socket in DIR; writes DIR/conninfo
+#   pg-test-server.sh start DIR [--durable]
+#                                 initdb in DIR, start on a free port with its
+#                                 socket in DIR; writes DIR/conninfo (a socket
+#                                 connection) and DIR/tcp-conninfo (loopback).
+#                                 Tests run with fsync off; --durable keeps the
+#                                 server's defaults (fsync, synchronous commit),
+#                                 as a benchmark should.
 #   pg-test-server.sh stop DIR    stop immediately and remove DIR
 #
 # The server refuses to run as root, so as root the cluster belongs to the
@@ -47,20 +52,27 @@ as_owner() {
 
 case "$cmd" in
 start)
+  tuning="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [[ "${3:-}" == "--durable" ]] && tuning=""
   bin=$(pg_bin)
   user=$(owner)
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   chmod 755 "$dir"
-  [[ $(id -u) -eq 0 ]] && chown "$user" "$dir"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown "$user" "$dir"
+    runuser -u "$user" -- test -x "$dir" ||
+      { echo "error: $user cannot reach $dir (a parent directory is not searchable)" >&2; exit 1; }
+  fi
   as_owner "$user" "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
   for attempt in $(seq 1 20); do
     port=$((20000 + RANDOM % 40000))
     if as_owner "$user" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=128MB" \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $tuning -c max_connections=200 -c shared_buffers=128MB" \
       >/dev/null 2>&1; then
       echo "host=$dir port=$port user=postgres dbname=postgres" >"$dir/conninfo"
+      echo "host=127.0.0.1 port=$port user=postgres dbname=postgres" >"$dir/tcp-conninfo"
       echo "$port" >"$dir/port"
       echo "$user" >"$dir/owner"
       exit 0

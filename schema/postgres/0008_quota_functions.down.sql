@@ -9,6 +9,7 @@ DROP FUNCTION IF EXISTS kauri_quota_warn;
 DROP FUNCTION IF EXISTS kauri_quota_log;
 DROP FUNCTION IF EXISTS kauri_quota_apply;
 DROP FUNCTION IF EXISTS kauri_quota_load;
+DROP FUNCTION IF EXISTS kauri_quota_lock;
 DROP FUNCTION IF EXISTS kauri_quota_time_text;
 DROP FUNCTION IF EXISTS kauri_quota_reached;
 DROP FUNCTION IF EXISTS kauri_quota_evaluate;

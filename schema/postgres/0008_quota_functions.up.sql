@@ -72,7 +72,16 @@ RETURNS TEXT LANGUAGE sql IMMUTABLE AS $f$
     SELECT to_char(t, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $f$;
 
--- The state of one user for one day, the user row locked when p_lock:
+-- Serialises the quota operations of one user until the end of the
+-- transaction. An advisory lock writes nothing (a row lock on users would
+-- dirty the host's table on every message) and, taken first, orders every
+-- operation of a user the same way.
+CREATE FUNCTION kauri_quota_lock(p_user users.user_id%TYPE)
+RETURNS VOID LANGUAGE sql AS $f$
+    SELECT pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114))
+$f$;
+
+-- The state of one user for one day, the user locked when p_lock:
 -- subscription, the tier that applies (the default tier when the
 -- subscription lapsed), the day's counters and the month-to-date totals
 -- (from the latest row of the month).
@@ -86,16 +95,12 @@ DECLARE
     v_latest DATE;
 BEGIN
     IF p_lock THEN
-        SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
-               u.subscription_end_date, u.trial_end_date, u.created_at::timestamp
-          INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at
-          FROM users u WHERE u.user_id = p_user FOR NO KEY UPDATE;
-    ELSE
-        SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
-               u.subscription_end_date, u.trial_end_date, u.created_at::timestamp
-          INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at
-          FROM users u WHERE u.user_id = p_user;
+        PERFORM kauri_quota_lock(p_user);
     END IF;
+    SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
+           u.subscription_end_date, u.trial_end_date, u.created_at::timestamp
+      INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at
+      FROM users u WHERE u.user_id = p_user;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
     END IF;
@@ -205,11 +210,14 @@ BEGIN
 END
 $f$;
 
--- consume (p_reserve false) and reserve (p_reserve true).
+-- consume (p_reserve false) and reserve (p_reserve true). p_key_mode says
+-- whose p_request_id it is: 'caller' (stored as an idempotency key),
+-- 'auto' (the library's own; only written to the audit row) or
+-- 'auto-retry' (the library's own, resent after a lost acknowledgement).
 CREATE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
-                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT)
+                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
 DECLARE
     o kauri_quota_outcome;
@@ -222,7 +230,22 @@ DECLARE
 BEGIN
     v_fp := v_op || ':' || p_messages || ':' || p_tokens;
     o := kauri_quota_load(p_user, p_day, p_now, p_default_tier, TRUE);
-    IF p_request_id IS NOT NULL THEN
+    IF p_key_mode = 'auto-retry' THEN
+        -- The library's own key, retried after a lost acknowledgement: the
+        -- audit row written with it tells whether the first attempt landed.
+        SELECT l.event_type, l.event_metadata::text AS meta INTO k FROM usage_logs l
+         WHERE l.user_id = p_user AND l.usage_date = p_day AND l.request_id = p_request_id
+           AND l.event_type IN ('message_sent', 'quota_exceeded', 'reservation_created')
+         LIMIT 1;
+        IF FOUND THEN
+            o.allowed := k.event_type <> 'quota_exceeded';
+            o.denied_by := CASE WHEN o.allowed THEN 'none' ELSE (k.meta::json ->> 'limit') END;
+            SELECT r.reservation_id INTO o.reservation_id FROM kauri_quota_reservations r
+             WHERE r.user_id = p_user AND r.request_id = p_request_id;
+            o.replayed := TRUE;
+            RETURN o;
+        END IF;
+    ELSIF p_key_mode = 'caller' THEN
         SELECT operation, fingerprint, allowed, denied_by, reservation_id INTO k
           FROM kauri_quota_idempotency_keys WHERE user_id = p_user AND request_id = p_request_id;
         IF FOUND THEN
@@ -271,7 +294,7 @@ BEGIN
         o.allowed := FALSE;
         o.denied_by := v_kind;
     END IF;
-    IF p_request_id IS NOT NULL THEN
+    IF p_key_mode = 'caller' THEN
         INSERT INTO kauri_quota_idempotency_keys (user_id, request_id, operation, fingerprint, allowed, denied_by,
                                                   reservation_id, usage_date, created_at)
         VALUES (p_user, p_request_id, v_op, v_fp, o.allowed, NULLIF(o.denied_by, 'none'), o.reservation_id,
@@ -284,7 +307,8 @@ $f$;
 -- increment_usage: an unconditional after-the-fact record.
 CREATE FUNCTION kauri_quota_record(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                    p_tokens BIGINT, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
-                                   p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_max BIGINT)
+                                   p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_max BIGINT,
+                                   p_key_mode TEXT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
 DECLARE
     o kauri_quota_outcome;
@@ -292,7 +316,16 @@ DECLARE
     v_fp TEXT := 'record:' || p_messages || ':' || p_tokens;
 BEGIN
     o := kauri_quota_load(p_user, p_day, p_now, p_default_tier, TRUE);
-    IF p_request_id IS NOT NULL THEN
+    IF p_key_mode = 'auto-retry' THEN
+        PERFORM 1 FROM usage_logs l
+         WHERE l.user_id = p_user AND l.usage_date = p_day AND l.request_id = p_request_id
+           AND l.event_type = 'usage_recorded';
+        IF FOUND THEN
+            o.replayed := TRUE;
+            o.allowed := TRUE;
+            RETURN o;
+        END IF;
+    ELSIF p_key_mode = 'caller' THEN
         SELECT operation, fingerprint INTO k
           FROM kauri_quota_idempotency_keys WHERE user_id = p_user AND request_id = p_request_id;
         IF FOUND THEN
@@ -316,7 +349,7 @@ BEGIN
     PERFORM kauri_quota_log(p_user, 'usage_recorded', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now,
                             p_day, p_request_id);
     PERFORM kauri_quota_warn(p_user, p_day, p_now, o, p_messages, p_tokens, p_threshold);
-    IF p_request_id IS NOT NULL THEN
+    IF p_key_mode = 'caller' THEN
         INSERT INTO kauri_quota_idempotency_keys (user_id, request_id, operation, fingerprint, allowed, denied_by,
                                                   reservation_id, usage_date, created_at)
         VALUES (p_user, p_request_id, 'record', v_fp, TRUE, NULL, NULL, p_day, p_now);
@@ -350,7 +383,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ004', MESSAGE = 'no such reservation';
     END IF;
-    PERFORM 1 FROM users WHERE user_id = v_user FOR NO KEY UPDATE;
+    PERFORM kauri_quota_lock(v_user);
     SELECT * INTO r FROM kauri_quota_reservations WHERE reservation_id = p_reservation_id FOR UPDATE;
     IF r.state <> 'open' THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = r.state;
@@ -426,6 +459,7 @@ $f$;
 
 -- Administrative resets of one user (p_user) or of all users (NULL).
 -- Users are locked in user_id order so that concurrent resets never deadlock.
+-- (Two users whose ids hash alike share a lock; that only serialises them.)
 CREATE FUNCTION kauri_quota_reset(p_daily BOOLEAN, p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP)
 RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
@@ -436,7 +470,8 @@ DECLARE
     v_last TEXT := NULL;
 BEGIN
     IF p_user IS NOT NULL THEN
-        PERFORM 1 FROM users WHERE user_id = p_user FOR NO KEY UPDATE;
+        PERFORM kauri_quota_lock(p_user);
+        PERFORM 1 FROM users WHERE user_id = p_user;
         IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
         END IF;
@@ -447,7 +482,7 @@ BEGIN
                     AND (uu.messages_today <> 0 OR uu.tokens_today <> 0)
                   ORDER BY uu.user_id LOOP
             IF p_user IS NULL THEN
-                PERFORM 1 FROM users WHERE user_id = r.user_id FOR NO KEY UPDATE;
+                PERFORM kauri_quota_lock(r.user_id);
             END IF;
             -- Re-read under the lock: a consume may have committed meanwhile.
             SELECT messages_today, tokens_today INTO r.messages_today, r.tokens_today
@@ -466,7 +501,7 @@ BEGIN
                   ORDER BY uu.user_id, uu.usage_date LOOP
             IF v_last IS DISTINCT FROM r.user_id::text THEN
                 IF p_user IS NULL THEN
-                    PERFORM 1 FROM users WHERE user_id = r.user_id FOR NO KEY UPDATE;
+                    PERFORM kauri_quota_lock(r.user_id);
                 END IF;
                 v_users := v_users + 1;
                 v_last := r.user_id::text;
@@ -495,6 +530,7 @@ RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
 DECLARE
     o kauri_quota_outcome;
 BEGIN
+    PERFORM kauri_quota_lock(p_user);
     SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
            u.subscription_end_date, u.trial_end_date, u.created_at::timestamp
       INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at

@@ -43,9 +43,9 @@ using attempt = std::variant<T, failure>;
 // SQL.
 
 constexpr const char* sql_consume =
-    "SELECT * FROM kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    "SELECT * FROM kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 constexpr const char* sql_record =
-    "SELECT * FROM kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    "SELECT * FROM kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 constexpr const char* sql_settle = "SELECT * FROM kauri_quota_settle($1, $2, $3, $4, $5, $6)";
 constexpr const char* sql_load = "SELECT * FROM kauri_quota_load($1, $2, $3, $4, false)";
 constexpr const char* sql_expire = "SELECT kauri_quota_expire($1, 500)";
@@ -823,14 +823,14 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
            req.ctx.ip,
            req.ctx.user_agent,
            fmt::format("{}", req.warning_threshold),
-           req.default_tier.str()};
-  bool retried = false;
+           req.default_tier.str(),
+           std::string(req.ctx.id ? "caller" : "auto")};
   return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
     auto r = c.exec("kq_consume", sql_consume, p);
     if (auto* f = std::get_if<failure>(&r)) {
       f->err = describe(*f, req.user.str());
       if (f->sqlstate == "KQ003") f->err = detail::mismatch_error(request_id{key}, f->err.message);
-      retried = retried || f->connection_lost;
+      if (f->connection_lost && f->sent && !req.ctx.id) p.back() = "auto-retry";
       return std::move(*f);
     }
     const rows& rs = std::get<rows>(r);
@@ -857,12 +857,14 @@ result<record_outcome> postgres_storage::record(const record_request& req) {
            req.ctx.user_agent,
            fmt::format("{}", req.warning_threshold),
            req.default_tier.str(),
-           text_of(detail::max_count)};
+           text_of(detail::max_count),
+           std::string(req.ctx.id ? "caller" : "auto")};
   return run_ready<record_outcome>(true, [&](connection& c) -> attempt<record_outcome> {
     auto r = c.exec("kq_record", sql_record, p);
     if (auto* f = std::get_if<failure>(&r)) {
       f->err = describe(*f, req.user.str());
       if (f->sqlstate == "KQ003") f->err = detail::mismatch_error(request_id{key}, f->err.message);
+      if (f->connection_lost && f->sent && !req.ctx.id) p.back() = "auto-retry";
       return std::move(*f);
     }
     const rows& rs = std::get<rows>(r);

@@ -1,0 +1,216 @@
+#include "json_writer.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace kauri_quota::detail {
+namespace {
+
+/// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
+/// surrogates, nothing above U+10FFFF) starting at s[i], or 0 if there is
+/// none; stores the code point.
+std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& cp) noexcept {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  std::size_t len = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  }
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+    cp = b0 & 0x1Fu;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    cp = b0 & 0x0Fu;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    cp = b0 & 0x07u;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < len) {
+    return 0;
+  }
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) {
+      return 0;
+    }
+    cp = (cp << 6) | (b & 0x3Fu);
+  }
+  return len;
+}
+
+void append_u_escape(std::string& out, char32_t cp) { out += fmt::format("\\u{:04x}", static_cast<unsigned>(cp)); }
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.reserve(out.size() + s.size() + 2);
+  out += '"';
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // Fast path: a run of printable ASCII that needs no escaping.
+    std::size_t run = i;
+    while (run < s.size()) {
+      const auto b = static_cast<unsigned char>(s[run]);
+      if (b < 0x20 || b >= 0x7F || b == '"' || b == '\\') {
+        break;
+      }
+      ++run;
+    }
+    if (run > i) {
+      out.append(s.substr(i, run - i));
+      i = run;
+      continue;
+    }
+    char32_t cp = 0;
+    const std::size_t len = utf8_sequence(s, i, cp);
+    if (len == 0) {
+      // One replacement character per byte that starts no valid sequence.
+      out += "\\ufffd";
+      ++i;
+      continue;
+    }
+    switch (cp) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        // C0, DEL and C1 are escaped so that logs and terminals showing the
+        // JSON stay readable; U+2028/U+2029 because JavaScript string
+        // literals before ES2019 cannot contain them raw.
+        if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029) {
+          append_u_escape(out, cp);
+        } else {
+          out.append(s.substr(i, len));
+        }
+    }
+    i += len;
+  }
+  out += '"';
+}
+
+void json_writer::separate() {
+  if (after_key_) {
+    after_key_ = false;
+  } else if (!first_) {
+    out_ += ',';
+  }
+  first_ = false;
+}
+
+json_writer& json_writer::begin_object() {
+  separate();
+  out_ += '{';
+  first_ = true;
+  return *this;
+}
+
+json_writer& json_writer::end_object() {
+  out_ += '}';
+  first_ = false;
+  return *this;
+}
+
+json_writer& json_writer::begin_array() {
+  separate();
+  out_ += '[';
+  first_ = true;
+  return *this;
+}
+
+json_writer& json_writer::end_array() {
+  out_ += ']';
+  first_ = false;
+  return *this;
+}
+
+json_writer& json_writer::key(std::string_view k) {
+  separate();
+  append_json_string(out_, k);
+  out_ += ':';
+  after_key_ = true;
+  return *this;
+}
+
+json_writer& json_writer::value(std::string_view s) {
+  separate();
+  append_json_string(out_, s);
+  return *this;
+}
+
+json_writer& json_writer::value(std::int64_t v) {
+  separate();
+  const fmt::format_int digits{v};
+  out_.append(digits.data(), digits.size());
+  return *this;
+}
+
+json_writer& json_writer::value(double v) {
+  if (!std::isfinite(v)) {
+    return null();  // JSON has no NaN or infinity
+  }
+  separate();
+  // Percentages: two decimals are enough, and trailing zeros are noise.
+  std::string text = fmt::format("{:.2f}", v);
+  while (text.back() == '0') {
+    text.pop_back();
+  }
+  if (text.back() == '.') {
+    text.pop_back();
+  }
+  if (text == "-0") {
+    text = "0";
+  }
+  out_ += text;
+  return *this;
+}
+
+json_writer& json_writer::value(bool v) {
+  separate();
+  out_ += v ? "true" : "false";
+  return *this;
+}
+
+json_writer& json_writer::null() {
+  separate();
+  out_ += "null";
+  return *this;
+}
+
+json_writer& json_writer::raw(std::string_view json) {
+  separate();
+  out_ += json;
+  return *this;
+}
+
+}  // namespace kauri_quota::detail
