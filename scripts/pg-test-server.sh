@@ -56,6 +56,10 @@ start)
   [[ "${3:-}" == "--durable" ]] && tuning=""
   bin=$(pg_bin)
   user=$(owner)
+  # A server left behind by an interrupted run is replaced.
+  if [[ -d "$dir" ]]; then
+    "$0" stop "$dir"
+  fi
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   chmod 755 "$dir"

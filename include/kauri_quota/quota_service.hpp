@@ -41,6 +41,8 @@ class quota_service {
 
   quota_service(quota_service&&) noexcept;
   quota_service& operator=(quota_service&&) noexcept;
+  quota_service(const quota_service&) = delete;
+  quota_service& operator=(const quota_service&) = delete;
   ~quota_service();
 
   storage& store() const noexcept;

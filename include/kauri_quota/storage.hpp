@@ -226,6 +226,8 @@ result<std::unique_ptr<storage>> open_postgres(const postgres_options& opts);
 /// Common options for open_storage.
 struct open_options {
   bool auto_migrate = false;
+  /// SQLite: create the file when it does not exist (else storage_unavailable).
+  bool create = true;
   sqlite_synchronous synchronous = sqlite_synchronous::full;
   int pool_size = 0;  ///< 0: the backend's default
 };

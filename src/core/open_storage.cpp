@@ -84,6 +84,7 @@ result<std::unique_ptr<storage>> open_storage(std::string_view url, const open_o
     sqlite_options o;
     o.path = path == ":memory:" ? std::string(":memory:") : std::string(path);
     o.auto_migrate = opts.auto_migrate;
+    o.create = opts.create;
     o.synchronous = opts.synchronous;
     if (opts.pool_size > 0) o.pool_size = opts.pool_size;
     return open_sqlite(o);

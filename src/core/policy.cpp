@@ -29,8 +29,9 @@ bool reached(std::int64_t used, std::int64_t max, double threshold) noexcept {
     return true;
   }
   const double bound = threshold * static_cast<double>(max);
-  // The relative slack absorbs the rounding of threshold * max (0.7 * 10
-  // is 7.000000000000001 in binary), far below one unit at max_count.
+  // The relative slack absorbs the rounding of threshold * max (0.55 * 100
+  // is 55.00000000000001 in binary); it stays far below one unit even at
+  // max_count.
   return static_cast<double>(used) >= bound - std::abs(bound) * 1e-14;
 }
 

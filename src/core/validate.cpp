@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -58,19 +59,19 @@ bool is_control(char32_t cp) noexcept { return cp < 0x20 || cp == 0x7F || (cp >=
 
 /// A short, printable rendering of untrusted input for error messages: at
 /// most the first 40 bytes, control characters and invalid bytes as \xNN.
-std::string quote_for_message(std::string_view s) {
+std::string quote_input(std::string_view s) {
   constexpr std::size_t max_quoted = 40;
   std::string out = "\"";
   std::size_t i = 0;
   while (i < s.size()) {
     char32_t cp = 0;
     std::size_t len = 1;
-    const bool ok = decode_utf8(s, i, cp, len);
-    if (i + (ok ? len : 1) > max_quoted) {
+    const bool valid = decode_utf8(s, i, cp, len);
+    if (i + (valid ? len : 1) > max_quoted) {
       break;
     }
-    if (!ok || is_control(cp)) {
-      const std::size_t n = ok ? len : 1;
+    if (!valid || is_control(cp)) {
+      const std::size_t n = valid ? len : 1;
       for (std::size_t k = 0; k < n; ++k) {
         out += fmt::format("\\x{:02X}", static_cast<unsigned char>(s[i + k]));
       }
@@ -143,13 +144,9 @@ result<void> check_tier_id(const tier_id& t) {
   constexpr std::size_t max_tier_bytes = 20;
   const std::string& s = t.str();
   const auto allowed = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; };
-  bool ok_chars = true;
-  for (const char c : s) {
-    ok_chars = ok_chars && allowed(c);
-  }
-  if (s.empty() || s.size() > max_tier_bytes || !ok_chars) {
+  if (s.empty() || s.size() > max_tier_bytes || !std::ranges::all_of(s, allowed)) {
     return invalid(
-        fmt::format("tier_id must be 1-{} characters of [a-z0-9_-] (got {})", max_tier_bytes, quote_for_message(s)));
+        fmt::format("tier_id must be 1-{} characters of [a-z0-9_-] (got {})", max_tier_bytes, quote_input(s)));
   }
   return ok();
 }
@@ -179,7 +176,7 @@ result<void> check_context(const request_context& ctx) {
       const auto c = static_cast<unsigned char>(ip[i]);
       if (c <= 0x20 || c >= 0x7F) {
         return invalid(
-            fmt::format("ip must be printable ASCII without spaces (got {}; bad byte {})", quote_for_message(ip), i));
+            fmt::format("ip must be printable ASCII without spaces (got {}; bad byte {})", quote_input(ip), i));
       }
     }
   }

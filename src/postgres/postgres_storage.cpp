@@ -732,6 +732,11 @@ result<subscription> postgres_storage::create_user(const new_user& nu) {
     if (auto* f = std::get_if<failure>(&r)) {
       if (f->sqlstate == "KQ002")
         f->err = make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(nu.tier.str())));
+      else if (f->sqlstate == "23502")
+        f->err = make_error(errc::invalid_argument,
+                            fmt::format("the users table refused the new row ({}); create users in the host "
+                                        "application and call assign_default_subscription",
+                                        f->err.message));
       else if (f->sqlstate == "22P02")
         f->err = make_error(errc::invalid_argument,
                             fmt::format("user id {} is not valid for this database's users.user_id column",

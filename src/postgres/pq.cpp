@@ -31,6 +31,7 @@ errc map_sqlstate(std::string_view st) {
   if (st == "22P02") return errc::unknown_user;  // a user id that the users.user_id type (UUID) cannot hold
   if (st.substr(0, 2) == "22") return errc::invalid_argument;
   if (st == "23503") return errc::unknown_user;  // a foreign key to users
+  if (st == "23502" || st == "23514") return errc::invalid_argument;  // NOT NULL / CHECK of the host's tables
   if (st == "42P01" || st == "42883" || st == "42703") return errc::schema_mismatch;
   if (st == "42501") return errc::storage_unavailable;  // insufficient privilege
   if (st == "XX001" || st == "XX002") return errc::corrupt;

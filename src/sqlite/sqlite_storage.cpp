@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -529,6 +530,12 @@ result<std::unique_ptr<storage>> sqlite_storage::open(const sqlite_options& opts
   s->flags_ = SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX;
   if (opts.create) s->flags_ |= SQLite::OPEN_CREATE;
   const bool memory = opts.path == ":memory:";
+  if (!memory && !opts.create) {
+    std::error_code ec;
+    if (!std::filesystem::exists(opts.path, ec))
+      return make_error(errc::storage_unavailable,
+                        fmt::format("database file not found: {}", detail::quote_for_message(opts.path)));
+  }
   s->path_ = opts.path;
   s->max_connections_ = memory ? 1 : opts.pool_size;
   try {

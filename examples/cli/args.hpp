@@ -1,0 +1,125 @@
+// Command-line parsing for kauri-quota.
+//
+// parse_args is a pure function: it reads nothing but its argument (no
+// environment, no files) and either returns the parsed command or a usage
+// error. It checks the shape of the command line — which command, how many
+// arguments, which options, well-formed numbers — but not the values the
+// library validates itself (user ids, tier ids, time zones, URLs), so that
+// those errors are reported in one place with the library's own messages.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace kauri_quota_cli {
+
+enum class command_kind {
+  help,
+  version,
+  migrate,
+  schema,
+  tiers,
+  tier_show,
+  tier_set,
+  user_add,
+  user_show,
+  check,
+  consume,
+  record,
+  reserve,
+  commit,
+  release,
+  quota,
+  stats,
+  events,
+  reset,
+  upgrade,
+  expire,
+  demo,
+};
+
+/// A limit given on the command line: a count, or `null` for unlimited.
+using nullable_count = std::optional<std::int64_t>;
+
+/// Options that may appear anywhere on the command line.
+struct global_options {
+  std::optional<std::string> db;  ///< --db URL; empty: $KAURI_QUOTA_DB, then the default
+  std::optional<std::string> tz;  ///< --tz ZONE; empty: UTC
+  bool json = false;              ///< --json
+};
+
+/// One parsed command line. Only the fields its command uses are set.
+struct command {
+  command_kind kind = command_kind::help;
+  global_options global;
+
+  std::string user;         ///< USER of user/check/consume/record/reserve/quota/stats/events/upgrade
+  std::string tier;         ///< tier ID of `tier`, `tier set`, TIER of `upgrade`
+  std::string reservation;  ///< RES of commit/release
+
+  // migrate
+  std::optional<int> migrate_to;
+  std::optional<int> migrate_down;
+
+  // tiers / tier set
+  bool all = false;
+  std::optional<nullable_count> daily;
+  std::optional<nullable_count> monthly;
+  std::optional<nullable_count> tokens_limit;
+  std::optional<std::int64_t> price;
+  std::optional<std::string> name;
+  std::optional<std::string> name_fr;
+  std::optional<bool> visible;
+  std::optional<std::int32_t> order;
+
+  // user add
+  std::optional<std::string> email;
+  std::optional<std::string> new_user_tier;
+
+  // consume / record / reserve / commit
+  std::optional<std::int64_t> tokens;
+  std::optional<std::int64_t> messages;
+  std::optional<std::string> request_id;
+  std::optional<std::string> ip;
+  std::optional<std::string> user_agent;
+
+  // events
+  std::optional<std::int64_t> limit;
+  std::optional<std::string> event_type;
+
+  // reset
+  bool reset_monthly = false;  ///< false: daily
+  std::optional<std::string> reset_user;
+
+  // demo
+  bool keep = false;
+};
+
+/// A malformed command line; `message` is one line, safe to print (long or
+/// unprintable arguments are shortened and escaped).
+struct usage_error {
+  std::string message;
+};
+
+using parse_result = std::variant<command, usage_error>;
+
+/// Parses the arguments after the program name.
+parse_result parse_args(const std::vector<std::string>& args);
+
+/// Strict parse of a non-negative decimal count: digits only, no sign, no
+/// spaces, no overflow. On failure returns a message naming `what`.
+std::variant<std::int64_t, std::string> parse_count(std::string_view text, std::string_view what);
+
+/// `s` made safe to show in a one-line message: control characters and
+/// invalid UTF-8 are escaped (\n, \x01...), and anything beyond about
+/// `max_bytes` bytes is cut at a character boundary and marked with "…".
+std::string printable(std::string_view s, std::size_t max_bytes = 40);
+
+/// The full --help text.
+std::string_view usage_text();
+
+}  // namespace kauri_quota_cli

@@ -1,0 +1,426 @@
+#include "commands.hpp"
+
+#include "render.hpp"
+
+#include <kauri_quota/kauri_quota.hpp>
+
+#include <fmt/format.h>
+
+#include <unistd.h>  // isatty: progress is shown only on a terminal
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+namespace kauri_quota_cli {
+
+namespace kq = kauri_quota;
+
+namespace {
+
+/// Opens the storage. Unless `may_create`, an `sqlite:` file that does not
+/// exist is an error rather than a new empty database.
+kq::result<std::shared_ptr<kq::storage>> open_store(const settings& s, bool may_create) {
+  kq::open_options opts;
+  opts.create = may_create;
+  auto opened = kq::open_storage(s.url, opts);
+  if (!opened) {
+    kq::error e = opened.error();
+    if (!may_create && e.message.rfind("database file not found", 0) == 0)
+      e.message += " (run `kauri-quota migrate` to create it)";
+    return e;
+  }
+  return std::shared_ptr<kq::storage>(std::move(opened).value());
+}
+
+kq::result<kq::quota_service> open_service(const settings& s) {
+  BOOST_OUTCOME_TRY(store, open_store(s, false));
+  kq::service_options opts;
+  opts.time_zone = s.zone;
+  return kq::quota_service::create(std::move(store), std::move(opts));
+}
+
+void print(std::string_view text) { fmt::print("{}", text); }
+void print_json(std::string_view json) { fmt::print("{}\n", json); }
+
+std::string json_int_array(const std::vector<int>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : ",") + std::to_string(v[i]);
+  return out + "]";
+}
+
+std::string versions_text(const std::vector<int>& v) {
+  std::string out;
+  for (const int n : v) out += fmt::format(" {:04d}", n);
+  return out;
+}
+
+kq::request_context context_of(const command& cmd) {
+  kq::request_context ctx;
+  if (cmd.request_id) ctx.id = kq::request_id{*cmd.request_id};
+  ctx.ip = cmd.ip;
+  ctx.user_agent = cmd.user_agent;
+  return ctx;
+}
+
+// --- Schema --------------------------------------------------------------
+
+/// Shows backfill progress on a terminal as one line rewritten in place.
+class progress_line {
+ public:
+  progress_line() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+  progress_line(const progress_line&) = delete;
+  progress_line& operator=(const progress_line&) = delete;
+  ~progress_line() { finish(); }
+
+  void update(const kq::migration_progress& p) {
+    if (!enabled_) return;
+    const double ratio = p.total > 0 ? static_cast<double>(p.done) / static_cast<double>(p.total) : 1.0;
+    const auto pct = static_cast<int>(std::clamp(ratio, 0.0, 1.0) * 100.0);
+    fmt::print(stderr, "\r{:04d} {}: {}/{} ({}%)\x1b[K", p.version, printable(p.step), p.done, p.total, pct);
+    (void)std::fflush(stderr);
+    shown_ = true;
+  }
+  void finish() {
+    if (shown_) fmt::print(stderr, "\n");
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+int run_migrate(const command& cmd, const settings& s) {
+  auto store = open_store(s, true);
+  if (!store) return report(store.error());
+  kq::storage& db = *store.value();
+
+  kq::migrate_options opts;
+  if (cmd.migrate_to) opts.to = *cmd.migrate_to;
+  if (cmd.migrate_down) {
+    auto current = db.schema_version();
+    if (!current) return report(current.error());
+    if (*cmd.migrate_down > current.value()) {
+      return report(kq::make_error(kq::errc::invalid_argument,
+                                   fmt::format("cannot roll back {} migrations: the database is at version {}",
+                                               *cmd.migrate_down, current.value())));
+    }
+    opts.to = current.value() - *cmd.migrate_down;
+  }
+  progress_line progress;
+  opts.progress = [&progress](const kq::migration_progress& p) { progress.update(p); };
+  auto report_or_error = db.migrate(opts);
+  progress.finish();
+  if (!report_or_error) return report(report_or_error.error());
+  const kq::migrate_report& r = report_or_error.value();
+
+  if (s.json) {
+    print_json(
+        fmt::format(R"({{"database":{},"from_version":{},"to_version":{},"applied":{},"reverted":{},"adopted":{}}})",
+                    kq::json_quote(kq::redact_url(s.url)), r.from_version, r.to_version, json_int_array(r.applied),
+                    json_int_array(r.reverted), r.adopted));
+    return exit_ok;
+  }
+  if (r.adopted) print("recognised a database created by the original migrations; recorded 0001-0004 as applied\n");
+  if (r.applied.empty() && r.reverted.empty()) {
+    print(fmt::format("already at version {}; nothing to do\n", r.to_version));
+    return exit_ok;
+  }
+  print(fmt::format("migrated {} from version {} to {}\n", kq::redact_url(s.url), r.from_version, r.to_version));
+  if (!r.applied.empty()) print(fmt::format("applied  {}\n", versions_text(r.applied).substr(1)));
+  if (!r.reverted.empty()) print(fmt::format("reverted {}\n", versions_text(r.reverted).substr(1)));
+  return exit_ok;
+}
+
+int run_schema(const settings& s) {
+  auto store = open_store(s, false);
+  if (!store) return report(store.error());
+  kq::storage& db = *store.value();
+  auto version = db.schema_version();
+  if (!version) return report(version.error());
+  auto list = db.migrations();
+  if (!list) return report(list.error());
+  int newest = 0;
+  for (const kq::migration_info& m : list.value()) newest = std::max(newest, m.version);
+
+  if (s.json) {
+    std::string items = "[";
+    for (const kq::migration_info& m : list.value()) {
+      if (items.size() > 1) items += ",";
+      items += fmt::format(R"({{"version":{},"name":{},"applied_at":{}}})", m.version, kq::json_quote(m.name),
+                           m.applied_at ? kq::json_quote(kq::format_time(*m.applied_at)) : "null");
+    }
+    items += "]";
+    print_json(fmt::format(R"({{"database":{},"backend":{},"current_version":{},"newest_version":{},"migrations":{}}})",
+                           kq::json_quote(kq::redact_url(s.url)), kq::json_quote(db.backend()), version.value(), newest,
+                           items));
+    return exit_ok;
+  }
+  print(fmt::format("{:<10}{} ({})\n", "database", kq::redact_url(s.url), db.backend()));
+  print(fmt::format("{:<10}{} (newest {}{})\n", "version", version.value(), newest,
+                    version.value() == newest ? ", up to date" : "; run `kauri-quota migrate`"));
+  for (const kq::migration_info& m : list.value()) {
+    print(fmt::format("  {:04d}  {:<40}{}\n", m.version, m.name,
+                      m.applied_at ? "applied " + show_instant(*m.applied_at, s.zone) : std::string("pending")));
+  }
+  return exit_ok;
+}
+
+// --- Tiers ---------------------------------------------------------------
+
+int run_tiers(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto tiers = svc.get_all_tiers(!cmd.all);
+  if (!tiers) return report(tiers.error());
+  s.json ? print_json(kq::to_json(tiers.value())) : print(render_tiers(tiers.value()));
+  return exit_ok;
+}
+
+int run_tier_show(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto t = svc.get_tier_config(kq::tier_id{cmd.tier});
+  if (!t) return report(t.error());
+  s.json ? print_json(kq::to_json(t.value())) : print(render_tier(t.value()));
+  return exit_ok;
+}
+
+int run_tier_set(kq::quota_service& svc, const command& cmd, const settings& s) {
+  kq::tier_update u;
+  u.id = kq::tier_id{cmd.tier};
+  u.name = cmd.name;
+  u.name_fr = cmd.name_fr;
+  u.messages_per_day = cmd.daily;
+  u.messages_per_month = cmd.monthly;
+  u.tokens_per_month = cmd.tokens_limit;
+  u.price_fcfa = cmd.price;
+  u.display_order = cmd.order;
+  u.is_visible = cmd.visible;
+  auto t = svc.update_tier(u);
+  if (!t) return report(t.error());
+  s.json ? print_json(kq::to_json(t.value())) : print(render_tier(t.value()));
+  return exit_ok;
+}
+
+// --- Users ---------------------------------------------------------------
+
+int run_user_add(kq::quota_service& svc, const command& cmd, const settings& s) {
+  std::optional<kq::tier_id> tier;
+  if (cmd.new_user_tier) tier = kq::tier_id{*cmd.new_user_tier};
+  auto sub = svc.create_user(kq::user_id{cmd.user}, cmd.email, tier);
+  if (!sub) return report(sub.error());
+  s.json ? print_json(kq::to_json(sub.value())) : print(render_subscription(sub.value(), s.zone));
+  return exit_ok;
+}
+
+int run_user_show(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto sub = svc.get_subscription(kq::user_id{cmd.user});
+  if (!sub) return report(sub.error());
+  s.json ? print_json(kq::to_json(sub.value())) : print(render_subscription(sub.value(), s.zone));
+  return exit_ok;
+}
+
+int run_upgrade(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto up = svc.upgrade_subscription(kq::user_id{cmd.user}, kq::tier_id{cmd.tier});
+  if (!up) return report(up.error());
+  const kq::upgrade_result& u = up.value();
+  if (s.json) print_json(kq::to_json(u));
+  // The spec's (success, message): a refused upgrade (already on that tier)
+  // is reported as an error so that scripts notice it.
+  if (!u.success) return report(kq::make_error(kq::errc::invalid_argument, u.message));
+  if (!s.json) print(fmt::format("{}\n", u.message));
+  return exit_ok;
+}
+
+// --- Usage ---------------------------------------------------------------
+
+int run_check(kq::quota_service& svc, const command& cmd, const settings& s) {
+  const kq::user_id user{cmd.user};
+  auto can = svc.can_send_message(user);
+  if (!can) return report(can.error());
+  if (s.json) {
+    print_json(fmt::format(R"({{"user_id":{},"can_send_message":{}}})", kq::json_quote(cmd.user), can.value()));
+  } else {
+    print(fmt::format("{} {}\n", cmd.user,
+                      can.value() ? "can send a message" : "cannot send a message (quota exceeded)"));
+  }
+  return can.value() ? exit_ok : exit_denied;
+}
+
+/// Prints an allowed decision, or the 429 denial payload of a denied one.
+int show_decision(const kq::decision& d, const settings& s) {
+  if (!d.allowed) {
+    print_json(kq::denial_payload_json(d));
+    return exit_denied;
+  }
+  if (s.json) {
+    print_json(kq::to_json(d));
+    return exit_ok;
+  }
+  std::string out = "allowed";
+  if (d.replayed) out += " (a retry of an earlier request: not counted again)";
+  out += "\n";
+  if (d.reservation) out += fmt::format("reservation {}\n", d.reservation->str());
+  out += render_remaining(d.quota);
+  print(out);
+  return exit_ok;
+}
+
+int run_consume(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto d = svc.try_consume(kq::user_id{cmd.user}, cmd.tokens.value_or(0), context_of(cmd));
+  if (!d) return report(d.error());
+  return show_decision(d.value(), s);
+}
+
+int run_reserve(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto d = svc.reserve(kq::user_id{cmd.user}, cmd.tokens.value_or(0), context_of(cmd));
+  if (!d) return report(d.error());
+  return show_decision(d.value(), s);
+}
+
+int run_record(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto u =
+      svc.increment_usage(kq::user_id{cmd.user}, cmd.messages.value_or(1), cmd.tokens.value_or(0), context_of(cmd));
+  if (!u) return report(u.error());
+  s.json ? print_json(kq::to_json(u.value())) : print(render_usage(u.value()));
+  return exit_ok;
+}
+
+int run_settle(kq::quota_service& svc, const command& cmd, const settings& s) {
+  const kq::reservation_id id{cmd.reservation};
+  auto r = cmd.kind == command_kind::commit ? svc.commit(id, cmd.tokens.value_or(0)) : svc.release(id);
+  if (!r) return report(r.error());
+  s.json ? print_json(kq::to_json(r.value())) : print(render_reservation(r.value(), s.zone));
+  return exit_ok;
+}
+
+int run_expire(kq::quota_service& svc, const settings& s) {
+  auto n = svc.expire_reservations();
+  if (!n) return report(n.error());
+  if (s.json) {
+    print_json(fmt::format(R"({{"expired":{}}})", n.value()));
+  } else {
+    print(fmt::format("settled {} expired reservation{} at their estimate\n", n.value(), n.value() == 1 ? "" : "s"));
+  }
+  return exit_ok;
+}
+
+int run_quota(kq::quota_service& svc, const command& cmd, const settings& s) {
+  const kq::user_id user{cmd.user};
+  if (s.json) {
+    auto q = svc.get_user_quota_info(user);
+    if (!q) return report(q.error());
+    print_json(kq::to_json(q.value()));
+    return exit_ok;
+  }
+  // The stats carry the quota and the warning sentences for the view.
+  auto st = svc.get_usage_stats(user);
+  if (!st) return report(st.error());
+  print(render_quota(st.value().quota, st.value().warnings, s.zone));
+  return exit_ok;
+}
+
+int run_stats(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto st = svc.get_usage_stats(kq::user_id{cmd.user});
+  if (!st) return report(st.error());
+  s.json ? print_json(kq::to_json(st.value())) : print(render_stats(st.value(), s.zone));
+  return exit_ok;
+}
+
+int run_events(kq::quota_service& svc, const command& cmd, const settings& s) {
+  kq::event_query q;
+  q.user = kq::user_id{cmd.user};
+  q.event_type = cmd.event_type;
+  if (cmd.limit) q.limit = *cmd.limit;
+  auto ev = svc.get_events(q);
+  if (!ev) return report(ev.error());
+  s.json ? print_json(kq::to_json(ev.value())) : print(render_events(ev.value(), s.zone));
+  return exit_ok;
+}
+
+int run_reset(kq::quota_service& svc, const command& cmd, const settings& s) {
+  std::optional<kq::user_id> user;
+  if (cmd.reset_user) user = kq::user_id{*cmd.reset_user};
+  auto n = cmd.reset_monthly ? svc.reset_monthly_quotas(user) : svc.reset_daily_quotas(user);
+  if (!n) return report(n.error());
+  const char* period = cmd.reset_monthly ? "monthly" : "daily";
+  if (s.json) {
+    print_json(fmt::format(R"({{"reset":"{}","user_id":{},"users_touched":{}}})", period,
+                           user ? kq::json_quote(user->str()) : "null", n.value()));
+  } else {
+    print(fmt::format("reset the {} counters of {} user{}\n", period, n.value(), n.value() == 1 ? "" : "s"));
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+int report(const kq::error& e) {
+  std::string message = e.message.empty() ? e.code.message() : e.message;
+  // One line, whatever the message holds.
+  fmt::print(stderr, "error: {}\n", printable(message, 1000));
+  return exit_error;
+}
+
+int run_command(const command& cmd, const settings& s) {
+  switch (cmd.kind) {
+    case command_kind::migrate:
+      return run_migrate(cmd, s);
+    case command_kind::schema:
+      return run_schema(s);
+    case command_kind::demo:
+      return run_demo(cmd, s);
+    case command_kind::help:
+    case command_kind::version:
+      return exit_usage;  // handled by main
+    default:
+      break;
+  }
+
+  auto opened = open_service(s);
+  if (!opened) return report(opened.error());
+  kq::quota_service& svc = opened.value();
+
+  switch (cmd.kind) {
+    case command_kind::tiers:
+      return run_tiers(svc, cmd, s);
+    case command_kind::tier_show:
+      return run_tier_show(svc, cmd, s);
+    case command_kind::tier_set:
+      return run_tier_set(svc, cmd, s);
+    case command_kind::user_add:
+      return run_user_add(svc, cmd, s);
+    case command_kind::user_show:
+      return run_user_show(svc, cmd, s);
+    case command_kind::check:
+      return run_check(svc, cmd, s);
+    case command_kind::consume:
+      return run_consume(svc, cmd, s);
+    case command_kind::record:
+      return run_record(svc, cmd, s);
+    case command_kind::reserve:
+      return run_reserve(svc, cmd, s);
+    case command_kind::commit:
+    case command_kind::release:
+      return run_settle(svc, cmd, s);
+    case command_kind::quota:
+      return run_quota(svc, cmd, s);
+    case command_kind::stats:
+      return run_stats(svc, cmd, s);
+    case command_kind::events:
+      return run_events(svc, cmd, s);
+    case command_kind::reset:
+      return run_reset(svc, cmd, s);
+    case command_kind::upgrade:
+      return run_upgrade(svc, cmd, s);
+    case command_kind::expire:
+      return run_expire(svc, s);
+    default:
+      break;
+  }
+  return exit_usage;
+}
+
+}  // namespace kauri_quota_cli

@@ -1,0 +1,160 @@
+// The kauri-quota argument parser, tested as the pure function it is.
+
+#include "args.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace {
+
+namespace cli = kauri_quota_cli;
+
+cli::command parsed(const std::vector<std::string>& args) {
+  auto r = cli::parse_args(args);
+  if (const auto* e = std::get_if<cli::usage_error>(&r)) FAIL("unexpected usage error: " << e->message);
+  return std::get<cli::command>(r);
+}
+
+std::string usage_error_of(const std::vector<std::string>& args) {
+  auto r = cli::parse_args(args);
+  const auto* e = std::get_if<cli::usage_error>(&r);
+  REQUIRE_MESSAGE(e != nullptr, "expected a usage error");
+  CHECK(e->message.find('\n') == std::string::npos);
+  return e->message;
+}
+
+std::int64_t count_of(std::string_view text) {
+  auto r = cli::parse_count(text, "--n");
+  REQUIRE(std::holds_alternative<std::int64_t>(r));
+  return std::get<std::int64_t>(r);
+}
+
+std::string count_error(std::string_view text) {
+  auto r = cli::parse_count(text, "--n");
+  REQUIRE(std::holds_alternative<std::string>(r));
+  return std::get<std::string>(r);
+}
+
+}  // namespace
+
+TEST_SUITE("kauri-quota arguments") {
+  TEST_CASE("counts are digits only, without sign, and may not overflow") {
+    CHECK(count_of("0") == 0);
+    CHECK(count_of("42") == 42);
+    CHECK(count_of("007") == 7);
+    CHECK(count_of("9223372036854775807") == std::numeric_limits<std::int64_t>::max());
+    CHECK(count_error("-5").find("must not be negative") != std::string::npos);
+    CHECK(count_error("9223372036854775808").find("too large") != std::string::npos);
+    CHECK(count_error("99999999999999999999999").find("too large") != std::string::npos);
+    CHECK(count_error("").find("empty") != std::string::npos);
+    for (const char* bad : {"+5", " 5", "5 ", "5x", "0x10", "1e3", "1.0", "-", "--5", "٣"}) {
+      CAPTURE(bad);
+      CHECK(count_error(bad).find("digits only") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("global options are accepted before and after the command") {
+    const cli::command a = parsed({"--db", "sqlite:a.db", "--json", "consume", "u1"});
+    CHECK(a.kind == cli::command_kind::consume);
+    CHECK(a.global.db == "sqlite:a.db");
+    CHECK(a.global.json);
+    CHECK(a.user == "u1");
+
+    const cli::command b = parsed({"consume", "u1", "--tz=Africa/Abidjan", "--db=sqlite:b.db"});
+    CHECK(b.global.tz == "Africa/Abidjan");
+    CHECK(b.global.db == "sqlite:b.db");
+    CHECK_FALSE(b.global.json);
+  }
+
+  TEST_CASE("each command takes its arguments and options") {
+    const cli::command consume =
+        parsed({"consume", "u1", "--tokens", "12", "--request-id", "r1", "--ip", "::1", "--user-agent", "x"});
+    CHECK(consume.tokens == 12);
+    CHECK(consume.request_id == "r1");
+    CHECK(consume.ip == "::1");
+    CHECK(consume.user_agent == "x");
+
+    const cli::command set = parsed({"tier", "set", "pro", "--daily", "null", "--monthly", "10", "--tokens", "null",
+                                     "--visible", "false", "--order", "3", "--price", "7000"});
+    CHECK(set.kind == cli::command_kind::tier_set);
+    CHECK(set.tier == "pro");
+    REQUIRE(set.daily.has_value());
+    CHECK_FALSE(set.daily->has_value());
+    CHECK(set.monthly == cli::nullable_count{10});
+    REQUIRE(set.tokens_limit.has_value());
+    CHECK_FALSE(set.tokens_limit->has_value());
+    CHECK(set.visible == false);
+    CHECK(set.order == 3);
+    CHECK(set.price == 7000);
+
+    CHECK(parsed({"tier", "pro"}).kind == cli::command_kind::tier_show);
+    CHECK(parsed({"user", "add", "u1", "--tier", "max"}).new_user_tier == "max");
+    CHECK(parsed({"user", "show", "u1"}).kind == cli::command_kind::user_show);
+    CHECK(parsed({"commit", "res-1", "--tokens", "5"}).reservation == "res-1");
+    CHECK(parsed({"upgrade", "u1", "pro"}).tier == "pro");
+    CHECK(parsed({"reset", "monthly", "--user", "u1"}).reset_monthly);
+    CHECK(parsed({"reset", "daily"}).reset_user == std::nullopt);
+    CHECK(parsed({"migrate", "--down", "2"}).migrate_down == 2);
+    CHECK(parsed({"events", "u1", "--limit", "5", "--type", "message_sent"}).limit == 5);
+    CHECK(parsed({"demo", "--keep"}).keep);
+    CHECK(parsed({"consume", "u1", "--help"}).kind == cli::command_kind::help);
+    CHECK(parsed({"--version"}).kind == cli::command_kind::version);
+  }
+
+  TEST_CASE("-- ends the options so that arguments may start with a dash") {
+    const cli::command c = parsed({"consume", "--", "-odd-user"});
+    CHECK(c.user == "-odd-user");
+    usage_error_of({"consume", "-odd-user"});
+  }
+
+  TEST_CASE("malformed command lines are usage errors") {
+    CHECK(usage_error_of({}).find("no command") != std::string::npos);
+    CHECK(usage_error_of({"frobnicate"}).find("unknown command") != std::string::npos);
+    CHECK(usage_error_of({"consume"}).find("missing USER") != std::string::npos);
+    CHECK(usage_error_of({"upgrade", "u1"}).find("missing TIER") != std::string::npos);
+    CHECK(usage_error_of({"consume", "u1", "u2"}).find("unexpected argument") != std::string::npos);
+    CHECK(usage_error_of({"consume", "u1", "--bogus"}).find("unknown option") != std::string::npos);
+    CHECK(usage_error_of({"check", "u1", "--tokens", "1"}).find("does not apply") != std::string::npos);
+    CHECK(usage_error_of({"consume", "u1", "--tokens"}).find("needs a value") != std::string::npos);
+    CHECK(usage_error_of({"consume", "u1", "--tokens", "1", "--tokens", "2"}).find("twice") != std::string::npos);
+    CHECK(usage_error_of({"--json=yes", "tiers"}).find("takes no value") != std::string::npos);
+    CHECK(usage_error_of({"migrate", "--to", "1", "--down", "1"}).find("not both") != std::string::npos);
+    CHECK(usage_error_of({"migrate", "--to", "99999999999"}).find("too large") != std::string::npos);
+    CHECK(usage_error_of({"commit", "r1"}).find("--tokens") != std::string::npos);
+    CHECK(usage_error_of({"tier", "set", "pro"}).find("at least one") != std::string::npos);
+    CHECK(usage_error_of({"tier", "set", "pro", "--order", "2147483648"}).find("too large") != std::string::npos);
+    CHECK(usage_error_of({"tier", "set", "pro", "--visible", "yes"}).find("true or false") != std::string::npos);
+    CHECK(usage_error_of({"reset"}).find("daily or monthly") != std::string::npos);
+    CHECK(usage_error_of({"user"}).find("add or show") != std::string::npos);
+    CHECK(usage_error_of({"consume", "u1", "--tokens", "null"}).find("digits only") != std::string::npos);
+  }
+
+  TEST_CASE("usage errors never echo a long or unprintable argument in full") {
+    const std::string long_arg(300, 'z');
+    CHECK(usage_error_of({long_arg}).size() < 120);
+    const std::string message = usage_error_of({"bad\ncommand\x01\xff"});
+    CHECK(message.find('\n') == std::string::npos);
+    CHECK(message.find("\\n") != std::string::npos);
+    CHECK(message.find("\\x01") != std::string::npos);
+    CHECK(message.find("\\xff") != std::string::npos);
+  }
+
+  TEST_CASE("printable cuts at a character boundary and escapes what cannot be shown") {
+    CHECK(cli::printable("plain") == "plain");
+    CHECK(cli::printable("é€😀") == "é€😀");
+    CHECK(cli::printable(std::string(50, 'a')) == std::string(40, 'a') + "…");
+    // A 2-byte character that would straddle the cut is kept whole.
+    const std::string s = std::string(39, 'a') + "éé";
+    CHECK(cli::printable(s) == std::string(39, 'a') + "é…");
+    CHECK(cli::printable("\xc0\xaf") == "\\xc0\\xaf");           // overlong
+    CHECK(cli::printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // surrogate
+    CHECK(cli::printable("\xc2\x85") == "\\x85");                // C1 control
+    CHECK(cli::printable("a\tb\x7f") == "a\\tb\\x7f");
+  }
+
+}  // TEST_SUITE

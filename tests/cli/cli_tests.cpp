@@ -1,0 +1,524 @@
+// End-to-end tests of the kauri-quota binary on a temporary SQLite
+// database: exit statuses, error lines, and what it prints.
+
+#include "cli_process.hpp"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>  // to prepare a host's own users table before migrate
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#ifndef KAURI_QUOTA_CLI_PATH
+#error "KAURI_QUOTA_CLI_PATH must name the kauri-quota binary"
+#endif
+
+namespace {
+
+using cli_test::json;
+using cli_test::run_result;
+
+const char* const cli_path = KAURI_QUOTA_CLI_PATH;
+
+std::string show(const run_result& r) {
+  return "exit " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out + "--- stderr ---\n" + r.err;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+/// Exit 1 with exactly one line on stderr, starting "error: ".
+void check_error(const run_result& r) {
+  INFO(show(r));
+  CHECK(r.exit_code == 1);
+  const auto lines = cli_test::lines_of(r.err);
+  REQUIRE(lines.size() == 1);
+  CHECK(starts_with(lines[0], "error: "));
+  CHECK(r.err.back() == '\n');
+}
+
+/// Exit 2 with a usage error and a hint to run --help.
+void check_usage_error(const run_result& r) {
+  INFO(show(r));
+  CHECK(r.exit_code == 2);
+  const auto lines = cli_test::lines_of(r.err);
+  REQUIRE(lines.size() == 2);
+  CHECK((starts_with(lines[0], "usage error: ") || starts_with(lines[0], "error: ")));
+  CHECK(lines[1].find("--help") != std::string::npos);
+}
+
+/// A fresh database file in a temporary directory, and the binary pointed at it.
+class cli {
+ public:
+  cli() : url_("sqlite:" + db_path().string()) {}
+
+  std::filesystem::path db_path() const { return dir_.path() / "quota.db"; }
+  const std::string& url() const { return url_; }
+
+  run_result run(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"--db", url_});
+    return cli_test::run_program(cli_path, args);
+  }
+
+  /// Runs with --json, requires `expected_exit` and parses stdout.
+  json run_json(std::vector<std::string> args, int expected_exit = 0) const {
+    args.insert(args.begin(), "--json");
+    const run_result r = run(std::move(args));
+    INFO(show(r));
+    REQUIRE(r.exit_code == expected_exit);
+    auto parsed = json::parse(r.out);
+    REQUIRE(parsed.has_value());
+    return *parsed;
+  }
+
+  void ok(std::vector<std::string> args) const {
+    const run_result r = run(std::move(args));
+    INFO(show(r));
+    REQUIRE(r.exit_code == 0);
+  }
+
+  void migrate() const { ok({"migrate"}); }
+
+  /// A migrated database with user u1 on free.
+  void with_user() const {
+    migrate();
+    ok({"user", "add", "u1"});
+  }
+
+  /// What the audit log and the quota of u1 say; equal before and after a
+  /// refused command when nothing changed.
+  std::string state_of_u1() const {
+    const run_result quota = run({"--json", "quota", "u1"});
+    const run_result events = run({"--json", "events", "u1", "--limit", "10000"});
+    REQUIRE(quota.exit_code == 0);
+    REQUIRE(events.exit_code == 0);
+    return quota.out + events.out;
+  }
+
+ private:
+  cli_test::temp_dir dir_;
+  std::string url_;
+};
+
+}  // namespace
+
+TEST_SUITE("kauri-quota") {
+  TEST_CASE("--help and --version exit 0 and a missing command is a usage error") {
+    const run_result help = cli_test::run_program(cli_path, {"--help"});
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("kauri-quota") != std::string::npos);
+    CHECK(help.out.find("consume USER") != std::string::npos);
+    CHECK(help.err.empty());
+
+    const run_result version = cli_test::run_program(cli_path, {"--version"});
+    CHECK(version.exit_code == 0);
+    CHECK(starts_with(version.out, "kauri-quota "));
+
+    check_usage_error(cli_test::run_program(cli_path, {}));
+  }
+
+  TEST_CASE("migrate creates the database and schema reports it up to date") {
+    cli c;
+    CHECK_FALSE(std::filesystem::exists(c.db_path()));
+    const json m = c.run_json({"migrate"});
+    CHECK(std::filesystem::exists(c.db_path()));
+    CHECK(m["from_version"].as_int() == 0);
+    CHECK(m["to_version"].as_int() >= 4);
+    CHECK(m["applied"].size() == static_cast<std::size_t>(m["to_version"].as_int()));
+
+    const json s = c.run_json({"schema"});
+    CHECK(s["current_version"].as_int() == m["to_version"].as_int());
+    CHECK(s["newest_version"].as_int() == m["to_version"].as_int());
+    REQUIRE(s["migrations"].size() >= 4);
+    for (std::size_t i = 0; i < s["migrations"].size(); ++i) {
+      CHECK(s["migrations"][i]["version"].as_int() == static_cast<std::int64_t>(i + 1));
+      CHECK_FALSE(s["migrations"][i]["applied_at"].is_null());
+    }
+
+    const run_result human = c.run({"schema"});
+    CHECK(human.exit_code == 0);
+    CHECK(human.out.find("up to date") != std::string::npos);
+
+    const run_result again = c.run({"migrate"});
+    CHECK(again.exit_code == 0);
+    CHECK(again.out.find("nothing to do") != std::string::npos);
+  }
+
+  TEST_CASE("migrate --down rolls back and migrate --to moves to a version") {
+    cli c;
+    const std::int64_t newest = c.run_json({"migrate"})["to_version"].as_int();
+
+    const json down = c.run_json({"migrate", "--down", "1"});
+    CHECK(down["to_version"].as_int() == newest - 1);
+    CHECK(c.run_json({"schema"})["current_version"].as_int() == newest - 1);
+
+    // Every other command refuses a schema that is not current.
+    const run_result stale = c.run({"tiers"});
+    check_error(stale);
+    CHECK(stale.err.find("migrate") != std::string::npos);
+
+    check_error(c.run({"migrate", "--down", std::to_string(newest + 5)}));
+    check_usage_error(c.run({"migrate", "--down", "1", "--to", "2"}));
+
+    const json up = c.run_json({"migrate", "--to", std::to_string(newest)});
+    CHECK(up["to_version"].as_int() == newest);
+    c.ok({"tiers"});
+  }
+
+  TEST_CASE("migrate backfills a host's existing users table quietly when stderr is not a terminal") {
+    cli c;
+    {
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open(c.db_path().c_str(), &db) == SQLITE_OK);
+      const char* sql =
+          "CREATE TABLE users (user_id TEXT PRIMARY KEY, email TEXT, created_at TIMESTAMP);"
+          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+          "  INSERT INTO users (user_id) SELECT 'host-' || i FROM n;";
+      char* message = nullptr;
+      const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
+      INFO((message != nullptr ? message : ""));
+      sqlite3_free(message);
+      sqlite3_close(db);
+      REQUIRE(rc == SQLITE_OK);
+    }
+    const run_result r = c.run({"migrate"});
+    INFO(show(r));
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());  // no progress lines on a pipe
+    const json sub = c.run_json({"user", "show", "host-2500"});
+    CHECK(sub["subscription_tier"].as_string() == "free");
+    CHECK(sub["subscription_status"].as_string() == "active");
+  }
+
+  TEST_CASE("commands other than migrate do not create a missing database file") {
+    cli c;
+    const run_result r = c.run({"quota", "u1"});
+    check_error(r);
+    CHECK(r.err.find("database file not found") != std::string::npos);
+    CHECK(r.err.find("kauri-quota migrate") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(c.db_path()));
+    check_error(c.run({"schema"}));
+    CHECK_FALSE(std::filesystem::exists(c.db_path()));
+  }
+
+  TEST_CASE("the database URL comes from KAURI_QUOTA_DB when --db is not given") {
+    cli c;
+    c.migrate();
+    const run_result r = cli_test::run_program(cli_path, {"--json", "tiers"}, {{"KAURI_QUOTA_DB", c.url()}});
+    INFO(show(r));
+    CHECK(r.exit_code == 0);
+    CHECK(json::parse(r.out).has_value());
+  }
+
+  TEST_CASE("tiers --json lists the four tiers with the spec's prices") {
+    cli c;
+    c.migrate();
+    const json tiers = c.run_json({"tiers"});
+    REQUIRE(tiers.size() == 4);
+    const std::vector<std::pair<std::string, std::int64_t>> expected{
+        {"free", 0}, {"pro", 7000}, {"max", 22000}, {"enterprise", 85000}};
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      CAPTURE(i);
+      CHECK(tiers[i]["tier_id"].as_string() == expected[i].first);
+      CHECK(tiers[i]["price_fcfa"].as_int() == expected[i].second);
+    }
+    CHECK(tiers[0]["messages_per_day"].as_int() == 5);
+    CHECK(tiers[0]["messages_per_month"].as_int() == 150);
+    CHECK(tiers[3]["messages_per_day"].is_null());
+
+    const json free = c.run_json({"tier", "free"});
+    CHECK(free["name_fr"].as_string() == "Gratuit");
+
+    const run_result human = c.run({"tiers"});
+    CHECK(human.exit_code == 0);
+    CHECK(human.out.find("7,000") != std::string::npos);
+    CHECK(human.out.find("unlimited") != std::string::npos);
+  }
+
+  TEST_CASE("tier set changes limits, null makes them unlimited") {
+    cli c;
+    c.migrate();
+    const json set = c.run_json({"tier", "set", "free", "--daily", "2", "--tokens", "null", "--name", "Libre"});
+    CHECK(set["messages_per_day"].as_int() == 2);
+    CHECK(set["tokens_per_month"].is_null());
+    CHECK(set["name"].as_string() == "Libre");
+    CHECK(set["messages_per_month"].as_int() == 150);
+    CHECK(c.run_json({"tier", "free"})["messages_per_day"].as_int() == 2);
+
+    check_usage_error(c.run({"tier", "set", "free"}));
+    check_usage_error(c.run({"tier", "set", "free", "--daily", "-1"}));
+    check_usage_error(c.run({"tier", "set", "free", "--visible", "maybe"}));
+    check_error(c.run({"tier", "set", "gold", "--daily", "1"}));
+  }
+
+  TEST_CASE("user add puts a new user on free and active and user show reads it back") {
+    cli c;
+    c.migrate();
+    const json added = c.run_json({"user", "add", "u1", "--email", "u1@example.com"});
+    CHECK(added["user_id"].as_string() == "u1");
+    CHECK(added["subscription_tier"].as_string() == "free");
+    CHECK(added["subscription_status"].as_string() == "active");
+    CHECK(added["email"].as_string() == "u1@example.com");
+
+    const json shown = c.run_json({"user", "show", "u1"});
+    CHECK(shown["subscription_tier"].as_string() == "free");
+
+    check_error(c.run({"user", "add", "u1"}));  // user_exists
+    CHECK(c.run_json({"user", "add", "u2", "--tier", "pro"})["subscription_tier"].as_string() == "pro");
+    check_error(c.run({"user", "add", "u3", "--tier", "gold"}));
+    check_error(c.run({"user", "show", "u3"}));  // not created by the failed add
+    check_error(c.run({"user", "show", "nobody"}));
+
+    const run_result human = c.run({"user", "show", "u1"});
+    CHECK(human.exit_code == 0);
+    CHECK(human.out.find("active") != std::string::npos);
+  }
+
+  TEST_CASE("consume allows five messages and denies the sixth with the 429 payload") {
+    cli c;
+    c.with_user();
+    for (int i = 1; i <= 5; ++i) {
+      CAPTURE(i);
+      const json d = c.run_json({"consume", "u1"});
+      CHECK(d["allowed"].as_bool());
+      CHECK(d["quota"]["messages_today"].as_int() == i);
+    }
+    const run_result denied = c.run({"consume", "u1"});
+    INFO(show(denied));
+    CHECK(denied.exit_code == 3);
+    CHECK(denied.err.empty());
+    const auto payload = json::parse(denied.out);
+    REQUIRE(payload.has_value());
+    CHECK((*payload)["error"].as_string() == "quota_exceeded");
+    CHECK((*payload)["limit"].as_string() == "daily");
+    CHECK((*payload)["limit_value"].as_int() == 5);
+    CHECK((*payload)["retry_after_seconds"].as_int() > 0);
+
+    CHECK(c.run_json({"consume", "u1"}, 3)["error"].as_string() == "quota_exceeded");
+    CHECK(c.run({"check", "u1"}).exit_code == 3);
+    CHECK(c.run_json({"quota", "u1"})["messages_today"].as_int() == 5);
+  }
+
+  TEST_CASE("upgrade to pro lets the next message through") {
+    cli c;
+    c.with_user();
+    for (int i = 0; i < 5; ++i) c.ok({"consume", "u1"});
+    CHECK(c.run({"consume", "u1"}).exit_code == 3);
+
+    const json up = c.run_json({"upgrade", "u1", "pro"});
+    CHECK(up["success"].as_bool());
+    CHECK(up["subscription"]["subscription_tier"].as_string() == "pro");
+
+    CHECK(c.run({"check", "u1"}).exit_code == 0);
+    const json d = c.run_json({"consume", "u1"});
+    CHECK(d["allowed"].as_bool());
+    CHECK(d["quota"]["messages_today"].as_int() == 6);
+
+    check_error(c.run({"upgrade", "u1", "pro"}));  // already on pro
+    check_error(c.run({"upgrade", "u1", "gold"}));
+  }
+
+  TEST_CASE("consume with a request id counts a retry once") {
+    cli c;
+    c.with_user();
+    const json first = c.run_json({"consume", "u1", "--request-id", "req-1", "--tokens", "10"});
+    CHECK_FALSE(first["replayed"].as_bool());
+    const json retry = c.run_json({"consume", "u1", "--request-id", "req-1", "--tokens", "10"});
+    CHECK(retry["replayed"].as_bool());
+    CHECK(c.run_json({"quota", "u1"})["messages_today"].as_int() == 1);
+    check_error(c.run({"consume", "u1", "--request-id", "req-1", "--tokens", "11"}));  // idempotency_mismatch
+  }
+
+  TEST_CASE("record, reserve, commit and release round trip") {
+    cli c;
+    c.with_user();
+    const json rec = c.run_json({"record", "u1", "--messages", "2", "--tokens", "100"});
+    CHECK(rec["messages_today"].as_int() == 2);
+    CHECK(rec["tokens_this_month"].as_int() == 100);
+
+    const json reserved = c.run_json({"reserve", "u1", "--tokens", "500"});
+    CHECK(reserved["allowed"].as_bool());
+    const std::string res = reserved["reservation_id"].as_string();
+    REQUIRE_FALSE(res.empty());
+    CHECK(reserved["quota"]["messages_today"].as_int() == 3);
+
+    const json committed = c.run_json({"commit", res, "--tokens", "420"});
+    CHECK(committed["state"].as_string() == "committed");
+    CHECK(committed["actual_tokens"].as_int() == 420);
+    check_error(c.run({"commit", res, "--tokens", "1"}));  // already closed
+
+    const std::string res2 = c.run_json({"reserve", "u1", "--tokens", "50"})["reservation_id"].as_string();
+    REQUIRE_FALSE(res2.empty());
+    CHECK(c.run_json({"release", res2})["state"].as_string() == "released");
+    check_error(c.run({"release", "no-such-reservation"}));
+
+    const json q = c.run_json({"quota", "u1"});
+    CHECK(q["messages_today"].as_int() == 3);
+    CHECK(q["tokens_this_month"].as_int() == 520);
+
+    const json expired = c.run_json({"expire"});
+    CHECK(expired["expired"].as_int() == 0);
+
+    check_usage_error(c.run({"commit", res}));  // --tokens is required
+  }
+
+  TEST_CASE("reset daily brings messages_today to 0") {
+    cli c;
+    c.with_user();
+    for (int i = 0; i < 3; ++i) c.ok({"consume", "u1"});
+    const json r = c.run_json({"reset", "daily", "--user", "u1"});
+    CHECK(r["users_touched"].as_int() == 1);
+    CHECK(c.run_json({"quota", "u1"})["messages_today"].as_int() == 0);
+    c.ok({"reset", "monthly"});
+    CHECK(c.run_json({"quota", "u1"})["messages_this_month"].as_int() == 0);
+    check_usage_error(c.run({"reset", "weekly"}));
+  }
+
+  TEST_CASE("events lists message_sent, newest first, filtered by type") {
+    cli c;
+    c.with_user();
+    c.ok({"consume", "u1", "--ip", "192.0.2.7", "--user-agent", "tests/1.0"});
+    c.ok({"consume", "u1"});
+    const json all = c.run_json({"events", "u1"});
+    std::size_t sent = 0;
+    for (std::size_t i = 0; i < all.size(); ++i) sent += all[i]["event_type"].as_string() == "message_sent" ? 1 : 0;
+    CHECK(sent == 2);
+
+    const json one = c.run_json({"events", "u1", "--type", "message_sent", "--limit", "1"});
+    REQUIRE(one.size() == 1);
+    CHECK(one[0]["event_type"].as_string() == "message_sent");
+
+    const run_result human = c.run({"events", "u1"});
+    CHECK(human.exit_code == 0);
+    CHECK(human.out.find("message_sent") != std::string::npos);
+  }
+
+  TEST_CASE("quota and stats show usage in human form") {
+    cli c;
+    c.with_user();
+    for (int i = 0; i < 4; ++i) c.ok({"consume", "u1", "--tokens", "300"});
+    const run_result q = c.run({"quota", "u1"});
+    INFO(show(q));
+    CHECK(q.exit_code == 0);
+    CHECK(q.out.find("u1 (free, active)") != std::string::npos);
+    CHECK(q.out.find("4/5") != std::string::npos);
+    CHECK(q.out.find("1200/100000") != std::string::npos);
+    CHECK(q.out.find("resets") != std::string::npos);
+    CHECK(q.out.find("warning") != std::string::npos);  // 80% of the daily limit
+
+    const json spec = c.run_json({"quota", "u1"});
+    CHECK(spec["messages_per_day_limit"].as_int() == 5);
+    CHECK(spec["messages_remaining_today"].as_int() == 1);
+    CHECK(spec["warning_threshold_reached"].as_bool());
+
+    const run_result zoned = c.run({"--tz", "Africa/Abidjan", "quota", "u1"});
+    CHECK(zoned.exit_code == 0);
+
+    const run_result stats = c.run({"stats", "u1"});
+    CHECK(stats.exit_code == 0);
+    CHECK(stats.out.find("80.0%") != std::string::npos);
+    c.run_json({"stats", "u1"});
+  }
+
+  TEST_CASE("global options may come after the command") {
+    cli c;
+    c.with_user();
+    const run_result r = cli_test::run_program(cli_path, {"quota", "u1", "--json", "--db", c.url()});
+    INFO(show(r));
+    CHECK(r.exit_code == 0);
+    CHECK(json::parse(r.out).has_value());
+  }
+
+  TEST_CASE("bad input is refused with one error line and changes nothing") {
+    cli c;
+    c.with_user();
+    c.ok({"consume", "u1"});
+    const std::string before = c.state_of_u1();
+
+    SUBCASE("empty user id") { check_error(c.run({"consume", ""})); }
+    SUBCASE("200-byte user id") {
+      const run_result r = c.run({"consume", std::string(200, 'a')});
+      check_error(r);
+      CHECK(r.err.find(std::string(100, 'a')) == std::string::npos);
+    }
+    SUBCASE("user id with a control character") { check_error(c.run({"consume", "u\x01x"})); }
+    SUBCASE("user id of invalid UTF-8") { check_error(c.run({"consume", "u\xff\xfe"})); }
+    SUBCASE("user add with a bad user id") { check_error(c.run({"user", "add", "bad\nid"})); }
+    SUBCASE("negative token count") {
+      const run_result r = c.run({"consume", "u1", "--tokens", "-5"});
+      check_usage_error(r);
+      CHECK(r.err.find("negative") != std::string::npos);
+    }
+    SUBCASE("overflowing token count") {
+      const run_result r = c.run({"consume", "u1", "--tokens", "99999999999999999999"});
+      check_usage_error(r);
+      CHECK(r.err.find("too large") != std::string::npos);
+    }
+    SUBCASE("token count beyond the library's bound") {
+      check_error(c.run({"consume", "u1", "--tokens", "9223372036854775807"}));
+    }
+    SUBCASE("non-numeric count") { check_usage_error(c.run({"record", "u1", "--messages", "12abc"})); }
+    SUBCASE("unknown tier") { check_error(c.run({"upgrade", "u1", "gold"})); }
+    SUBCASE("bad time zone") { check_error(c.run({"--tz", "Mars/Olympus_Mons", "consume", "u1"})); }
+    SUBCASE("unknown command") { check_usage_error(c.run({"frobnicate", "u1"})); }
+    SUBCASE("unknown option") { check_usage_error(c.run({"consume", "u1", "--bogus"})); }
+    SUBCASE("option of another command") { check_usage_error(c.run({"check", "u1", "--tokens", "3"})); }
+    SUBCASE("missing argument") { check_usage_error(c.run({"consume"})); }
+    SUBCASE("missing option value") { check_usage_error(c.run({"consume", "u1", "--tokens"})); }
+    SUBCASE("extra argument") { check_usage_error(c.run({"consume", "u1", "u2"})); }
+    SUBCASE("a long argument is not echoed in full") {
+      const run_result r = c.run({std::string(300, 'z')});
+      check_usage_error(r);
+      CHECK(r.err.size() < 200);
+    }
+    SUBCASE("unreadable database path") {
+      const std::vector<std::string> args{"--db", "sqlite:/nonexistent-dir/x.db", "consume", "u1"};
+      check_error(cli_test::run_program(cli_path, args));
+      check_error(cli_test::run_program(cli_path, {"--db", "sqlite:/nonexistent-dir/x.db", "migrate"}));
+      CHECK_FALSE(std::filesystem::exists("/nonexistent-dir"));
+    }
+    SUBCASE("a password is never shown") {
+      const run_result r = cli_test::run_program(
+          cli_path, {"--db", "postgresql://kauri:s3cret-pw@127.0.0.1:1/kauri?connect_timeout=1", "tiers"});
+      check_error(r);
+      CHECK(r.err.find("s3cret-pw") == std::string::npos);
+    }
+
+    CHECK(c.state_of_u1() == before);
+  }
+
+  TEST_CASE("demo tells the story and exits 0") {
+    const cli_test::temp_dir tmp;
+    const std::map<std::string, std::string> env{{"TMPDIR", tmp.path().string()}};
+    const run_result r = cli_test::run_program(cli_path, {"demo"}, env);
+    INFO(show(r));
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out.find("quota_exceeded") != std::string::npos);
+    CHECK(r.out.find("7,000") != std::string::npos);
+
+    CHECK(std::filesystem::is_empty(tmp.path()));  // the temporary database is removed
+
+    const run_result j = cli_test::run_program(cli_path, {"demo", "--json"}, env);
+    INFO(show(j));
+    CHECK(j.exit_code == 0);
+    const auto steps = json::parse(j.out);
+    REQUIRE(steps.has_value());
+    REQUIRE(steps->type() == json::kind::array);
+    CHECK(steps->size() >= 8);
+    bool saw_denial = false;
+    for (std::size_t i = 0; i < steps->size(); ++i) {
+      CAPTURE(i);
+      CHECK((*steps)[i]["ok"].as_bool());
+      if ((*steps)[i]["result"]["error"].as_string() == "quota_exceeded") saw_denial = true;
+    }
+    CHECK(saw_denial);
+    CHECK(std::filesystem::is_empty(tmp.path()));
+
+    const run_result kept = cli_test::run_program(cli_path, {"demo", "--keep"}, env);
+    CHECK(kept.exit_code == 0);
+    CHECK_FALSE(std::filesystem::is_empty(tmp.path()));
+  }
+
+}  // TEST_SUITE

@@ -1,0 +1,156 @@
+// Roles and secrets: every runtime operation works under a role with the
+// narrow grants the README documents, and no password ever appears in an
+// error message, whatever fails.
+#include "support/fixtures.hpp"
+#include "support/postgres_server.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+using namespace kauri_quota;
+using namespace kauri_quota::testing;
+
+namespace {
+
+constexpr const char* canary = "Canary-7f3e9b-Secret";
+
+// The runtime role of the README: reads and writes counters, appends to the
+// audit log, and nothing else.
+std::string runtime_grants(const std::string& role) {
+  return "GRANT CONNECT ON DATABASE current_database_placeholder TO " + role + ";"
+         "GRANT USAGE ON SCHEMA public TO " + role + ";"
+         "GRANT SELECT ON subscription_tiers, kauri_quota_migrations TO " + role + ";"
+         "GRANT SELECT, INSERT, UPDATE ON users, user_usage, kauri_quota_reservations TO " + role + ";"
+         "GRANT SELECT, INSERT ON kauri_quota_idempotency_keys TO " + role + ";"
+         "GRANT INSERT ON usage_logs TO " + role + ";"
+         "GRANT SELECT (id) ON usage_logs TO " + role + ";"
+         "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " + role + ";";
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
+  return s;
+}
+
+void check_no_canary(const error& e) {
+  INFO("message: " << e.message);
+  CHECK(e.message.find(canary) == std::string::npos);
+  CHECK(e.message.find("Canary") == std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("every runtime operation works under the runtime role") {
+  const std::string db = kq_test::pg_create_database();
+  const std::string admin_url = kq_test::pg_server_conninfo() + " dbname=" + db;
+  {
+    std::shared_ptr<storage> owner = must(open_storage(admin_url));
+    must(owner->migrate({}));
+  }
+  const std::string role = "kq_runtime_" + db;
+  kq_test::pg_exec("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role + " LOGIN PASSWORD 'runtime'");
+  kq_test::pg_exec(replace_all(runtime_grants(role), "current_database_placeholder", db), db);
+  // The schema belongs to the migration role; the runtime role owns nothing.
+  CHECK(kq_test::pg_query("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = '" +
+                              role + "')",
+                          db) == "0");
+
+  std::shared_ptr<storage> store = must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db + " user=" + role));
+  service_options opts;
+  auto clock = std::make_shared<manual_clock>(at("2025-11-07T10:00:00Z"));
+  opts.time_source = clock;
+  quota_service svc = must(quota_service::create(store, opts));
+  const user_id u{"runtime-user"};
+  must(svc.create_user(u, std::string("r@example.com")));
+  CHECK(must(svc.get_all_tiers()).size() == 4);
+  CHECK(must(svc.get_tier_config(tier_id{"pro"})).price_fcfa == 7000);
+  CHECK(must(svc.get_user_quota_info(u)).messages_remaining_today == 5);
+  CHECK(must(svc.can_send_message(u)));
+  CHECK(must(svc.try_consume(u, 10)).allowed);
+  CHECK(must(svc.try_consume(u, 10, with_request_id("rt-1"))).allowed);
+  CHECK(must(svc.try_consume(u, 10, with_request_id("rt-1"))).replayed);
+  const decision r1 = must(svc.reserve(u, 20));
+  REQUIRE(r1.allowed);
+  CHECK(must(svc.commit(*r1.reservation, 15)).state == reservation_state::committed);
+  const decision r2 = must(svc.reserve(u, 20));
+  REQUIRE(r2.allowed);
+  CHECK(must(svc.release(*r2.reservation)).state == reservation_state::released);
+  must(svc.reserve(u, 5));
+  clock->advance(std::chrono::hours(1));
+  CHECK(must(svc.expire_reservations()) == 1);
+  CHECK(must(svc.increment_usage(u, 1, 100)).messages_today == 4);
+  CHECK(must(svc.get_usage_stats(u)).daily_percent.has_value());
+  CHECK(must(svc.upgrade_subscription(u, tier_id{"pro"})).success);
+  CHECK(must(svc.reset_daily_quotas(u)) == 1);
+  CHECK(must(svc.reset_monthly_quotas()) == 1);
+  CHECK(must(svc.log_usage_event(u, "note", 0, 0)).id > 0);
+  // The audit log is append-only for this role: it cannot rewrite history.
+  CHECK_THROWS(kq_test::pg_exec("SET ROLE " + role + "; DELETE FROM usage_logs", db));
+  CHECK_THROWS(kq_test::pg_exec("SET ROLE " + role + "; UPDATE usage_logs SET messages_count = 0", db));
+  store.reset();
+  kq_test::pg_drop_database(db);
+  kq_test::pg_exec("DROP ROLE IF EXISTS " + role);
+}
+
+TEST_CASE("no failure path ever shows the password") {
+  const std::string db = kq_test::pg_create_database();
+  std::string port;
+  std::ifstream(kq_test::pg_server_dir() + "/port") >> port;
+  const std::string role = "kq_canary_" + db;
+  kq_test::pg_exec("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role + " LOGIN PASSWORD '" + canary + "'");
+  // Password authentication for this role over TCP (the test server trusts
+  // everyone else): the rule goes first in pg_hba.conf.
+  const std::string hba = kq_test::pg_server_dir() + "/data/pg_hba.conf";
+  std::stringstream old;
+  old << std::ifstream(hba).rdbuf();
+  std::ofstream(hba) << "host all " << role << " 127.0.0.1/32 scram-sha-256\n" << old.str();
+  kq_test::pg_exec("SELECT pg_reload_conf()");
+
+  const std::vector<std::string> urls = {
+      // Wrong password (the right one is the canary, reversed roles here).
+      "host=127.0.0.1 port=" + port + " dbname=" + db + " user=" + role + " password=wrong-" + canary,
+      "postgresql://" + role + ":" + std::string("wrong") + canary + "@127.0.0.1:" + port + "/" + db,
+      // Right password, missing database.
+      "postgresql://" + role + ":" + canary + "@127.0.0.1:" + port + "/no_such_database",
+      // Nothing listens there.
+      "postgresql://" + role + ":" + canary + "@127.0.0.1:1/" + db,
+      "host=127.0.0.1 port=1 dbname=x user=u password=" + canary,
+      // Malformed.
+      "postgresql://" + role + ":" + canary + "@127.0.0.1:notaport/" + db,
+      "host=127.0.0.1 password='" + canary + " dbname=x",
+      "postgresql://" + role + ":" + canary + "@127.0.0.1:" + port + "/" + db + "?sslmode=bogus",
+      "host=127.0.0.1 port=" + port + " password=" + canary + " bogus_keyword=1",
+  };
+  for (const auto& url : urls) {
+    CAPTURE(redact_url(url));
+    CHECK(redact_url(url).find(canary) == std::string::npos);
+    auto opened = open_storage(url);
+    REQUIRE_FALSE(opened.has_value());
+    check_no_canary(opened.error());
+  }
+
+  // The right password works; then failures after the connection.
+  const std::string good = "postgresql://" + role + ":" + canary + "@127.0.0.1:" + port + "/" + db;
+  {
+    auto owner = must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db));
+    must(owner->migrate({}));
+  }
+  kq_test::pg_exec("GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role, db);
+  std::shared_ptr<storage> store = must(open_storage(good));
+  quota_service svc = must(quota_service::create(store));
+  for (auto r : {svc.try_consume(user_id{"nobody"}).error(), svc.create_user(user_id{"x"}).error()}) check_no_canary(r);
+  kq_test::pg_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role + "'");
+  kq_test::pg_exec("ALTER ROLE " + role + " NOLOGIN");
+  auto lost = svc.get_user_quota_info(user_id{"nobody"});
+  REQUIRE_FALSE(lost.has_value());
+  check_no_canary(lost.error());
+  kq_test::pg_exec("ALTER ROLE " + role + " LOGIN");
+
+  std::ofstream(hba) << old.str();
+  kq_test::pg_exec("SELECT pg_reload_conf()");
+  store.reset();
+  kq_test::pg_drop_database(db);
+  kq_test::pg_exec("DROP ROLE IF EXISTS " + role);
+}

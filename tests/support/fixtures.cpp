@@ -1,0 +1,629 @@
+#include "support/fixtures.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include <unistd.h>  // mkdtemp
+
+namespace kauri_quota::testing {
+
+namespace {
+
+// Parses exactly `width` decimal digits of `s` at `pos`; -1 when they are not digits.
+int digits(std::string_view s, std::size_t pos, std::size_t width) {
+  if (pos + width > s.size()) return -1;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + width; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+std::string two(unsigned v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02u", v % 100U);
+  return buf;
+}
+
+}  // namespace
+
+// --- Time ----------------------------------------------------------------------
+
+local_date date(std::string_view ymd) {
+  const int y = digits(ymd, 0, 4);
+  const int m = digits(ymd, 5, 2);
+  const int d = digits(ymd, 8, 2);
+  const bool shape = ymd.size() == 10 && ymd[4] == '-' && ymd[7] == '-';
+  const local_date day{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(m)},
+                       std::chrono::day{static_cast<unsigned>(d)}};
+  if (!shape || y < 0 || m < 0 || d < 0 || !day.ok()) {
+    FAIL("malformed date in a test: \"" << std::string(ymd) << "\" (want YYYY-MM-DD)");
+  }
+  return day;
+}
+
+sys_time at(std::string_view iso) {
+  const bool shape = iso.size() == 20 && iso[10] == 'T' && iso[13] == ':' && iso[16] == ':' && iso[19] == 'Z';
+  const int h = digits(iso, 11, 2);
+  const int mi = digits(iso, 14, 2);
+  const int s = digits(iso, 17, 2);
+  if (!shape || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) {
+    FAIL("malformed instant in a test: \"" << std::string(iso) << "\" (want YYYY-MM-DDTHH:MM:SSZ)");
+  }
+  const auto day = std::chrono::sys_days{date(iso.substr(0, 10))};
+  return std::chrono::time_point_cast<std::chrono::microseconds>(day) + std::chrono::hours{h} +
+         std::chrono::minutes{mi} + std::chrono::seconds{s};
+}
+
+std::string show(local_date d) {
+  if (!d.ok()) return "(invalid date)";
+  return std::to_string(static_cast<int>(d.year())) + "-" + two(static_cast<unsigned>(d.month())) + "-" +
+         two(static_cast<unsigned>(d.day()));
+}
+
+std::string show(sys_time t) {
+  const auto day = std::chrono::floor<std::chrono::days>(t);
+  const auto in_day = t - day;
+  const auto h = std::chrono::duration_cast<std::chrono::hours>(in_day);
+  const auto m = std::chrono::duration_cast<std::chrono::minutes>(in_day - h);
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(in_day - h - m);
+  const auto us = (in_day - h - m - s).count();
+  char frac[16];
+  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us));
+  return show(local_date{day}) + "T" + two(static_cast<unsigned>(h.count())) + ":" +
+         two(static_cast<unsigned>(m.count())) + ":" + two(static_cast<unsigned>(s.count())) + frac + "Z";
+}
+
+local_date next_day(local_date d) { return local_date{std::chrono::sys_days{d} + std::chrono::days{1}}; }
+
+// --- Results ---------------------------------------------------------------------
+
+std::string describe(const error& e) {
+  std::string out;
+  if (e.code.category() == quota_category()) {
+    out = to_string(static_cast<errc>(e.code.value()));
+  } else {
+    out = std::string(e.code.category().name()) + " error";
+  }
+  out += " (" + std::to_string(e.code.value()) + "): " + (e.message.empty() ? "<empty message>" : e.message);
+  return out;
+}
+
+// --- Databases -------------------------------------------------------------------
+
+std::string backend_from_env() {
+  const char* env = std::getenv("KQ_TEST_BACKEND");
+  if (env == nullptr || *env == '\0') return "sqlite";
+  return env;
+}
+
+temp_dir::temp_dir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = (base != nullptr && *base != '\0') ? base : "/tmp";
+  pattern += "/kauri_quota_test.XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    FAIL("cannot create a temporary directory from " << pattern << ": " << std::strerror(errno));
+  }
+  path_ = buf.data();
+}
+
+temp_dir::temp_dir(temp_dir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+
+temp_dir& temp_dir::operator=(temp_dir&& other) noexcept {
+  if (this != &other) {
+    if (!path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+    path_ = std::move(other.path_);
+    other.path_.clear();
+  }
+  return *this;
+}
+
+temp_dir::~temp_dir() {
+  if (!path_.empty()) {
+    std::error_code ec;  // teardown must not throw; a leftover directory is harmless
+    std::filesystem::remove_all(path_, ec);
+  }
+}
+
+test_db::~test_db() {
+  // Close the database before its directory goes away.
+  store.reset();
+}
+
+std::shared_ptr<kauri_quota::storage> test_db::open_again(const open_options& opts) const {
+  auto opened = open_storage(url, opts);
+  if (!opened) FAIL("cannot open " << url << " a second time: " << describe(opened.error()));
+  return std::shared_ptr<kauri_quota::storage>(std::move(opened).value());
+}
+
+namespace {
+
+test_db make_sqlite_test_db(const test_db_options& opts) {
+  test_db db;
+  db.backend = "sqlite";
+  db.dir.emplace();
+  db.file = db.dir->path() / "quota.db";
+  db.url = "sqlite:" + db.file.string();
+  auto opened = open_storage(db.url, opts.open);
+  if (!opened) FAIL("cannot open " << db.url << ": " << describe(opened.error()));
+  db.store = std::shared_ptr<kauri_quota::storage>(std::move(opened).value());
+  if (!db.store) FAIL("open_storage(" << db.url << ") returned a null storage");
+  if (opts.migrate) {
+    auto migrated = db.store->migrate({});
+    if (!migrated) FAIL("cannot migrate " << db.url << ": " << describe(migrated.error()));
+  }
+  return db;
+}
+
+}  // namespace
+
+test_db make_postgres_test_db(const test_db_options&) {
+  // To do: initdb a throw-away cluster as a non-root user in a temporary
+  // directory, start postgres on a private socket directory and port,
+  // create a fresh database, open it with open_storage("postgresql://...")
+  // and stop the server and remove the directory in test_db's teardown.
+  FAIL("the PostgreSQL test fixture is not implemented yet: cannot start a throw-away PostgreSQL "
+       "server (KQ_TEST_BACKEND=postgresql)");
+  return {};
+}
+
+test_db make_test_db(std::string_view backend, const test_db_options& opts) {
+  if (backend == "sqlite") return make_sqlite_test_db(opts);
+  if (backend == "postgresql" || backend == "postgres") return make_postgres_test_db(opts);
+  FAIL("unknown test backend \"" << std::string(backend) << "\" (KQ_TEST_BACKEND must be sqlite or postgresql)");
+  return {};
+}
+
+test_db make_test_db() { return make_test_db(backend_from_env()); }
+
+// --- Audit -----------------------------------------------------------------------
+
+std::map<local_date, audit_totals> audit_by_day(const std::vector<usage_event>& events) {
+  std::map<local_date, audit_totals> out;
+  for (const auto& e : events) {
+    if (!e.usage_date) continue;
+    auto& t = out[*e.usage_date];
+    t.messages += e.messages_count;
+    t.tokens += e.tokens_count;
+    ++t.events;
+  }
+  return out;
+}
+
+std::vector<usage_event> all_events(storage& store, const user_id& user) {
+  event_query q;
+  q.user = user;
+  q.limit = 10000;
+  auto got = store.events(q);
+  if (!got) FAIL("cannot read the audit log of " << user.str() << ": " << describe(got.error()));
+  if (got.value().size() >= 10000) FAIL("more than 10000 audit rows for " << user.str() << "; the test is too big");
+  return std::move(got).value();
+}
+
+void check_audit_matches_counters(storage& store, const user_id& user, sys_time now, const tier_id& default_tier,
+                                  const std::vector<local_date>& also, std::source_location loc) {
+  const auto file = loc.file_name();
+  const auto line = static_cast<int>(loc.line());
+  auto per_day = audit_by_day(all_events(store, user));
+  for (const auto& d : also) per_day.try_emplace(d);
+  for (const auto& [day, sum] : per_day) {
+    auto snap = store.snapshot(user, day, now, default_tier);
+    if (!snap) {
+      ADD_FAIL_CHECK_AT(file, line, "cannot read the counters of " << user.str() << " on " << show(day) << ": "
+                                                                  << describe(snap.error()));
+      continue;
+    }
+    const auto& c = snap.value().counters;
+    if (c.messages_today != sum.messages || c.tokens_today != sum.tokens) {
+      ADD_FAIL_CHECK_AT(file, line,
+                        "audit rows of " << user.str() << " on " << show(day) << " add up to " << sum.messages
+                                         << " messages / " << sum.tokens << " tokens (" << sum.events
+                                         << " rows) but the counters say messages_today=" << c.messages_today
+                                         << " tokens_today=" << c.tokens_today);
+    }
+  }
+}
+
+// --- Service fixture -----------------------------------------------------------------
+
+namespace {
+
+quota_service build_service(std::shared_ptr<kauri_quota::storage> store, std::shared_ptr<const kauri_quota::clock> c,
+                            service_options opts) {
+  opts.time_source = std::move(c);
+  auto made = quota_service::create(std::move(store), std::move(opts));
+  if (!made) FAIL("quota_service::create failed: " << describe(made.error()));
+  return std::move(made).value();
+}
+
+}  // namespace
+
+service_fixture::service_fixture(service_options opts, std::string_view start)
+    : service_fixture(make_test_db(), std::move(opts), start) {}
+
+service_fixture::service_fixture(test_db database, service_options opts, std::string_view start)
+    : db(std::move(database)),
+      clock(std::make_shared<manual_clock>(at(start))),
+      svc(build_service(db.store, clock, std::move(opts))) {}
+
+quota_service service_fixture::make_service(std::shared_ptr<const kauri_quota::clock> time_source,
+                                            service_options opts) const {
+  return build_service(db.store, std::move(time_source), std::move(opts));
+}
+
+user_id service_fixture::add_user(std::string_view id, std::optional<std::string_view> tier) {
+  user_id u{std::string(id)};
+  std::optional<tier_id> t;
+  if (tier) t = tier_id{std::string(*tier)};
+  auto made = svc.create_user(u, std::nullopt, t);
+  if (!made) FAIL("cannot create user " << std::string(id) << ": " << describe(made.error()));
+  return u;
+}
+
+tier service_fixture::set_limits(std::string_view tier_name, limit per_day, limit per_month, limit tokens) {
+  tier_update up;
+  up.id = tier_id{std::string(tier_name)};
+  up.messages_per_day = per_day;
+  up.messages_per_month = per_month;
+  up.tokens_per_month = tokens;
+  auto done = svc.update_tier(up);
+  if (!done) FAIL("cannot update tier " << std::string(tier_name) << ": " << describe(done.error()));
+  return std::move(done).value();
+}
+
+quota_info service_fixture::quota(const user_id& user) {
+  auto q = svc.get_user_quota_info(user);
+  if (!q) FAIL("get_user_quota_info(" << user.str() << ") failed: " << describe(q.error()));
+  return std::move(q).value();
+}
+
+usage service_fixture::today_usage(const user_id& user) {
+  auto u = svc.get_or_create_usage(user);
+  if (!u) FAIL("get_or_create_usage(" << user.str() << ") failed: " << describe(u.error()));
+  return std::move(u).value();
+}
+
+usage service_fixture::usage_on(const user_id& user, local_date day) {
+  auto s = store().snapshot(user, day, now(), svc.options().default_tier);
+  if (!s) FAIL("snapshot(" << user.str() << ", " << show(day) << ") failed: " << describe(s.error()));
+  return std::move(s).value().counters;
+}
+
+std::size_t service_fixture::count_events(const user_id& user, std::string_view event_type) {
+  std::size_t n = 0;
+  for (const auto& e : events(user)) {
+    if (e.event_type == event_type) ++n;
+  }
+  return n;
+}
+
+decision service_fixture::consume(const user_id& user, std::int64_t tokens, const request_context& ctx) {
+  auto d = svc.try_consume(user, tokens, ctx);
+  if (!d) FAIL("try_consume(" << user.str() << ", " << tokens << ") failed: " << describe(d.error()));
+  return std::move(d).value();
+}
+
+int service_fixture::consume_n(const user_id& user, int n, std::int64_t tokens) {
+  int allowed = 0;
+  for (int i = 0; i < n; ++i) {
+    if (consume(user, tokens).allowed) ++allowed;
+  }
+  return allowed;
+}
+
+void service_fixture::check_month_to_date(const user_id& user, local_date latest, std::source_location loc) {
+  std::int64_t messages = 0;
+  std::int64_t tokens = 0;
+  const local_date first{latest.year(), latest.month(), std::chrono::day{1}};
+  for (auto d = first; d <= latest; d = next_day(d)) {
+    const auto u = usage_on(user, d);
+    messages += u.messages_today;
+    tokens += u.tokens_today;
+  }
+  const auto last = usage_on(user, latest);
+  if (last.messages_this_month != messages || last.tokens_this_month != tokens) {
+    ADD_FAIL_CHECK_AT(loc.file_name(), static_cast<int>(loc.line()),
+                      "month-to-date of " << user.str() << " on " << show(latest)
+                                          << " is messages_this_month=" << last.messages_this_month
+                                          << " tokens_this_month=" << last.tokens_this_month
+                                          << " but the month's days add up to " << messages << " messages / "
+                                          << tokens << " tokens");
+  }
+}
+
+void service_fixture::check_audit(const user_id& user, const std::vector<local_date>& also, std::source_location loc) {
+  auto days = also;
+  days.push_back(today());
+  check_audit_matches_counters(store(), user, now(), svc.options().default_tier, days, loc);
+}
+
+request_context with_request_id(std::string_view id) {
+  request_context ctx;
+  ctx.id = request_id{std::string(id)};
+  return ctx;
+}
+
+// --- JSON ---------------------------------------------------------------------------
+
+namespace {
+
+class json_parser {
+ public:
+  explicit json_parser(std::string_view text) : s_(text) {}
+
+  json_value parse_document() {
+    json_value v = value(0);
+    skip_ws();
+    if (pos_ != s_.size()) fail("trailing characters");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const char* what) {
+    FAIL("invalid JSON (" << what << " at offset " << pos_ << "): " << std::string(s_));
+    throw std::logic_error("unreachable");
+  }
+
+  void skip_ws() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+  }
+
+  bool eat(char c) {
+    skip_ws();
+    if (pos_ < s_.size() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  bool literal(std::string_view word) {
+    if (s_.substr(pos_, word.size()) == word) {
+      pos_ += word.size();
+      return true;
+    }
+    return false;
+  }
+
+  json_value value(int depth) {
+    if (depth > 64) fail("nesting too deep");
+    skip_ws();
+    if (pos_ >= s_.size()) fail("unexpected end");
+    json_value v;
+    const char c = s_[pos_];
+    if (c == '{') {
+      ++pos_;
+      v.type = json_value::kind::object;
+      if (eat('}')) return v;
+      do {
+        skip_ws();
+        std::string key = string_literal();
+        if (!eat(':')) fail("expected ':'");
+        v.members.emplace_back(std::move(key), value(depth + 1));
+      } while (eat(','));
+      if (!eat('}')) fail("expected '}'");
+    } else if (c == '[') {
+      ++pos_;
+      v.type = json_value::kind::array;
+      if (eat(']')) return v;
+      do {
+        v.items.push_back(value(depth + 1));
+      } while (eat(','));
+      if (!eat(']')) fail("expected ']'");
+    } else if (c == '"') {
+      v.type = json_value::kind::string;
+      v.text = string_literal();
+    } else if (literal("true")) {
+      v.type = json_value::kind::boolean;
+      v.boolean = true;
+    } else if (literal("false")) {
+      v.type = json_value::kind::boolean;
+    } else if (literal("null")) {
+      v.type = json_value::kind::null;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      v.type = json_value::kind::number;
+      const std::size_t start = pos_;
+      if (s_[pos_] == '-') ++pos_;
+      if (pos_ >= s_.size() || s_[pos_] < '0' || s_[pos_] > '9') fail("bad number");
+      while (pos_ < s_.size() && ((s_[pos_] >= '0' && s_[pos_] <= '9') || s_[pos_] == '.' || s_[pos_] == 'e' ||
+                                  s_[pos_] == 'E' || s_[pos_] == '+' || s_[pos_] == '-')) {
+        ++pos_;
+      }
+      v.text = std::string(s_.substr(start, pos_ - start));
+    } else {
+      fail("unexpected character");
+    }
+    return v;
+  }
+
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  unsigned hex4() {
+    if (pos_ + 4 > s_.size()) fail("short \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = s_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') {
+        v |= static_cast<unsigned>(h - '0');
+      } else if (h >= 'a' && h <= 'f') {
+        v |= static_cast<unsigned>(h - 'a' + 10);
+      } else if (h >= 'A' && h <= 'F') {
+        v |= static_cast<unsigned>(h - 'A' + 10);
+      } else {
+        fail("bad \\u escape");
+      }
+    }
+    return v;
+  }
+
+  std::string string_literal() {
+    if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string");
+    ++pos_;
+    std::string out;
+    while (true) {
+      if (pos_ >= s_.size()) fail("unterminated string");
+      const char c = s_[pos_++];
+      if (c == '"') break;
+      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= s_.size()) fail("unterminated escape");
+      const char e = s_[pos_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          if (cp >= 0xD800 && cp < 0xDC00) {
+            if (!literal("\\u")) fail("lone high surrogate");
+            const unsigned lo = hex4();
+            if (lo < 0xDC00 || lo > 0xDFFF) fail("bad low surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            fail("lone low surrogate");
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: fail("bad escape");
+      }
+    }
+    return out;
+  }
+
+  std::string_view s_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+json_value parse_json(std::string_view text) { return json_parser(text).parse_document(); }
+
+bool contains_string(const json_value& v, std::string_view s) {
+  switch (v.type) {
+    case json_value::kind::string: return v.text == s;
+    case json_value::kind::array:
+      for (const auto& item : v.items) {
+        if (contains_string(item, s)) return true;
+      }
+      return false;
+    case json_value::kind::object:
+      for (const auto& [key, member] : v.members) {
+        if (contains_string(member, s)) return true;
+      }
+      return false;
+    default: return false;
+  }
+}
+
+bool json_value::has(std::string_view key) const noexcept {
+  if (type != kind::object) return false;
+  for (const auto& [k, v] : members) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+const json_value& json_value::operator[](std::string_view key) const {
+  if (type != kind::object) FAIL("JSON value is not an object; wanted member \"" << std::string(key) << "\"");
+  for (const auto& [k, v] : members) {
+    if (k == key) return v;
+  }
+  FAIL("JSON object has no member \"" << std::string(key) << "\"");
+  throw std::logic_error("unreachable");
+}
+
+std::int64_t json_value::as_int() const {
+  std::int64_t v = 0;
+  if (type != kind::number) FAIL("JSON value is not a number");
+  const auto* first = text.data();
+  const auto* last = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(first, last, v);
+  if (ec != std::errc{} || ptr != last) FAIL("JSON number " << text << " is not an integer");
+  return v;
+}
+
+double json_value::as_double() const {
+  if (type != kind::number) FAIL("JSON value is not a number");
+  return std::strtod(text.c_str(), nullptr);
+}
+
+const std::string& json_value::as_string() const {
+  if (type != kind::string) FAIL("JSON value is not a string");
+  return text;
+}
+
+bool json_value::as_bool() const {
+  if (type != kind::boolean) FAIL("JSON value is not a boolean");
+  return boolean;
+}
+
+// --- Names ----------------------------------------------------------------------------
+
+const char* name_of(limit_kind k) noexcept {
+  switch (k) {
+    case limit_kind::none: return "none";
+    case limit_kind::daily: return "daily";
+    case limit_kind::monthly: return "monthly";
+    case limit_kind::tokens: return "tokens";
+  }
+  return "(bad limit_kind)";
+}
+
+const char* name_of(reservation_state s) noexcept {
+  switch (s) {
+    case reservation_state::open: return "open";
+    case reservation_state::committed: return "committed";
+    case reservation_state::released: return "released";
+    case reservation_state::expired: return "expired";
+  }
+  return "(bad reservation_state)";
+}
+
+const char* name_of(subscription_status s) noexcept {
+  switch (s) {
+    case subscription_status::active: return "active";
+    case subscription_status::trialing: return "trialing";
+    case subscription_status::past_due: return "past_due";
+    case subscription_status::canceled: return "canceled";
+    case subscription_status::expired: return "expired";
+  }
+  return "(bad subscription_status)";
+}
+
+}  // namespace kauri_quota::testing
