@@ -52,7 +52,10 @@ as_owner() {
 
 case "$cmd" in
 start)
-  tuning="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  # fsync off survives a server crash (pg_ctl stop -m immediate) but not an
+  # OS crash; synchronous_commit stays on so that an acknowledged commit is
+  # in the WAL before the client hears of it.
+  tuning="-c fsync=off -c full_page_writes=off"
   [[ "${3:-}" == "--durable" ]] && tuning=""
   bin=$(pg_bin)
   user=$(owner)

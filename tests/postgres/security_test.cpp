@@ -14,7 +14,7 @@ using namespace kauri_quota::testing;
 
 namespace {
 
-constexpr const char* canary = "Canary-7f3e9b-Secret";
+const std::string canary = "Canary-7f3e9b-Secret";
 
 // The runtime role of the README: reads and writes counters, appends to the
 // audit log, and nothing else.
@@ -80,11 +80,13 @@ TEST_CASE("every runtime operation works under the runtime role") {
   must(svc.reserve(u, 5));
   clock->advance(std::chrono::hours(1));
   CHECK(must(svc.expire_reservations()) == 1);
-  CHECK(must(svc.increment_usage(u, 1, 100)).messages_today == 4);
+  // 2 consumed, 1 committed, 1 expired at its estimate, 1 recorded.
+  CHECK(must(svc.increment_usage(u, 1, 100)).messages_today == 5);
   CHECK(must(svc.get_usage_stats(u)).daily_percent.has_value());
   CHECK(must(svc.upgrade_subscription(u, tier_id{"pro"})).success);
-  CHECK(must(svc.reset_daily_quotas(u)) == 1);
   CHECK(must(svc.reset_monthly_quotas()) == 1);
+  CHECK(must(svc.try_consume(u)).allowed);
+  CHECK(must(svc.reset_daily_quotas(u)) == 1);
   CHECK(must(svc.log_usage_event(u, "note", 0, 0)).id > 0);
   // The audit log is append-only for this role: it cannot rewrite history.
   CHECK_THROWS(kq_test::pg_exec("SET ROLE " + role + "; DELETE FROM usage_logs", db));

@@ -1,5 +1,9 @@
 #include "support/fixtures.hpp"
 
+#ifdef KAURI_QUOTA_TEST_POSTGRES
+#include "support/postgres_server.hpp"
+#endif
+
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -136,8 +140,17 @@ temp_dir::~temp_dir() {
 }
 
 test_db::~test_db() {
-  // Close the database before its directory goes away.
+  // Close the database before its directory (or itself) goes away.
   store.reset();
+#ifdef KAURI_QUOTA_TEST_POSTGRES
+  if (backend == "postgresql" && !pg_database.empty()) {
+    try {
+      kq_test::pg_drop_database(pg_database);
+    } catch (const std::exception&) {
+      // A leftover database dies with the throw-away server.
+    }
+  }
+#endif
 }
 
 std::shared_ptr<kauri_quota::storage> test_db::open_again(const open_options& opts) const {
@@ -167,14 +180,29 @@ test_db make_sqlite_test_db(const test_db_options& opts) {
 
 }  // namespace
 
-test_db make_postgres_test_db(const test_db_options&) {
-  // To do: initdb a throw-away cluster as a non-root user in a temporary
-  // directory, start postgres on a private socket directory and port,
-  // create a fresh database, open it with open_storage("postgresql://...")
-  // and stop the server and remove the directory in test_db's teardown.
-  FAIL("the PostgreSQL test fixture is not implemented yet: cannot start a throw-away PostgreSQL "
-       "server (KQ_TEST_BACKEND=postgresql)");
+test_db make_postgres_test_db(const test_db_options& opts) {
+#ifdef KAURI_QUOTA_TEST_POSTGRES
+  test_db db;
+  db.backend = "postgresql";
+  try {
+    db.pg_database = kq_test::pg_create_database();
+  } catch (const std::exception& e) {
+    FAIL("cannot create a PostgreSQL test database: " << e.what());
+  }
+  db.url = kq_test::pg_server_conninfo() + " dbname=" + db.pg_database;
+  auto opened = open_storage(db.url, opts.open);
+  if (!opened) FAIL("cannot open " << db.url << ": " << describe(opened.error()));
+  db.store = std::shared_ptr<kauri_quota::storage>(std::move(opened).value());
+  if (opts.migrate) {
+    auto migrated = db.store->migrate({});
+    if (!migrated) FAIL("cannot migrate " << db.url << ": " << describe(migrated.error()));
+  }
+  return db;
+#else
+  (void)opts;
+  FAIL("this build has no PostgreSQL backend (KAURI_QUOTA_WITH_POSTGRES=OFF)");
   return {};
+#endif
 }
 
 test_db make_test_db(std::string_view backend, const test_db_options& opts) {

@@ -112,6 +112,7 @@ struct test_db {
   std::filesystem::path file;         ///< SQLite: the database file; empty otherwise
   std::shared_ptr<kauri_quota::storage> store;
   std::optional<temp_dir> dir;        ///< SQLite: holds `file` (and its -wal / -shm)
+  std::string pg_database;            ///< PostgreSQL: the database, dropped at the end
 
   test_db() = default;
   test_db(test_db&&) noexcept = default;
@@ -133,9 +134,8 @@ test_db make_test_db();
 /// A fresh database of `backend` ("sqlite" or "postgresql").
 test_db make_test_db(std::string_view backend, const test_db_options& opts = {});
 
-/// PostgreSQL: starts a throw-away server (initdb in a temporary directory,
-/// private socket directory and port) and returns a fresh database on it.
-/// NOT IMPLEMENTED YET: fails the calling test with a message saying so.
+/// PostgreSQL: a fresh database on the throw-away test server (see
+/// support/postgres_server.hpp), dropped at the end of the test.
 test_db make_postgres_test_db(const test_db_options& opts);
 
 // --- Audit -------------------------------------------------------------------

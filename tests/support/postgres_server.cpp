@@ -106,7 +106,7 @@ std::string pg_ctl(const std::string& action) {
   std::string cmd = bin + "/pg_ctl -D '" + dir + "/data' -w " + action;
   if (action == "start")
     cmd += " -l '" + dir + "/server.log' -o \"-p " + port + " -k " + dir +
-           " -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+           " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
            " -c max_connections=200\"";
   if (::geteuid() == 0) cmd = "runuser -u " + owner + " -- " + cmd;
   return cmd + " >/dev/null 2>&1";
