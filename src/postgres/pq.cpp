@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstring>
 
@@ -10,6 +11,8 @@ namespace kauri_quota::detail::pq {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+std::atomic<std::uint64_t> round_trip_count{0};
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -100,7 +103,10 @@ failure connection::connection_failure(std::string_view what, bool sent) {
   return f;
 }
 
+std::uint64_t round_trips() noexcept { return round_trip_count.load(std::memory_order_relaxed); }
+
 std::variant<rows, failure> connection::wait_result(bool sent) {
+  round_trip_count.fetch_add(1, std::memory_order_relaxed);
   // The server enforces statement_timeout; the client waits a little longer
   // so that a server that stopped answering cannot hang the caller.
   const auto deadline = clock_type::now() + opts_.statement_timeout + std::chrono::milliseconds(2000);

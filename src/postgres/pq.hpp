@@ -67,6 +67,11 @@ struct connect_options {
   std::chrono::milliseconds statement_timeout{5000};
 };
 
+/// Requests sent to a server and answered (or failed) since the process
+/// started, over all connections: the round trips. Tests use it to prove
+/// that an operation reaches the server once.
+std::uint64_t round_trips() noexcept;
+
 /// Removes the password of `conninfo` from `text` (libpq messages may quote
 /// parts of a connection string).
 std::string scrub(std::string text, const std::string& password);

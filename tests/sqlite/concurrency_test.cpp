@@ -2,6 +2,7 @@
 // consuming for one user never admit more than the limit, never fail, and
 // leave counters equal to the audit rows.
 #include "support/fixtures.hpp"
+#include "support/worker_process.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -17,97 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
 
 using namespace kauri_quota;
 using namespace kauri_quota::testing;
 
-#ifndef KAURI_QUOTA_SQLITE_WORKER
-#error "KAURI_QUOTA_SQLITE_WORKER must name the worker executable"
-#endif
 
 namespace {
 
 constexpr std::int64_t daily_limit = 50;
-
-struct worker_run {
-  pid_t pid = -1;
-  std::filesystem::path out;
-  std::filesystem::path err;
-};
-
-struct worker_result {
-  int exit_status = -1;
-  std::int64_t allowed = -1;
-  std::int64_t denied = -1;
-  std::int64_t errors = -1;
-  std::int64_t thread_allowed_sum = 0;
-  int thread_lines = 0;
-  std::string stdout_text;
-  std::string stderr_text;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-worker_run spawn_worker(const std::filesystem::path& db_file, const user_id& user, int threads, int attempts,
-                        sys_time now, const std::filesystem::path& out_dir, int index,
-                        const char* mode = "consume") {
-  worker_run run;
-  run.out = out_dir / ("worker-" + std::to_string(index) + ".out");
-  run.err = out_dir / ("worker-" + std::to_string(index) + ".err");
-  std::vector<std::string> args{KAURI_QUOTA_SQLITE_WORKER,
-                                db_file.string(),
-                                user.str(),
-                                std::to_string(threads),
-                                std::to_string(attempts),
-                                std::to_string(now.time_since_epoch().count()),
-                                mode};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, run.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, run.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const int rc = posix_spawn(&run.pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) FAIL("posix_spawn(" << args[0] << ") failed: " << std::strerror(rc));
-  return run;
-}
-
-worker_result wait_worker(const worker_run& run) {
-  worker_result r;
-  int status = 0;
-  pid_t got = -1;
-  do {
-    got = ::waitpid(run.pid, &status, 0);
-  } while (got < 0 && errno == EINTR);
-  REQUIRE(got == run.pid);
-  r.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.stdout_text = slurp(run.out);
-  r.stderr_text = slurp(run.err);
-  std::istringstream lines(r.stdout_text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    long long a = 0, d = 0, e = 0;
-    int t = 0;
-    if (std::sscanf(line.c_str(), "thread=%d allowed=%lld denied=%lld errors=%lld", &t, &a, &d, &e) == 4) {
-      r.thread_allowed_sum += a;
-      ++r.thread_lines;
-    } else if (std::sscanf(line.c_str(), "allowed=%lld denied=%lld errors=%lld", &a, &d, &e) == 3) {
-      r.allowed = a;
-      r.denied = d;
-      r.errors = e;
-    }
-  }
-  return r;
-}
 
 }  // namespace
 
@@ -121,7 +39,7 @@ TEST_CASE("4 processes x 4 threads consuming for one user admit exactly the dail
 
   temp_dir out_dir;
   std::vector<worker_run> runs;
-  for (int p = 0; p < processes; ++p) runs.push_back(spawn_worker(f.db.file, u, threads, attempts, f.now(),
+  for (int p = 0; p < processes; ++p) runs.push_back(spawn_worker(f.db.file.string(), u, threads, attempts, f.now(),
                                                                    out_dir.path(), p));
   std::int64_t allowed = 0, denied = 0, errors = 0, per_thread_allowed = 0;
   for (int p = 0; p < processes; ++p) {
@@ -163,7 +81,7 @@ TEST_CASE("4 processes mixing consume, reserve/commit and reserve/release keep t
   temp_dir out_dir;
   std::vector<worker_run> runs;
   for (int p = 0; p < processes; ++p) {
-    runs.push_back(spawn_worker(f.db.file, u, threads, attempts, f.now(), out_dir.path(), p, "mixed"));
+    runs.push_back(spawn_worker(f.db.file.string(), u, threads, attempts, f.now(), out_dir.path(), p, "mixed"));
   }
   std::int64_t kept = 0, errors = 0;
   for (int p = 0; p < processes; ++p) {
@@ -196,7 +114,7 @@ TEST_CASE("processes on both sides of midnight keep each day's counters and the 
   temp_dir out_dir;
   std::vector<worker_run> runs;
   for (int p = 0; p < 4; ++p) {
-    runs.push_back(spawn_worker(f.db.file, u, threads, attempts, p % 2 == 0 ? before_midnight : after_midnight,
+    runs.push_back(spawn_worker(f.db.file.string(), u, threads, attempts, p % 2 == 0 ? before_midnight : after_midnight,
                                 out_dir.path(), p));
   }
   std::int64_t allowed_d = 0, allowed_d1 = 0;

@@ -1,9 +1,9 @@
-// A worker process for the SQLite multi-process tests. It opens the database
-// given on its command line and runs THREADS threads, each making ATTEMPTS
+// A worker process for the multi-process tests. It opens the database
+// given on its command line (an SQLite file, or a storage URL) and runs THREADS threads, each making ATTEMPTS
 // requests for USER at the fixed instant EPOCH_US (microseconds since
 // 1970-01-01 UTC, so that the test decides which day each worker lives in).
 //
-// Usage: kauri_quota_sqlite_worker DB_FILE USER THREADS ATTEMPTS EPOCH_US [MODE]
+// Usage: kauri_quota_test_worker DB USER THREADS ATTEMPTS EPOCH_US [MODE]
 // MODE "consume" (default): each request is try_consume(USER, 1 token).
 // MODE "mixed": requests rotate between try_consume (1 token), reserve (10)
 // then commit (7), and reserve (10) then release; "allowed" then counts the
@@ -48,17 +48,18 @@ int main(int argc, char** argv) {
   if (argc < 6 || argc > 7 || !parse_int(argv[3], threads) || !parse_int(argv[4], attempts) ||
       !parse_int(argv[5], epoch_us) || threads < 1 || threads > 256 || attempts < 0 ||
       (mode != "consume" && mode != "mixed")) {
-    std::fprintf(stderr, "usage: %s DB_FILE USER THREADS ATTEMPTS EPOCH_US [consume|mixed]\n",
+    std::fprintf(stderr, "usage: %s DB USER THREADS ATTEMPTS EPOCH_US [consume|mixed]\n",
                  argc > 0 ? argv[0] : "worker");
     return 2;
   }
   const std::string path = argv[1];
   const kauri_quota::user_id user{argv[2]};
 
-  kauri_quota::sqlite_options so;
-  so.path = path;
-  so.create = false;
-  auto opened = kauri_quota::open_sqlite(so);
+  const bool is_url = path.rfind("sqlite:", 0) == 0 || path.find("://") != std::string::npos ||
+                      path.find('=') != std::string::npos;
+  kauri_quota::open_options oo;
+  oo.create = false;
+  auto opened = kauri_quota::open_storage(is_url ? path : "sqlite:" + path, oo);
   if (!opened) {
     std::fprintf(stderr, "cannot open %s: %s\n", path.c_str(), opened.error().message.c_str());
     return 2;
