@@ -82,11 +82,19 @@ class raw_sqlite {
     audit_ = prepare(
         "INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, event_timestamp,"
         " usage_date) VALUES (?1, ?2, ?3, ?4, 'enterprise', ?5, ?6)");
+    // The same question the library answers: the applicable tier's limits,
+    // the day's counters and the month-to-date totals, which live on the
+    // latest row of the month (a later day may already have a row when
+    // clocks disagree around midnight).
     read_ = prepare(
-        "SELECT u.subscription_tier, t.messages_per_day, t.messages_per_month, t.tokens_per_month,"
-        " COALESCE(d.messages_today, 0), COALESCE(d.messages_this_month, 0), COALESCE(d.tokens_this_month, 0)"
+        "SELECT u.subscription_tier, u.subscription_status, t.messages_per_day, t.messages_per_month,"
+        " t.tokens_per_month, m.messages_this_month, m.tokens_this_month,"
+        " CASE WHEN m.usage_date = ?2 THEN m.messages_today"
+        "  ELSE (SELECT messages_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?2) END"
         " FROM users u JOIN subscription_tiers t ON t.tier_id = u.subscription_tier"
-        " LEFT JOIN user_usage d ON d.user_id = u.user_id AND d.usage_date = ?2 WHERE u.user_id = ?1");
+        " LEFT JOIN user_usage m ON m.id = (SELECT id FROM user_usage WHERE user_id = ?1"
+        "  AND usage_date >= ?3 AND usage_date < ?4 ORDER BY usage_date DESC LIMIT 1)"
+        " WHERE u.user_id = ?1");
   }
   ~raw_sqlite() {
     for (auto* s : {begin_, commit_, upsert_, audit_, read_}) sqlite3_finalize(s);
@@ -116,11 +124,14 @@ class raw_sqlite {
     return allowed;
   }
 
-  std::int64_t read(const std::string& user, const std::string& day) {
+  std::int64_t read(const std::string& user, const std::string& day, const std::string& month_start,
+                    const std::string& next_month) {
     sqlite3_bind_text(read_, 1, user.c_str(), static_cast<int>(user.size()), SQLITE_STATIC);
     sqlite3_bind_text(read_, 2, day.c_str(), static_cast<int>(day.size()), SQLITE_STATIC);
+    sqlite3_bind_text(read_, 3, month_start.c_str(), static_cast<int>(month_start.size()), SQLITE_STATIC);
+    sqlite3_bind_text(read_, 4, next_month.c_str(), static_cast<int>(next_month.size()), SQLITE_STATIC);
     if (sqlite3_step(read_) != SQLITE_ROW) die("read");
-    std::int64_t v = sqlite3_column_int64(read_, 4);
+    std::int64_t v = sqlite3_column_int64(read_, 7);
     sqlite3_reset(read_);
     return v;
   }
@@ -195,7 +206,11 @@ void bench_sqlite(const config& cfg, kq::sqlite_synchronous sync, const char* sy
   must(svc.create_user(lib_user, std::nullopt, kq::tier_id{"enterprise"}), "user");
   must(svc.create_user(kq::user_id{hand_user}, std::nullopt, kq::tier_id{"enterprise"}), "user");
   raw_sqlite raw(path, sync_name);
-  const std::string day = kq::format_date(svc.day_of(svc.now()));
+  const auto today = svc.day_of(svc.now());
+  const std::string day = kq::format_date(today);
+  const auto first = std::chrono::year_month_day{today.year(), today.month(), std::chrono::day{1}};
+  const std::string month_start = kq::format_date(first);
+  const std::string next_month = kq::format_date(first + std::chrono::months{1});
   // The hand-written side formats its timestamp once per call, as the
   // library does.
   auto now_text = [] {
@@ -220,7 +235,7 @@ void bench_sqlite(const config& cfg, kq::sqlite_synchronous sync, const char* sy
       [&] {
         if (!svc.get_user_quota_info(lib_user)) die("library read failed");
       },
-      [&] { (void)raw.read(hand_user, day); });
+      [&] { (void)raw.read(hand_user, day, month_start, next_month); });
   print_row(fmt::format("sqlite {:<6} quota reads/s", sync_name), reads);
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }

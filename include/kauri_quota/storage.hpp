@@ -58,7 +58,7 @@ struct migrate_report {
 
 /// Counters and applicable tier of one user at one instant.
 struct usage_snapshot {
-  subscription sub;
+  subscription sub;  ///< the fields limits depend on: user, tier, status, end and trial end dates
   tier applied;  ///< the tier whose limits apply (the default tier when the subscription lapsed); features are not loaded
   usage counters;
 };

@@ -5,6 +5,7 @@ DROP FUNCTION IF EXISTS kauri_quota_expire;
 DROP FUNCTION IF EXISTS kauri_quota_settle;
 DROP FUNCTION IF EXISTS kauri_quota_record;
 DROP FUNCTION IF EXISTS kauri_quota_consume;
+DROP FUNCTION IF EXISTS kauri_quota_logged_request;
 DROP FUNCTION IF EXISTS kauri_quota_warn;
 DROP FUNCTION IF EXISTS kauri_quota_log;
 DROP FUNCTION IF EXISTS kauri_quota_apply;

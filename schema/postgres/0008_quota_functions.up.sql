@@ -210,6 +210,19 @@ BEGIN
 END
 $f$;
 
+-- The audit row a request wrote, if any: how a retry of the library's own
+-- key learns whether the first attempt landed. SECURITY DEFINER because the
+-- runtime role may only append to usage_logs, never read it.
+CREATE FUNCTION kauri_quota_logged_request(p_user users.user_id%TYPE, p_day DATE, p_request_id TEXT,
+                                           p_types TEXT[])
+RETURNS TABLE (event_type TEXT, denied_by TEXT)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $f$
+    SELECT l.event_type, l.event_metadata::json ->> 'limit' FROM usage_logs l
+     WHERE l.user_id = p_user AND l.usage_date = p_day AND l.request_id = p_request_id
+       AND l.event_type = ANY (p_types)
+     LIMIT 1
+$f$;
+
 -- consume (p_reserve false) and reserve (p_reserve true). p_key_mode says
 -- whose p_request_id it is: 'caller' (stored as an idempotency key),
 -- 'auto' (the library's own; only written to the audit row) or
@@ -233,13 +246,11 @@ BEGIN
     IF p_key_mode = 'auto-retry' THEN
         -- The library's own key, retried after a lost acknowledgement: the
         -- audit row written with it tells whether the first attempt landed.
-        SELECT l.event_type, l.event_metadata::text AS meta INTO k FROM usage_logs l
-         WHERE l.user_id = p_user AND l.usage_date = p_day AND l.request_id = p_request_id
-           AND l.event_type IN ('message_sent', 'quota_exceeded', 'reservation_created')
-         LIMIT 1;
+        SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id,
+                                                        ARRAY['message_sent', 'quota_exceeded', 'reservation_created']);
         IF FOUND THEN
             o.allowed := k.event_type <> 'quota_exceeded';
-            o.denied_by := CASE WHEN o.allowed THEN 'none' ELSE (k.meta::json ->> 'limit') END;
+            o.denied_by := CASE WHEN o.allowed THEN 'none' ELSE k.denied_by END;
             SELECT r.reservation_id INTO o.reservation_id FROM kauri_quota_reservations r
              WHERE r.user_id = p_user AND r.request_id = p_request_id;
             o.replayed := TRUE;
@@ -317,9 +328,7 @@ DECLARE
 BEGIN
     o := kauri_quota_load(p_user, p_day, p_now, p_default_tier, TRUE);
     IF p_key_mode = 'auto-retry' THEN
-        PERFORM 1 FROM usage_logs l
-         WHERE l.user_id = p_user AND l.usage_date = p_day AND l.request_id = p_request_id
-           AND l.event_type = 'usage_recorded';
+        PERFORM 1 FROM kauri_quota_logged_request(p_user, p_day, p_request_id, ARRAY['usage_recorded']);
         IF FOUND THEN
             o.replayed := TRUE;
             o.allowed := TRUE;

@@ -76,11 +76,13 @@ constexpr const char* sql_subject =
     " trial_end_date, created_at FROM users WHERE user_id = ?1";
 // The whole state a decision needs, in one statement: subscription, its
 // tier, the month-to-date totals (latest row of the month) and the day row.
+// Only what a decision needs: subscription tier, status and end dates, the
+// tier's names and limits, the month-to-date totals (latest row of the
+// month) and the day row. It runs on every request, so it reads as few
+// columns as it can.
 constexpr const char* sql_state =
-    "SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,"
-    " u.subscription_end_date, u.trial_end_date, u.created_at,"
-    " t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month, t.price_fcfa,"
-    " t.features, t.display_order, t.is_visible,"
+    "SELECT u.subscription_tier, u.subscription_status, u.subscription_end_date, u.trial_end_date,"
+    " t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month,"
     " m.messages_this_month, m.tokens_this_month,"
     // Usually the day is the latest of its month and m is the day row.
     " CASE WHEN m.usage_date = ?4 THEN m.messages_today"
@@ -233,9 +235,27 @@ class connection {
     return s;
   }
 
+  /// A cached statement used through the C API, for the statement that runs
+  /// on every request (SQLiteCpp's column objects cost more than the
+  /// query's own work there). Reset, bindings cleared.
+  sqlite3_stmt* raw(const char* sql) {
+    auto it = raw_cache_.find(sql);
+    if (it == raw_cache_.end()) {
+      sqlite3_stmt* st = nullptr;
+      const int rc = sqlite3_prepare_v3(handle(), sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
+      if (rc != SQLITE_OK) throw SQLite::Exception(handle(), rc);
+      it = raw_cache_.emplace(sql, std::unique_ptr<sqlite3_stmt, stmt_finalizer>(st)).first;
+    }
+    sqlite3_stmt* st = it->second.get();
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+
   /// Resets every cached statement so that none holds a read snapshot.
   void reset_all() noexcept {
     for (auto& [sql, s] : cache_) s->tryReset();
+    for (auto& [sql, s] : raw_cache_) sqlite3_reset(s.get());
   }
 
   /// Rolls back whatever transaction is open; never throws.
@@ -249,8 +269,13 @@ class connection {
   void commit() { stmt("COMMIT").exec(); }
 
  private:
+  struct stmt_finalizer {
+    void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+  };
   SQLite::Database db_;
+  // Declared after db_ so that they are finalized before it closes.
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
+  std::unordered_map<const char*, std::unique_ptr<sqlite3_stmt, stmt_finalizer>> raw_cache_;
 };
 
 /// A transaction guard: rolls back in its destructor unless committed.
@@ -814,33 +839,73 @@ result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& s
   return ok();
 }
 
+namespace {
+
+std::string_view column_view(sqlite3_stmt* st, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string_view{};
+}
+
+limit column_limit(sqlite3_stmt* st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_int64(st, i);
+}
+
+std::optional<sys_time> column_time(sqlite3_stmt* st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
+  return parse_db_time(column_view(st, i));
+}
+
+/// Steps a raw statement: true on a row, false when done; throws like
+/// SQLiteCpp on an error so that run() maps it.
+bool step(sqlite3* db, sqlite3_stmt* st) {
+  const int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  throw SQLite::Exception(db, rc);
+}
+
+}  // namespace
+
 result<usage_snapshot> sqlite_storage::load_state(connection& c, const user_id& user, local_date day, sys_time now,
                                                   const tier_id& default_tier, bool* day_row_exists) {
   usage_snapshot snap;
   const local_date first = detail::first_of_month(day);
-  auto& s = c.stmt(sql_state);
-  s.bind(1, user.str());
-  s.bind(2, format_db_date(first));
-  s.bind(3, format_db_date(first + std::chrono::months{1}));
-  s.bind(4, format_db_date(day));
-  if (!s.executeStep()) return user_not_found(user);
+  const std::string month_start = format_db_date(first);
+  const std::string month_end = format_db_date(first + std::chrono::months{1});
+  const std::string day_s = format_db_date(day);
+  sqlite3_stmt* st = c.raw(sql_state);
+  sqlite3_bind_text(st, 1, user.str().data(), static_cast<int>(user.str().size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, month_start.data(), static_cast<int>(month_start.size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, month_end.data(), static_cast<int>(month_end.size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, day_s.data(), static_cast<int>(day_s.size()), SQLITE_STATIC);
+  if (!step(c.handle(), st)) {
+    sqlite3_reset(st);
+    return user_not_found(user);
+  }
   snap.sub.user = user;
-  read_subscription(s, snap.sub);
-  const bool tier_found = !s.getColumn(7).isNull();
-  if (tier_found) snap.applied = read_tier(s, 7, false);
+  snap.sub.tier = tier_id{std::string(column_view(st, 0))};
+  snap.sub.status = parse_subscription_status(column_view(st, 1)).value_or(subscription_status::active);
+  snap.sub.end_date = column_time(st, 2);
+  snap.sub.trial_end_date = column_time(st, 3);
+  const bool tier_found = sqlite3_column_type(st, 4) != SQLITE_NULL;
+  if (tier_found) {
+    snap.applied.id = tier_id{std::string(column_view(st, 4))};
+    snap.applied.name = std::string(column_view(st, 5));
+    snap.applied.name_fr = std::string(column_view(st, 6));
+    snap.applied.messages_per_day = column_limit(st, 7);
+    snap.applied.messages_per_month = column_limit(st, 8);
+    snap.applied.tokens_per_month = column_limit(st, 9);
+  }
   snap.counters.user = user;
   snap.counters.usage_date = day;
-  if (!s.getColumn(17).isNull()) {
-    snap.counters.messages_this_month = s.getColumn(17).getInt64();
-    snap.counters.tokens_this_month = s.getColumn(18).getInt64();
-  }
-  const bool day_found = !s.getColumn(19).isNull();
-  if (day_found) {
-    snap.counters.messages_today = s.getColumn(19).getInt64();
-    snap.counters.tokens_today = s.getColumn(20).getInt64();
-  }
+  snap.counters.messages_this_month = sqlite3_column_int64(st, 10);
+  snap.counters.tokens_this_month = sqlite3_column_int64(st, 11);
+  const bool day_found = sqlite3_column_type(st, 12) != SQLITE_NULL;
+  snap.counters.messages_today = sqlite3_column_int64(st, 12);
+  snap.counters.tokens_today = sqlite3_column_int64(st, 13);
   if (day_row_exists) *day_row_exists = day_found;
-  s.reset();
+  sqlite3_reset(st);
   BOOST_OUTCOME_TRY(apply_default_tier(c, snap, tier_found, now, default_tier));
   return snap;
 }

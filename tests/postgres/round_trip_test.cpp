@@ -3,6 +3,7 @@
 // each reach the server exactly once.
 #include "postgres/pq.hpp"
 #include "support/fixtures.hpp"
+#include "support/postgres_server.hpp"
 
 #include <doctest/doctest.h>
 
@@ -40,4 +41,30 @@ TEST_CASE("each quota operation costs one round trip on PostgreSQL") {
     CHECK(measure([&] { must(f.svc.get_user_quota_info(u)); }) == 1);
     CHECK(measure([&] { must(f.svc.can_send_message(u)); }) == 1);
   }
+}
+
+TEST_CASE("a retried library key is answered from the audit row and counts once") {
+  service_fixture f(make_test_db("postgresql"));
+  const auto u = f.add_user("retry");
+  const std::string db = f.db.pg_database;
+  // What the library sends for a call without a request_id, then what it
+  // resends after losing the acknowledgement of that call.
+  auto call = [&](const char* mode) {
+    return kq_test::pg_query(std::string("SELECT allowed::text || '/' || replayed::text FROM kauri_quota_consume('retry', "
+                                         "'2025-11-07', '2025-11-07 10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-1', "
+                                         "NULL, NULL, 0.8, 'free', '") +
+                                 mode + "')",
+                             db);
+  };
+  CHECK(call("auto") == "true/false");
+  CHECK(call("auto-retry") == "true/true");
+  CHECK(f.quota(u).messages_today == 1);
+  // A key that never landed is applied on retry.
+  CHECK(kq_test::pg_query("SELECT replayed::text FROM kauri_quota_consume('retry', '2025-11-07', '2025-11-07 "
+                          "10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-2', NULL, NULL, 0.8, 'free', 'auto-retry')",
+                          db) == "false");
+  CHECK(f.quota(u).messages_today == 2);
+  // Library keys are not stored as idempotency keys.
+  CHECK(kq_test::pg_query("SELECT count(*) FROM kauri_quota_idempotency_keys", db) == "0");
+  f.check_audit(u);
 }

@@ -88,8 +88,16 @@ TEST_CASE("every runtime operation works under the runtime role") {
   CHECK(must(svc.try_consume(u)).allowed);
   CHECK(must(svc.reset_daily_quotas(u)) == 1);
   CHECK(must(svc.log_usage_event(u, "note", 0, 0)).id > 0);
+  // A retry of the library's own key reads the audit log through a narrow
+  // SECURITY DEFINER function, which this role may use.
+  CHECK(kq_test::pg_query("SET ROLE " + role +
+                              "; SELECT replayed::text FROM kauri_quota_consume('runtime-user', '2025-11-07', "
+                              "'2025-11-07 12:00:00', 1, 0, false, NULL, NULL, 'kq-auto-x', NULL, NULL, 0.8, 'free', "
+                              "'auto-retry')",
+                          db) == "false");
   // The audit log is append-only for this role: it cannot rewrite history.
   CHECK_THROWS(kq_test::pg_exec("SET ROLE " + role + "; DELETE FROM usage_logs", db));
+  CHECK_THROWS(kq_test::pg_exec("SET ROLE " + role + "; SELECT user_agent, event_metadata FROM usage_logs", db));
   CHECK_THROWS(kq_test::pg_exec("SET ROLE " + role + "; UPDATE usage_logs SET messages_count = 0", db));
   store.reset();
   kq_test::pg_drop_database(db);
