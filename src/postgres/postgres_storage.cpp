@@ -629,13 +629,26 @@ result<migrate_report> postgres_storage::migrate(const migrate_options& opts) {
   auto c = acquire();
   if (!c) return c.error();
   connection& conn = *c.value();
-  // One migrator at a time, across processes and machines.
-  if (auto lock = conn.exec_simple("SELECT pg_advisory_lock(7419730113)"); std::holds_alternative<failure>(lock))
-    return std::get<failure>(lock).err;
-  struct unlock {
+  // Backfills and index builds may take long on a big table: no statement
+  // timeout. One migrator at a time, across processes and machines: a
+  // second one waits for the first. Then a lock timeout, so that a DDL
+  // statement that cannot get its lock quickly fails instead of queueing
+  // every writer behind it.
+  conn.set_wait_limit(std::chrono::hours(24));
+  struct restore {
     connection& c;
-    ~unlock() { (void)c.exec_simple("SELECT pg_advisory_unlock(7419730113)"); }
-  } unlocker{conn};
+    const postgres_options& o;
+    ~restore() {
+      c.set_wait_limit(std::nullopt);
+      (void)c.exec_simple("SELECT pg_advisory_unlock(7419730113)");
+      (void)c.exec_simple(fmt::format("SET statement_timeout = {}; SET lock_timeout = {}", o.statement_timeout.count(),
+                                      o.statement_timeout.count()));
+    }
+  } restorer{conn, opts_};
+  if (auto set = conn.exec_simple("SET statement_timeout = 0; SET lock_timeout = 0; "
+                                  "SELECT pg_advisory_lock(7419730113); SET lock_timeout = '10s'");
+      std::holds_alternative<failure>(set))
+    return std::get<failure>(set).err;
   if (auto r = conn.exec_simple(sql_create_migrations_table); std::holds_alternative<failure>(r))
     return std::get<failure>(r).err;
   migrate_report report;

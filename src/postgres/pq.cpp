@@ -109,7 +109,8 @@ std::variant<rows, failure> connection::wait_result(bool sent) {
   round_trip_count.fetch_add(1, std::memory_order_relaxed);
   // The server enforces statement_timeout; the client waits a little longer
   // so that a server that stopped answering cannot hang the caller.
-  const auto deadline = clock_type::now() + opts_.statement_timeout + std::chrono::milliseconds(2000);
+  const auto deadline =
+      clock_type::now() + wait_limit_.value_or(opts_.statement_timeout + std::chrono::milliseconds(2000));
   const int sock = PQsocket(c_.get());
   for (;;) {
     const int flushed = PQflush(c_.get());

@@ -89,6 +89,10 @@ class connection {
   /// Runs a statement with parameters but without preparing it.
   std::variant<rows, failure> exec_params(const std::string& sql, const params& p);
 
+  /// Replaces the client-side wait bound (statement_timeout + 2 s) until
+  /// reset with std::nullopt; migrations use it for long index builds.
+  void set_wait_limit(std::optional<std::chrono::milliseconds> limit) noexcept { wait_limit_ = limit; }
+
   bool broken() const noexcept { return broken_; }
   PGconn* raw() const noexcept { return c_.get(); }
 
@@ -102,6 +106,7 @@ class connection {
   connect_options opts_;
   std::string password_;
   std::unordered_set<const char*> prepared_;
+  std::optional<std::chrono::milliseconds> wait_limit_;
   bool broken_ = false;
 };
 

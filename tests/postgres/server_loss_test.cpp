@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -97,6 +99,67 @@ TEST_CASE("a stopped server makes calls fail promptly, and nothing is lost or do
   CHECK(q.messages_today == static_cast<std::int64_t>(acknowledged.size()));
   CHECK(q.tokens_today == static_cast<std::int64_t>(acknowledged.size()));
   check_audit_matches_counters(*store, u, opts.time_source->now(), tier_id{"free"});
+  store.reset();
+  kq_test::pg_drop_database(db);
+}
+
+namespace {
+
+/// Sends `sig` to the test server's postmaster and all its children.
+void signal_server(const char* sig) {
+  std::string pid;
+  std::ifstream(kq_test::pg_server_dir() + "/data/postmaster.pid") >> pid;
+  REQUIRE_FALSE(pid.empty());
+  const std::string cmd = std::string("pkill -") + sig + " -P " + pid + "; kill -" + sig + " " + pid;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a server that stops answering makes calls fail within the timeout, then work again") {
+  const std::string db = kq_test::pg_create_database();
+  postgres_options po;
+  po.conninfo = kq_test::pg_server_conninfo() + " dbname=" + db;
+  po.pool_size = 2;
+  po.connect_timeout = std::chrono::milliseconds(2000);
+  po.statement_timeout = std::chrono::milliseconds(1000);
+  po.max_retries = 0;
+  std::shared_ptr<storage> store = must(open_postgres(po));
+  must(store->migrate({}));
+  quota_service svc = must(quota_service::create(store));
+  const user_id u{"frozen"};
+  must(svc.create_user(u));
+  CHECK(must(svc.try_consume(u, 1, with_request_id("before"))).allowed);
+
+  signal_server("STOP");
+  const auto t0 = steady_clock::now();
+  auto d = svc.try_consume(u, 1, with_request_id("during"));
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0);
+  // A new connection cannot be made either; it fails within connect_timeout.
+  const auto t1 = steady_clock::now();
+  auto q = svc.get_user_quota_info(u);
+  const auto waited2 = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t1);
+  signal_server("CONT");
+
+  REQUIRE_FALSE(d.has_value());
+  CHECK(d.error().is(errc::storage_unavailable));
+  CHECK(waited < std::chrono::milliseconds(5000));
+  REQUIRE_FALSE(q.has_value());
+  CHECK(q.error().is(errc::storage_unavailable));
+  CHECK(waited2 < std::chrono::milliseconds(7000));
+  MESSAGE("a frozen server was reported after " << waited.count() << " ms, a new connection after " << waited2.count()
+                                                << " ms");
+
+  // Back: the same request id resolves the in-doubt call exactly once.
+  auto again = svc.try_consume(u, 1, with_request_id("during"));
+  for (int i = 0; i < 20 && !again; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    again = svc.try_consume(u, 1, with_request_id("during"));
+  }
+  REQUIRE(again.has_value());
+  CHECK(again.value().allowed);
+  CHECK(must(svc.get_user_quota_info(u)).messages_today == 2);
+  check_audit_matches_counters(*store, u, svc.now(), tier_id{"free"});
   store.reset();
   kq_test::pg_drop_database(db);
 }
