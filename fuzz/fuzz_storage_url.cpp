@@ -1,0 +1,144 @@
+// Fuzz target: storage-URL parsing (detail::parse_storage_url) and
+// redaction (redact_url), which together decide what an error message may
+// show of a connection string.
+//
+// Properties checked for every input:
+// - neither function throws;
+// - a URL with a NUL byte is rejected; a parsed sqlite: URL has a non-empty
+//   path, which is the text after "sqlite:" or "sqlite://"; a parsed
+//   PostgreSQL URL is passed on unchanged; a rejection is invalid_argument
+//   with a one-line, valid UTF-8 message of bounded length;
+// - redaction hides the password of scheme://user:PASSWORD@host: PASSWORD
+//   appears fewer times in the redacted text than in the input (it may
+//   legitimately appear elsewhere too, e.g. as the host name);
+// - with libpq: whatever libpq would read as the password of the redacted
+//   text is empty or "***".
+#include "core/storage_url.hpp"
+#include "fuzz_support.hpp"
+
+#include <kauri_quota/storage.hpp>
+
+#ifdef KAURI_QUOTA_FUZZ_WITH_LIBPQ
+#include <libpq-fe.h>  // PQconninfoParse: the reference reading of a connection string
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace {
+
+using kauri_quota_fuzz::violated;
+
+constexpr std::size_t max_error_message_bytes = 512;
+
+bool is_scheme_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+         c == '.';
+}
+
+/// The PASSWORD of "scheme://user:PASSWORD@..." read the way libpq reads
+/// the userinfo of a URI (up to the first '@'), when it is non-empty and
+/// contains no '@', '/' or ':'; nothing otherwise.
+std::optional<std::string_view> userinfo_password(std::string_view url) {
+  const std::size_t sep = url.find("://");
+  if (sep == std::string_view::npos || sep == 0) return std::nullopt;
+  const std::string_view scheme = url.substr(0, sep);
+  if (!((scheme[0] >= 'a' && scheme[0] <= 'z') || (scheme[0] >= 'A' && scheme[0] <= 'Z'))) return std::nullopt;
+  for (const char c : scheme) {
+    if (!is_scheme_char(c)) return std::nullopt;
+  }
+  const std::string_view rest = url.substr(sep + 3);
+  const std::size_t colon = rest.find_first_of(":@/");
+  if (colon == std::string_view::npos || rest[colon] != ':') return std::nullopt;
+  const std::size_t at = rest.find_first_of(":@/", colon + 1);
+  if (at == std::string_view::npos || rest[at] != '@' || at == colon + 1) return std::nullopt;
+  return rest.substr(colon + 1, at - colon - 1);
+}
+
+void check_parse(std::string_view url) {
+  namespace kq = kauri_quota;
+  kq::result<kq::detail::storage_url> parsed = kq::make_error(kq::errc::internal, "not parsed");
+  try {
+    parsed = kq::detail::parse_storage_url(url);
+  } catch (...) {
+    violated("parse_storage_url threw", url);
+  }
+  if (!parsed) {
+    const kq::error& e = parsed.error();
+    if (!e.is(kq::errc::invalid_argument)) violated("parse_storage_url failed with a code other than invalid_argument", url, e.message);
+    if (e.message.empty() || e.message.size() > max_error_message_bytes)
+      violated("parse_storage_url error message is empty or too long", url, e.message);
+    if (!kauri_quota_fuzz::valid_utf8(e.message))
+      violated("parse_storage_url error message is not valid UTF-8", url, e.message);
+    if (kauri_quota_fuzz::has_control_character(e.message))
+      violated("parse_storage_url error message is not one printable line", url, e.message);
+    return;
+  }
+  const kq::detail::storage_url& parsed_url = parsed.value();
+  if (url.find('\0') != std::string_view::npos) violated("parse_storage_url accepted a NUL byte", url, parsed_url.target);
+  if (parsed_url.backend == kq::detail::storage_url::kind::sqlite) {
+    if (url.substr(0, 7) != "sqlite:") violated("sqlite backend for a URL not starting with sqlite:", url, parsed_url.target);
+    std::string_view path = url.substr(7);
+    if (path.substr(0, 2) == "//") path.remove_prefix(2);
+    if (parsed_url.target.empty()) violated("sqlite URL parsed with an empty path", url);
+    if (parsed_url.target != path) violated("sqlite path is not the text after sqlite: or sqlite://", url, parsed_url.target);
+  } else if (parsed_url.target != url) {
+    violated("PostgreSQL connection string not passed on unchanged", url, parsed_url.target);
+  }
+}
+
+#ifdef KAURI_QUOTA_FUZZ_WITH_LIBPQ
+/// Every password libpq reads from `conninfo` must be empty or "***".
+void check_libpq_reading(std::string_view input, const std::string& redacted) {
+  char* message = nullptr;
+  PQconninfoOption* options = PQconninfoParse(redacted.c_str(), &message);
+  if (message != nullptr) PQfreemem(message);
+  if (options == nullptr) return;  // not a connection string libpq accepts
+  std::optional<std::string> leaked;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (std::string_view{o->keyword} == "password" && o->val != nullptr) {
+      const std::string_view password{o->val};
+      if (!password.empty() && password != "***") leaked = std::string(password);
+    }
+  }
+  PQconninfoFree(options);
+  if (leaked) {
+    const std::string property = "libpq reads a password other than *** from the redacted URL: \"" +
+                                 kauri_quota_fuzz::escaped(*leaked) + "\"";
+    violated(property, input, redacted);
+  }
+}
+#endif
+
+void check_redaction(std::string_view url) {
+  std::string redacted;
+  try {
+    redacted = kauri_quota::redact_url(url);
+  } catch (...) {
+    violated("redact_url threw", url);
+  }
+
+  // Passwords with '*' are skipped: the "***" put in their place could
+  // itself contain them.
+  if (const auto password = userinfo_password(url); password && password->find('*') == std::string_view::npos) {
+    if (kauri_quota_fuzz::count_occurrences(redacted, *password) >= kauri_quota_fuzz::count_occurrences(url, *password))
+      violated("redact_url left the password of scheme://user:PASSWORD@host in place", url, redacted);
+  }
+
+#ifdef KAURI_QUOTA_FUZZ_WITH_LIBPQ
+  // libpq reads C strings: text after a NUL byte is not part of what it sees.
+  if (url.find('\0') == std::string_view::npos) check_libpq_reading(url, redacted);
+#endif
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view url{reinterpret_cast<const char*>(data), size};
+  check_parse(url);
+  check_redaction(url);
+  return 0;
+}
