@@ -45,7 +45,9 @@ server& the_server() {
   return s;
 }
 
-std::string run(const std::string& sql, const std::string& dbname, bool want_value) {
+/// Runs `sql` on `dbname` and hands the result to `use`; throws on error.
+template <class F>
+void with_result(const std::string& sql, const std::string& dbname, F&& use) {
   const std::string ci = the_server().conninfo + " dbname=" + dbname;
   PGconn* c = PQconnectdb(ci.c_str());
   if (PQstatus(c) != CONNECTION_OK) {
@@ -62,10 +64,16 @@ std::string run(const std::string& sql, const std::string& dbname, bool want_val
     PQfinish(c);
     throw std::runtime_error("test server: " + msg + " in: " + sql.substr(0, 200));
   }
-  std::string value;
-  if (want_value && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) value = PQgetvalue(r, 0, 0);
+  use(r);
   PQclear(r);
   PQfinish(c);
+}
+
+std::string run(const std::string& sql, const std::string& dbname, bool want_value) {
+  std::string value;
+  with_result(sql, dbname, [&](PGresult* r) {
+    if (want_value && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) value = PQgetvalue(r, 0, 0);
+  });
   return value;
 }
 
@@ -85,6 +93,18 @@ std::string pg_create_database() {
 void pg_drop_database(const std::string& name) { pg_exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); }
 
 void pg_exec(const std::string& sql, const std::string& dbname) { (void)run(sql, dbname, false); }
+
+std::vector<std::vector<std::optional<std::string>>> pg_rows(const std::string& sql, const std::string& dbname) {
+  std::vector<std::vector<std::optional<std::string>>> out;
+  with_result(sql, dbname, [&](PGresult* r) {
+    for (int i = 0; i < PQntuples(r); ++i) {
+      auto& row = out.emplace_back();
+      for (int j = 0; j < PQnfields(r); ++j)
+        row.push_back(PQgetisnull(r, i, j) ? std::nullopt : std::optional<std::string>(PQgetvalue(r, i, j)));
+    }
+  });
+  return out;
+}
 
 std::string pg_query(const std::string& sql, const std::string& dbname) { return run(sql, dbname, true); }
 

@@ -5,7 +5,9 @@
 // run by hand starts a private server on first use and stops it at exit.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace kq_test {
 
@@ -21,6 +23,8 @@ void pg_drop_database(const std::string& name);
 void pg_exec(const std::string& sql, const std::string& dbname = "postgres");
 /// Runs SQL and returns the first column of the first row ("" if none).
 std::string pg_query(const std::string& sql, const std::string& dbname = "postgres");
+/// Every row of a query, each column as text (NULL as nullopt); throws on error.
+std::vector<std::vector<std::optional<std::string>>> pg_rows(const std::string& sql, const std::string& dbname);
 /// pg_ctl stop -m immediate / start on the same port (server-loss tests).
 void pg_stop_immediate();
 void pg_start();
