@@ -139,6 +139,22 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
       };
+      // Settles a reservation, retrying (when keep_trying) until answered;
+      // reservation_closed after a retry means an earlier attempt landed.
+      auto settle = [&](const std::string& what, auto&& call) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+        bool retried = false;
+        for (;;) {
+          auto r = call();
+          if (r || (retried && r.error().is(kq::errc::reservation_closed))) return;
+          if (!keep_trying || std::chrono::steady_clock::now() > give_up) {
+            report(what, r.error());
+            return;
+          }
+          retried = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      };
       for (std::int64_t k = 0; k < ops; ++k) {
         clock->set(start + std::chrono::days{pick(days)} + std::chrono::seconds{pick(86400)});
         ++t.attempts;
@@ -164,12 +180,12 @@ int main(int argc, char** argv) {
             continue;
           }
           ++t.allowed;
+          const auto res = *d.value().reservation;
           if (pick(2) == 0) {
-            auto r = svc.commit(*d.value().reservation, pick(30));
-            if (!r && !r.error().is(kq::errc::reservation_closed)) report("commit", r.error());
+            const std::int64_t actual = pick(30);
+            settle("commit", [&] { return svc.commit(res, actual); });
           } else {
-            auto r = svc.release(*d.value().reservation);
-            if (!r && !r.error().is(kq::errc::reservation_closed)) report("release", r.error());
+            settle("release", [&] { return svc.release(res); });
           }
         } else if (roll < 65) {
           const std::int64_t tokens = pick(50);
@@ -191,8 +207,12 @@ int main(int argc, char** argv) {
         } else {
           auto d = keyed("reserve", bg, 20, [&](const kq::request_context& c) { return svc.reserve(bg, 20, c); });
           if (d && d.value().allowed) {
-            auto r = pick(2) == 0 ? svc.commit(*d.value().reservation, pick(40)) : svc.release(*d.value().reservation);
-            if (!r && !keep_trying && !r.error().is(kq::errc::reservation_closed)) report("settle bg", r.error());
+            const auto res = *d.value().reservation;
+            const std::int64_t actual = pick(40);
+            if (pick(2) == 0)
+              settle("commit bg", [&] { return svc.commit(res, actual); });
+            else
+              settle("release bg", [&] { return svc.release(res); });
           }
         }
       }
