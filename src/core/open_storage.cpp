@@ -1,6 +1,7 @@
 // Storage URLs and the backend factories.
 #include "core/sql_support.hpp"
 #include "core/storage_url.hpp"
+#include "core/validate.hpp"
 #include "sqlite/sqlite_storage.hpp"
 
 #include <kauri_quota/storage.hpp>

@@ -1,6 +1,7 @@
 #include "core/sql_support.hpp"
 
 #include "core/json_writer.hpp"
+#include "core/validate.hpp"
 
 #include <fmt/format.h>
 
@@ -175,29 +176,6 @@ limit_kind parse_limit_kind(std::string_view s) noexcept {
   if (s == "monthly") return limit_kind::monthly;
   if (s == "tokens") return limit_kind::tokens;
   return limit_kind::none;
-}
-
-std::string quote_for_message(std::string_view s) {
-  std::string out = "\"";
-  std::size_t shown = 0;
-  for (unsigned char c : s) {
-    if (shown == 40) {
-      out += "...";
-      break;
-    }
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-    ++shown;
-  }
-  out += "\"";
-  if (s.size() > 40) out += fmt::format(" ({} bytes)", s.size());
-  return out;
 }
 
 std::string checksum_hex(std::string_view text) {

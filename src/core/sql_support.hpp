@@ -30,11 +30,6 @@ std::string features_json(const std::map<std::string, bool>& f);
 std::optional<reservation_state> parse_reservation_state(std::string_view s) noexcept;
 limit_kind parse_limit_kind(std::string_view s) noexcept;
 
-/// `s` quoted for an error message: at most 40 bytes, non-printable and
-/// non-ASCII bytes escaped as \xNN, so a message never carries binary or
-/// huge input.
-std::string quote_for_message(std::string_view s);
-
 /// Hex FNV-1a 64 of a migration's text.
 std::string checksum_hex(std::string_view text);
 

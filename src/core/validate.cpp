@@ -57,9 +57,9 @@ bool decode_utf8(std::string_view s, std::size_t i, char32_t& cp, std::size_t& l
 
 bool is_control(char32_t cp) noexcept { return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F); }
 
-/// A short, printable rendering of untrusted input for error messages: at
-/// most the first 40 bytes, control characters and invalid bytes as \xNN.
-std::string quote_input(std::string_view s) {
+}  // namespace
+
+std::string quote_for_message(std::string_view s) {
   constexpr std::size_t max_quoted = 40;
   std::string out = "\"";
   std::size_t i = 0;
@@ -90,6 +90,8 @@ std::string quote_input(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 error invalid(std::string message) { return make_error(errc::invalid_argument, std::move(message)); }
 
@@ -146,7 +148,7 @@ result<void> check_tier_id(const tier_id& t) {
   const auto allowed = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; };
   if (s.empty() || s.size() > max_tier_bytes || !std::ranges::all_of(s, allowed)) {
     return invalid(
-        fmt::format("tier_id must be 1-{} characters of [a-z0-9_-] (got {})", max_tier_bytes, quote_input(s)));
+        fmt::format("tier_id must be 1-{} characters of [a-z0-9_-] (got {})", max_tier_bytes, quote_for_message(s)));
   }
   return ok();
 }
@@ -176,7 +178,7 @@ result<void> check_context(const request_context& ctx) {
       const auto c = static_cast<unsigned char>(ip[i]);
       if (c <= 0x20 || c >= 0x7F) {
         return invalid(
-            fmt::format("ip must be printable ASCII without spaces (got {}; bad byte {})", quote_input(ip), i));
+            fmt::format("ip must be printable ASCII without spaces (got {}; bad byte {})", quote_for_message(ip), i));
       }
     }
   }
