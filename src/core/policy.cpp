@@ -233,6 +233,13 @@ void fill_denial(decision& d, limit_kind kind, sys_time now) {
   d.denied_by = kind;
   d.resets_at =
       kind == limit_kind::daily || kind == limit_kind::none ? d.quota.daily_resets_at : d.quota.monthly_resets_at;
+  // A user refused by the daily limit whose month is used up too cannot
+  // send before the month resets: retry_after must not promise midnight.
+  if (kind == limit_kind::daily) {
+    const bool month_used_up = (d.quota.messages_remaining_month && *d.quota.messages_remaining_month == 0) ||
+                               (d.quota.tokens_remaining_month && *d.quota.tokens_remaining_month == 0);
+    if (month_used_up) d.resets_at = d.quota.monthly_resets_at;
+  }
   if (kind == limit_kind::none) {
     d.retry_after = std::chrono::seconds{0};
     return;

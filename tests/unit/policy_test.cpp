@@ -355,6 +355,23 @@ TEST_CASE("fill_denial resets monthly and token denials at the next month") {
   CHECK(d.resets_at == sys_time{sys_days{2025y / December / 1d}});
 }
 
+TEST_CASE("fill_denial points a daily denial at the month's reset when the month is used up too") {
+  decision d;
+  d.quota = detail::make_quota_info(fresh_free_user(), utc_zone(), 0.8);
+  d.quota.messages_remaining_today = 0;
+  d.quota.messages_remaining_month = 0;
+  const sys_time now = sys_time{sys_days{2025y / November / 20d}} + hours{12};
+  detail::fill_denial(d, limit_kind::daily, now);
+  CHECK(d.denied_by == limit_kind::daily);
+  CHECK(d.resets_at == sys_time{sys_days{2025y / December / 1d}});
+  CHECK(d.retry_after == seconds{(10 * 24 + 12) * 3600});
+  // Exhausted tokens keep the user out until the month resets as well.
+  d.quota.messages_remaining_month = 100;
+  d.quota.tokens_remaining_month = 0;
+  detail::fill_denial(d, limit_kind::daily, now);
+  CHECK(d.resets_at == sys_time{sys_days{2025y / December / 1d}});
+}
+
 TEST_CASE("fill_denial waits at least one second") {
   decision d;
   d.quota = detail::make_quota_info(fresh_free_user(), utc_zone(), 0.8);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds and runs the default test suite (everything but the `stress`
+# label) under AddressSanitizer + UndefinedBehaviorSanitizer and under
+# ThreadSanitizer, with the asan-ubsan and tsan presets.
+#
+# Usage: bash scripts/sanitize.sh [asan-ubsan] [tsan]   (both by default)
+# Environment: KAURI_QUOTA_JOBS  parallel build and test jobs (default: nproc)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-deps.sh --with-postgres-server
+
+jobs=${KAURI_QUOTA_JOBS:-$(nproc)}
+presets=("$@")
+[[ ${#presets[@]} -gt 0 ]] || presets=(asan-ubsan tsan)
+for preset in "${presets[@]}"; do
+  echo "== ${preset}"
+  cmake --preset "${preset}"
+  cmake --build --preset "${preset}" -j "${jobs}"
+  ctest --preset "${preset}" -j "${jobs}" </dev/null
+done
