@@ -58,15 +58,18 @@ inline bool valid_utf8(std::string_view s) noexcept {
   return true;
 }
 
-/// True when valid UTF-8 `s` contains a character that must not be shown
-/// raw on one line of a terminal or log: C0 controls (newlines included),
-/// DEL, C1 controls, U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR.
-inline bool has_control_character(std::string_view s) noexcept {
+/// True when valid UTF-8 `s` contains a control character (Unicode
+/// category Cc: C0 including newlines, DEL, C1), which must not be shown raw
+/// on one line of a terminal or log; with `line_separators`, also U+2028
+/// LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR, which JSON output escapes
+/// for JavaScript.
+inline bool has_control_character(std::string_view s, bool line_separators = false) noexcept {
   for (std::size_t i = 0; i < s.size();) {
     char32_t cp = 0;
     const std::size_t len = utf8_decode(s, i, cp);
     if (len == 0) return false;  // not UTF-8: checked separately
-    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029) return true;
+    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return true;
+    if (line_separators && (cp == 0x2028 || cp == 0x2029)) return true;
     i += len;
   }
   return false;

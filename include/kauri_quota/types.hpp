@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -165,6 +166,8 @@ struct decision {
   sys_time resets_at{};    ///< when the denying limit resets (or the day's reset)
   std::chrono::seconds retry_after{0};  ///< zero when allowed
   std::optional<tier_id> suggested_tier;  ///< next tier up whose limit is higher, when denied
+  std::string suggested_tier_name;        ///< its display names, for messages (empty when none)
+  std::string suggested_tier_name_fr;
 };
 
 /// State of a reservation.

@@ -308,8 +308,10 @@ void write_event(json_writer& w, const usage_event& e) {
 
 const char* limit_name(limit_kind k) noexcept { return k == limit_kind::none ? nullptr : to_string(k); }
 
-/// "pro" -> "Pro": the decision carries only the suggested tier's id.
-std::string display_name(const tier_id& id) {
+/// The suggested tier's display name ("Pro"), or, for a decision built
+/// without the names, its id with a capital ("pro" -> "Pro").
+std::string display_name(const tier_id& id, const std::string& name_given) {
+  if (!name_given.empty()) return name_given;
   std::string name = id.str();
   if (!name.empty() && name[0] >= 'a' && name[0] <= 'z') {
     name[0] = static_cast<char>(name[0] - 'a' + 'A');
@@ -360,7 +362,7 @@ std::string denial_message_en(const decision& d, const denial_facts& f) {
   }
   text += fmt::format(" Your quota resets at {}.", format_time_seconds(d.resets_at));
   if (d.suggested_tier) {
-    text += fmt::format(" Upgrade to {} for more {}.", display_name(*d.suggested_tier),
+    text += fmt::format(" Upgrade to {} for more {}.", display_name(*d.suggested_tier, d.suggested_tier_name),
                         d.denied_by == limit_kind::tokens ? "tokens" : "messages");
   }
   return text;
@@ -386,7 +388,8 @@ std::string denial_message_fr(const decision& d, const denial_facts& f) {
   }
   text += fmt::format(" Votre quota sera réinitialisé le {}.", format_time_seconds(d.resets_at));
   if (d.suggested_tier) {
-    text += fmt::format(" Passez à l'offre {} pour plus de {}.", display_name(*d.suggested_tier),
+    text += fmt::format(" Passez à l'offre {} pour plus de {}.",
+                        display_name(*d.suggested_tier, d.suggested_tier_name_fr),
                         d.denied_by == limit_kind::tokens ? "jetons" : "messages");
   }
   return text;

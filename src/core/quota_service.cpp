@@ -28,7 +28,15 @@ struct quota_service::impl {
       detail::fill_denial(d, o.denied_by, t);
       // The suggestion is a courtesy: a failure to list tiers must not turn
       // a valid denial into an error.
-      if (auto all = store->tiers(true)) d.suggested_tier = detail::suggest_tier(o.snapshot.applied, o.denied_by, all.value());
+      if (auto all = store->tiers(true)) {
+        d.suggested_tier = detail::suggest_tier(o.snapshot.applied, o.denied_by, all.value());
+        for (const auto& candidate : all.value()) {
+          if (d.suggested_tier && candidate.id == *d.suggested_tier) {
+            d.suggested_tier_name = candidate.name;
+            d.suggested_tier_name_fr = candidate.name_fr;
+          }
+        }
+      }
     }
     return d;
   }
