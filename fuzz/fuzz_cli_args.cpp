@@ -92,11 +92,13 @@ void check_parse_count(std::string_view arg, std::string_view input) {
   std::string_view significant = arg;
   while (significant.size() > 1 && significant.front() == '0') significant.remove_prefix(1);
   // int64 max is 9223372036854775807 (19 digits).
-  const bool fits = digits && (significant.size() < 19 || (significant.size() == 19 && significant <= "9223372036854775807"));
+  const bool fits =
+      digits && (significant.size() < 19 || (significant.size() == 19 && significant <= "9223372036854775807"));
 
   if (const auto* value = std::get_if<std::int64_t>(&parsed)) {
     if (!fits) violated("parse_count accepted something other than a count that fits in int64", input, arg);
-    if (std::to_string(*value) != significant) violated("parse_count returned the wrong value", input, std::to_string(*value));
+    if (std::to_string(*value) != significant)
+      violated("parse_count returned the wrong value", input, std::to_string(*value));
     return;
   }
   const std::string& message = std::get<std::string>(parsed);

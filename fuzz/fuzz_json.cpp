@@ -238,7 +238,7 @@ class json_reader {
     auto cp = hex4();
     if (!cp) return false;
     if (*cp >= 0xDC00 && *cp <= 0xDFFF) return false;  // a lone low surrogate
-    if (*cp >= 0xD800 && *cp <= 0xDBFF) {             // must be followed by its low half
+    if (*cp >= 0xD800 && *cp <= 0xDBFF) {              // must be followed by its low half
       if (text_.substr(pos_, 2) != "\\u") return false;
       pos_ += 2;
       const auto low = hex4();
@@ -347,7 +347,8 @@ void check_writer(std::string_view input) {
 
   const std::string s = sanitized(input);
   const std::vector<std::string> expected_strings{s, s, "count", "ratio", "limit", "list", s, "nested", s, s};
-  if (reader.strings() != expected_strings) violated("json_writer strings do not decode to what was written", input, out);
+  if (reader.strings() != expected_strings)
+    violated("json_writer strings do not decode to what was written", input, out);
 
   const std::vector<std::string>& numbers = reader.numbers();
   const bool finite = std::isfinite(ratio);
@@ -417,8 +418,7 @@ void check_time(std::string_view input) {
 
   const std::string text = kauri_quota::format_time(t);
   // "YYYY-MM-DDTHH:MM:SS.ffffffZ"
-  if (text.size() != 27 || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != '.' ||
-      text[26] != 'Z')
+  if (text.size() != 27 || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != '.' || text[26] != 'Z')
     violated("format_time is not YYYY-MM-DDTHH:MM:SS.ffffffZ", input, text);
   const auto date = read_date(text.substr(0, 10));
   const auto hours = read_digits(text, 11, 2);

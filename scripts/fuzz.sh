@@ -30,7 +30,7 @@
 #      and shrink it if it is large:
 #        build/fuzz/fuzz/<target> -minimize_crash=1 -runs=100000 <file>
 #   2. Add the input to fuzz/corpus/<target>/ under a name that says what
-#      it exercises, e.g. regression-redact-tab-before-equals (not crash-*:
+#      it exercises, e.g. regression-redact-keyword-tab-before-equals (not crash-*:
 #      .gitignore ignores crash-*, leak-*, timeout-* and oom-*). Every later
 #      run replays it first.
 #   3. Add a doctest test to tests/unit/ (the argument parser's to
@@ -39,6 +39,9 @@
 #      test suite catches a regression with any compiler.
 #   4. Fix the code; the test and `bash scripts/fuzz.sh 0` then pass.
 #
+# To find every distinct crash rather than stop at the first one:
+#   build/fuzz/fuzz/<target> -fork=1 -ignore_crashes=1 -max_total_time=300 \
+#     -artifact_prefix=<directory>/ <empty directory> fuzz/corpus/<target>
 # To grow a committed corpus with what a long run discovered, keeping only
 # inputs that add coverage:
 #   build/fuzz/fuzz/<target> -merge=1 fuzz/corpus/<target> <directory of new inputs>

@@ -230,7 +230,7 @@ int run_upgrade(kq::quota_service& svc, const command& cmd, const settings& s) {
   // The spec's (success, message): a refused upgrade (already on that tier)
   // is reported as an error so that scripts notice it.
   if (!u.success) return report(kq::make_error(kq::errc::invalid_argument, u.message));
-  if (!s.json) print(fmt::format("{}\n", u.message));
+  if (!s.json) print(fmt::format("{}\n", printable(u.message, 400)));
   return exit_ok;
 }
 

@@ -101,7 +101,7 @@ std::string render_tiers(const std::vector<kq::tier>& tiers) {
   std::string out = fmt::format("{:<12}{:<12}{:<12}{:>10}{:>11}{:>14}{:>12}\n", "ID", "NAME", "NAME (FR)", "PER DAY",
                                 "PER MONTH", "TOKENS/MONTH", "FCFA/MONTH");
   for (const kq::tier& t : tiers) {
-    out += fmt::format("{:<12}{:<12}{:<12}{:>10}{:>11}{:>14}{:>12}{}\n", t.id.str(), t.name, t.name_fr,
+    out += fmt::format("{:<12}{:<12}{:<12}{:>10}{:>11}{:>14}{:>12}{}\n", t.id.str(), printable(t.name, 200), printable(t.name_fr, 200),
                        show_limit(t.messages_per_day), show_limit(t.messages_per_month), show_limit(t.tokens_per_month),
                        group_digits(t.price_fcfa), t.is_visible ? "" : "  (hidden)");
   }
@@ -117,7 +117,7 @@ std::string render_tier(const kq::tier& t) {
   }
   std::string out;
   out += fmt::format("{:<12}{}\n", "tier", t.id.str());
-  out += fmt::format("{:<12}{} / {}\n", "name", t.name, t.name_fr);
+  out += fmt::format("{:<12}{} / {}\n", "name", printable(t.name, 200), printable(t.name_fr, 200));
   out += fmt::format("{:<12}{}\n", "per day", show_limit(t.messages_per_day));
   out += fmt::format("{:<12}{}\n", "per month", show_limit(t.messages_per_month));
   out += fmt::format("{:<12}{} per month\n", "tokens", show_limit(t.tokens_per_month));
@@ -131,7 +131,7 @@ std::string render_tier(const kq::tier& t) {
 std::string render_subscription(const kq::subscription& s, const std::string& zone) {
   std::string out;
   out += fmt::format("{:<12}{}\n", "user", s.user.str());
-  out += fmt::format("{:<12}{}\n", "email", s.email.value_or("-"));
+  out += fmt::format("{:<12}{}\n", "email", printable(s.email.value_or("-"), 300));
   out += fmt::format("{:<12}{}\n", "tier", s.tier.str());
   out += fmt::format("{:<12}{}\n", "status", kq::to_string(s.status));
   out += fmt::format("{:<12}{}\n", "started", optional_instant(s.start_date, zone));

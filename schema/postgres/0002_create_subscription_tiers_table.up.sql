@@ -1,13 +1,14 @@
 -- Subscription tiers (the original migration b956f692ab8b). A NULL limit
 -- means unlimited; 0 means zero. features is a JSON object of booleans.
+-- Limits are 64-bit here; an adopted database keeps its INTEGER columns.
 CREATE TABLE subscription_tiers (
     tier_id             VARCHAR(20) PRIMARY KEY,
     name                VARCHAR(50) NOT NULL,
     name_fr             VARCHAR(50) NOT NULL,
-    messages_per_day    INTEGER CHECK (messages_per_day IS NULL OR messages_per_day >= 0),
-    messages_per_month  INTEGER CHECK (messages_per_month IS NULL OR messages_per_month >= 0),
+    messages_per_day    BIGINT CHECK (messages_per_day IS NULL OR messages_per_day >= 0),
+    messages_per_month  BIGINT CHECK (messages_per_month IS NULL OR messages_per_month >= 0),
     tokens_per_month    BIGINT CHECK (tokens_per_month IS NULL OR tokens_per_month >= 0),
-    price_fcfa          INTEGER NOT NULL DEFAULT 0 CHECK (price_fcfa >= 0),
+    price_fcfa          BIGINT NOT NULL DEFAULT 0 CHECK (price_fcfa >= 0),
     features            JSON NOT NULL DEFAULT '{}',
     display_order       INTEGER NOT NULL DEFAULT 0,
     is_visible          BOOLEAN NOT NULL DEFAULT TRUE,

@@ -230,7 +230,8 @@ $f$;
 CREATE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
-                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT)
+                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
+                                    p_max BIGINT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
 DECLARE
     o kauri_quota_outcome;
@@ -273,6 +274,15 @@ BEGIN
     v_kind := kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
                                    o.messages_this_month, o.tokens_this_month, p_messages, p_tokens);
     IF v_kind = 'none' THEN
+        -- Counters are bounded (p_max) so that no sum ever wraps.
+        IF o.messages_this_month + p_messages > p_max THEN
+            RAISE EXCEPTION USING ERRCODE = 'KQ007',
+                MESSAGE = format('messages_this_month would exceed %s', p_max);
+        END IF;
+        IF o.tokens_this_month + p_tokens > p_max THEN
+            RAISE EXCEPTION USING ERRCODE = 'KQ007',
+                MESSAGE = format('tokens_this_month would exceed %s', p_max);
+        END IF;
         PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
         IF p_reserve THEN
             INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,

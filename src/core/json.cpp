@@ -196,7 +196,7 @@ void put_digits(char* p, unsigned v, int width) noexcept {
   }
 }
 
-bool embeddable_json(std::string_view s) { return detail::valid_utf8(s) && json_checker{s}.valid(); }
+bool embeddable_json(std::string_view s) { return detail::valid_json(s); }
 
 /// "2025-11-08T00:00:00Z": an instant for people to read (no fraction).
 std::string format_time_seconds(sys_time t) {
@@ -612,5 +612,16 @@ std::string denial_payload_json(const decision& d) {
   w.end_object();
   return w.take();
 }
+
+namespace detail {
+
+bool valid_json(std::string_view s) { return valid_utf8(s) && json_checker{s}.valid(); }
+
+bool valid_json_object(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  return first != std::string_view::npos && s[first] == '{' && valid_json(s);
+}
+
+}  // namespace detail
 
 }  // namespace kauri_quota

@@ -46,6 +46,11 @@ class json_writer {
   bool after_key_ = false;
 };
 
+/// True when `s` is one valid JSON value (RFC 8259, strict) in valid UTF-8.
+bool valid_json(std::string_view s);
+/// True when `s` is a valid JSON object.
+bool valid_json_object(std::string_view s);
+
 /// Appends `s` quoted and escaped to `out`.
 void append_json_string(std::string& out, std::string_view s);
 

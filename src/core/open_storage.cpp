@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #ifdef KAURI_QUOTA_HAVE_POSTGRES
 #include "postgres/postgres_storage.hpp"
 #endif
@@ -26,16 +28,27 @@ bool is_keyword_conninfo(std::string_view url) {
 std::string redact_url(std::string_view url) {
   std::string out(url);
   if (auto scheme = out.find("://"); scheme != std::string::npos) {
-    // userinfo: scheme://user:password@host
+    // userinfo: scheme://user:password@host. The password may hold
+    // characters a valid URL would have encoded ('/', ':'), so the userinfo
+    // runs to the last '@' before any query or fragment.
     const std::size_t auth_start = scheme + 3;
-    const std::size_t auth_end = out.find_first_of("/?#", auth_start);
+    const std::size_t auth_end = out.find_first_of("?#", auth_start);
     const std::size_t at = out.rfind('@', auth_end == std::string::npos ? out.size() : auth_end);
     if (at != std::string::npos && at > auth_start) {
       const std::size_t colon = out.find(':', auth_start);
       if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
     }
   }
-  // password=... in a query string or a keyword string (value may be quoted).
+  // password=... in a query string or a keyword string. A quoted value runs
+  // to its closing quote; an unquoted one to '&' or to the next "key=" (so
+  // that a value with a stray space is masked whole).
+  auto is_key_start = [&](std::size_t i) {
+    std::size_t j = i;
+    while (j < out.size() && (std::isalnum(static_cast<unsigned char>(out[j])) || out[j] == '_')) ++j;
+    if (j == i) return false;
+    while (j < out.size() && out[j] == ' ') ++j;
+    return j < out.size() && out[j] == '=';
+  };
   for (std::size_t pos = 0; (pos = out.find("password", pos)) != std::string::npos;) {
     std::size_t eq = pos + 8;
     while (eq < out.size() && out[eq] == ' ') ++eq;
@@ -51,7 +64,16 @@ std::string redact_url(std::string_view url) {
         if (out[end] == '\\') ++end;
       if (end < out.size()) ++end;
     } else {
-      while (end < out.size() && out[end] != ' ' && out[end] != '&') ++end;
+      while (end < out.size() && out[end] != '&') {
+        if (out[end] == ' ') {
+          std::size_t next = end;
+          while (next < out.size() && out[next] == ' ') ++next;
+          if (next >= out.size() || is_key_start(next)) break;
+          end = next;
+          continue;
+        }
+        ++end;
+      }
     }
     out.replace(v, std::min(end, out.size()) - v, "***");
     pos = v + 3;

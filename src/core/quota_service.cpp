@@ -1,5 +1,6 @@
 #include <kauri_quota/quota_service.hpp>
 
+#include "core/json_writer.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
 #include "core/sql_support.hpp"
@@ -71,7 +72,7 @@ result<subscription> quota_service::create_user(const user_id& user, std::option
                                                 std::optional<tier_id> tier) {
   BOOST_OUTCOME_TRY(detail::check_user(user));
   if (email) {
-    BOOST_OUTCOME_TRY(detail::check_text("email", *email, 254));
+    BOOST_OUTCOME_TRY(detail::check_label("email", *email, 254));
   }
   const tier_id t = tier.value_or(impl_->opts.default_tier);
   BOOST_OUTCOME_TRY(detail::check_tier_id(t));
@@ -139,11 +140,11 @@ result<std::vector<tier>> quota_service::get_all_tiers(bool visible_only) { retu
 result<tier> quota_service::update_tier(const tier_update& u) {
   BOOST_OUTCOME_TRY(detail::check_tier_id(u.id));
   if (u.name) {
-    BOOST_OUTCOME_TRY(detail::check_text("name", *u.name, 50));
+    BOOST_OUTCOME_TRY(detail::check_label("name", *u.name, 50));
     if (u.name->empty()) return make_error(errc::invalid_argument, "name must not be empty");
   }
   if (u.name_fr) {
-    BOOST_OUTCOME_TRY(detail::check_text("name_fr", *u.name_fr, 50));
+    BOOST_OUTCOME_TRY(detail::check_label("name_fr", *u.name_fr, 50));
     if (u.name_fr->empty()) return make_error(errc::invalid_argument, "name_fr must not be empty");
   }
   if (u.messages_per_day && *u.messages_per_day) {
@@ -316,10 +317,8 @@ result<usage_event> quota_service::log_usage_event(const user_id& user, std::str
   BOOST_OUTCOME_TRY(detail::check_context(ctx));
   if (metadata_json) {
     BOOST_OUTCOME_TRY(detail::check_text("event_metadata", *metadata_json, 65536));
-    const auto first = metadata_json->find_first_not_of(" \t\r\n");
-    const auto last = metadata_json->find_last_not_of(" \t\r\n");
-    if (first == std::string::npos || (*metadata_json)[first] != '{' || (*metadata_json)[last] != '}')
-      return make_error(errc::invalid_argument, "event_metadata must be a JSON object");
+    if (!detail::valid_json_object(*metadata_json))
+      return make_error(errc::invalid_argument, "event_metadata must be a JSON object (RFC 8259)");
   }
   usage_event e;
   e.user = user;

@@ -167,6 +167,13 @@ result<void> check_text(std::string_view field, std::string_view value, std::siz
   return check_characters(field, value, false);
 }
 
+result<void> check_label(std::string_view field, std::string_view value, std::size_t max) {
+  if (value.size() > max) {
+    return invalid(fmt::format("{} must be at most {} bytes (got {})", field, max, value.size()));
+  }
+  return check_characters(field, value, true);
+}
+
 result<void> check_context(const request_context& ctx) {
   if (ctx.ip) {
     const std::string& ip = *ctx.ip;
@@ -183,7 +190,7 @@ result<void> check_context(const request_context& ctx) {
     }
   }
   if (ctx.user_agent) {
-    auto checked = check_text("user_agent", *ctx.user_agent, max_text_bytes);
+    auto checked = check_label("user_agent", *ctx.user_agent, max_text_bytes);
     if (!checked) {
       return checked;
     }

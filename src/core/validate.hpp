@@ -34,6 +34,9 @@ result<void> check_tier_id(const tier_id& t);
 result<void> check_count(std::string_view field, std::int64_t v);
 /// Optional free text: valid UTF-8, at most `max` bytes, no NUL.
 result<void> check_text(std::string_view field, std::string_view value, std::size_t max);
+/// Display text (email, tier names, user agent): as check_text, and no
+/// control characters, which could drive a terminal or a log viewer.
+result<void> check_label(std::string_view field, std::string_view value, std::size_t max);
 /// ip, user agent and request id of a context.
 result<void> check_context(const request_context& ctx);
 /// a + b, or invalid_argument on overflow past max_count.

@@ -43,7 +43,7 @@ using attempt = std::variant<T, failure>;
 // SQL.
 
 constexpr const char* sql_consume =
-    "SELECT * FROM kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    "SELECT * FROM kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 constexpr const char* sql_record =
     "SELECT * FROM kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 constexpr const char* sql_settle = "SELECT * FROM kauri_quota_settle($1, $2, $3, $4, $5, $6)";
@@ -337,11 +337,15 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
     std::string msg = err ? err : "malformed";
     PQfreemem(err);
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    std::unique_ptr<postgres_storage> tmp;
+    // libpq's message quotes the part it could not parse, which may be the
+    // password itself: a string that holds one is not described further.
+    if (detail::pq::may_hold_password(opts.conninfo))
+      return make_error(errc::invalid_argument,
+                        "malformed PostgreSQL connection string (not shown: it holds a password); check its quoting "
+                        "and percent-encoding");
     return make_error(errc::invalid_argument,
                       fmt::format("malformed PostgreSQL connection string {}: {}",
-                                  detail::quote_for_message(redact_url(opts.conninfo)),
-                                  detail::pq::scrub(msg, opts.conninfo)));
+                                  detail::quote_for_message(redact_url(opts.conninfo)), msg));
   }
   std::string password;
   for (auto* o = parsed; o->keyword; ++o)
@@ -842,13 +846,14 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
            req.ctx.user_agent,
            fmt::format("{}", req.warning_threshold),
            req.default_tier.str(),
-           std::string(req.ctx.id ? "caller" : "auto")};
+           std::string(req.ctx.id ? "caller" : "auto"),
+           text_of(detail::max_count)};
   return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
     auto r = c.exec("kq_consume", sql_consume, p);
     if (auto* f = std::get_if<failure>(&r)) {
       f->err = describe(*f, req.user.str());
       if (f->sqlstate == "KQ003") f->err = detail::mismatch_error(request_id{key}, f->err.message);
-      if (f->connection_lost && f->sent && !req.ctx.id) p.back() = "auto-retry";
+      if (f->connection_lost && f->sent && !req.ctx.id) p[13] = "auto-retry";
       return std::move(*f);
     }
     const rows& rs = std::get<rows>(r);

@@ -63,12 +63,55 @@ std::int64_t rows::affected() const {
   return v;
 }
 
-std::string scrub(std::string text, const std::string& password) {
-  if (password.size() >= 1) {
-    for (std::size_t pos = 0; (pos = text.find(password, pos)) != std::string::npos;) {
-      text.replace(pos, password.size(), "***");
-      pos += 3;
+bool may_hold_password(std::string_view conninfo) {
+  if (conninfo.find("password") != std::string_view::npos) return true;
+  const auto scheme = conninfo.find("://");
+  if (scheme == std::string_view::npos) return false;
+  const auto at = conninfo.rfind('@', conninfo.find_first_of("?#", scheme + 3));
+  return at != std::string_view::npos && at > scheme + 3 && conninfo.substr(scheme + 3, at - scheme - 3).find(':') !=
+                                                                std::string_view::npos;
+}
+
+namespace {
+void scrub_exact(std::string& text, std::string_view secret) {
+  if (secret.size() < 2) return;  // a one-character "password" would mangle every message
+  for (std::size_t pos = 0; (pos = text.find(secret, pos)) != std::string::npos;) {
+    text.replace(pos, secret.size(), "***");
+    pos += 3;
+  }
+}
+
+/// Scrubs `secret` and, since libpq may have split a malformed one at a
+/// delimiter and quoted a piece, each of its pieces of 4 bytes or more.
+void scrub_one(std::string& text, std::string_view secret) {
+  scrub_exact(text, secret);
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= secret.size(); ++i) {
+    if (i == secret.size() || std::string_view("/@:?&#% '\"=").find(secret[i]) != std::string_view::npos) {
+      if (i - start >= 4 && i - start < secret.size()) scrub_exact(text, secret.substr(start, i - start));
+      start = i + 1;
     }
+  }
+}
+}  // namespace
+
+std::string scrub(std::string text, const std::string& password, std::string_view conninfo) {
+  scrub_one(text, password);
+  // The password as written: URI userinfo (percent-encoded) or a keyword value.
+  if (const auto scheme = conninfo.find("://"); scheme != std::string_view::npos) {
+    const auto at = conninfo.rfind('@', conninfo.find_first_of("?#", scheme + 3));
+    if (at != std::string_view::npos && at > scheme + 3) {
+      const auto userinfo = conninfo.substr(scheme + 3, at - scheme - 3);
+      if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) scrub_one(text, userinfo.substr(colon + 1));
+    }
+  }
+  for (std::size_t pos = 0; (pos = conninfo.find("password=", pos)) != std::string_view::npos; pos += 9) {
+    std::size_t end = pos + 9;
+    while (end < conninfo.size() && conninfo[end] != ' ' && conninfo[end] != '&') ++end;
+    std::string_view value = conninfo.substr(pos + 9, end - pos - 9);
+    if (!value.empty() && value.front() == '\'') value.remove_prefix(1);
+    if (!value.empty() && value.back() == '\'') value.remove_suffix(1);
+    scrub_one(text, value);
   }
   return text;
 }
@@ -85,7 +128,8 @@ result<std::unique_ptr<connection>> connection::open(const connect_options& opts
   if (!c) return make_error(errc::storage_unavailable, "cannot connect to PostgreSQL: out of memory");
   if (PQstatus(c.get()) != CONNECTION_OK)
     return make_error(errc::storage_unavailable,
-                      scrub(fmt::format("cannot connect to PostgreSQL: {}", trim(PQerrorMessage(c.get()))), password));
+                      scrub(fmt::format("cannot connect to PostgreSQL: {}", trim(PQerrorMessage(c.get()))), password,
+                            opts.conninfo));
   PQsetNoticeProcessor(c.get(), [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(c.get(), 1) != 0)
     return make_error(errc::storage_unavailable, "cannot put the PostgreSQL connection in non-blocking mode");
@@ -97,7 +141,7 @@ failure connection::connection_failure(std::string_view what, bool sent) {
   failure f;
   f.err = make_error(errc::storage_unavailable,
                      scrub(fmt::format("PostgreSQL connection lost ({}): {}", what, trim(PQerrorMessage(c_.get()))),
-                           password_));
+                           password_, opts_.conninfo));
   f.connection_lost = true;
   f.sent = sent;
   return f;
@@ -140,7 +184,7 @@ std::variant<rows, failure> connection::wait_result(bool sent) {
         const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         f.sqlstate = code ? code : "";
         const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        f.err = make_error(map_sqlstate(f.sqlstate), scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_));
+        f.err = make_error(map_sqlstate(f.sqlstate), scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_, opts_.conninfo));
         f.sent = true;
         err = std::move(f);
       }

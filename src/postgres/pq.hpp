@@ -72,9 +72,13 @@ struct connect_options {
 /// that an operation reaches the server once.
 std::uint64_t round_trips() noexcept;
 
-/// Removes the password of `conninfo` from `text` (libpq messages may quote
-/// parts of a connection string).
-std::string scrub(std::string text, const std::string& password);
+/// True when a connection string (parsed or not) may carry a password: a
+/// "password" keyword or parameter, or URI userinfo with a ':'.
+bool may_hold_password(std::string_view conninfo);
+
+/// Removes the password from `text` (libpq messages may quote parts of a
+/// connection string), in its parsed form and as written in `conninfo`.
+std::string scrub(std::string text, const std::string& password, std::string_view conninfo = {});
 
 class connection {
  public:

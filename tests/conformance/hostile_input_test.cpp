@@ -809,10 +809,15 @@ TEST_CASE("hostile: the JSON views of stored hostile values are valid JSON that 
   const std::string id = "'; DROP TABLE users; --\"},{\"user_id\":\"forged";
   REQUIRE(valid_id(id));
   const user_id u{id};
-  must(f.svc.create_user(u, std::string("\"}]} \x1B[2J"), tier_id{"pro"}));
+  // Display text with control characters (terminal escapes) is refused;
+  // quotes, brackets and backslashes are stored as they are.
+  refused(f.svc.create_user(u, std::string("\"}]} \x1B[2J"), tier_id{"pro"}), errc::invalid_argument, "\x1B[2J");
+  must(f.svc.create_user(u, std::string("\"}]} [2J \\"), tier_id{"pro"}));
   request_context ctx;
   ctx.ip = "'\"\\$1%s";
-  ctx.user_agent = "UA \"quoted\" \\ \x1B]0;title\x07 \xF0\x9F\x98\x80";
+  ctx.user_agent = "UA \"quoted\" \x1B]0;title\x07";
+  refused(f.svc.try_consume(u, 1, ctx), errc::invalid_argument, *ctx.user_agent);
+  ctx.user_agent = "UA \"quoted\" \\ ]0;title \xF0\x9F\x98\x80";
   REQUIRE(must(f.svc.try_consume(u, 1, ctx)).allowed);
   // Metadata that opens with '{' and ends with '}' but would close the
   // surrounding object and forge another event if embedded as it is.
@@ -837,7 +842,7 @@ TEST_CASE("hostile: the JSON views of stored hostile values are valid JSON that 
   CHECK(quota["user_id"].as_string() == id);
   const auto sub = parse_json(to_json(must(f.svc.get_subscription(u))));
   CHECK(sub["user_id"].as_string() == id);
-  CHECK(sub["email"].as_string() == "\"}]} \x1B[2J");
+  CHECK(sub["email"].as_string() == "\"}]} [2J \\");
 }
 
 TEST_CASE("hostile: tier ids: malformed ones are invalid_argument, unknown ones unknown_tier, in every tier-taking call") {

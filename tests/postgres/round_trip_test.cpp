@@ -53,7 +53,7 @@ TEST_CASE("a retried library key is answered from the audit row and counts once"
     return kq_test::pg_query(std::string("SELECT allowed::text || '/' || replayed::text FROM kauri_quota_consume('retry', "
                                          "'2025-11-07', '2025-11-07 10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-1', "
                                          "NULL, NULL, 0.8, 'free', '") +
-                                 mode + "')",
+                                 mode + "', 1000000000000)",
                              db);
   };
   CHECK(call("auto") == "true/false");
@@ -61,7 +61,7 @@ TEST_CASE("a retried library key is answered from the audit row and counts once"
   CHECK(f.quota(u).messages_today == 1);
   // A key that never landed is applied on retry.
   CHECK(kq_test::pg_query("SELECT replayed::text FROM kauri_quota_consume('retry', '2025-11-07', '2025-11-07 "
-                          "10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-2', NULL, NULL, 0.8, 'free', 'auto-retry')",
+                          "10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-2', NULL, NULL, 0.8, 'free', 'auto-retry', 1000000000000)",
                           db) == "false");
   CHECK(f.quota(u).messages_today == 2);
   // Library keys are not stored as idempotency keys.

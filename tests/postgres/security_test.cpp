@@ -93,7 +93,7 @@ TEST_CASE("every runtime operation works under the runtime role") {
   CHECK(kq_test::pg_query("SET ROLE " + role +
                               "; SELECT replayed::text FROM kauri_quota_consume('runtime-user', '2025-11-07', "
                               "'2025-11-07 12:00:00', 1, 0, false, NULL, NULL, 'kq-auto-x', NULL, NULL, 0.8, 'free', "
-                              "'auto-retry')",
+                              "'auto-retry', 1000000000000)",
                           db) == "false");
   // The audit log is append-only for this role: it cannot rewrite history.
   CHECK_THROWS(kq_test::pg_exec("SET ROLE " + role + "; DELETE FROM usage_logs", db));
