@@ -6,6 +6,10 @@
 #include "support/postgres_server.hpp"
 
 #include <doctest/doctest.h>
+#include <libpq-fe.h>
+
+#include <optional>
+#include <thread>
 
 using namespace kauri_quota;
 using namespace kauri_quota::testing;
@@ -66,5 +70,40 @@ TEST_CASE("a retried library key is answered from the audit row and counts once"
   CHECK(f.quota(u).messages_today == 2);
   // Library keys are not stored as idempotency keys.
   CHECK(kq_test::pg_query("SELECT count(*) FROM kauri_quota_idempotency_keys", db) == "0");
+  f.check_audit(u);
+}
+
+TEST_CASE("a deadlock (40P01) is retried and the operation counts once") {
+  test_db_options o;
+  o.open.pool_size = 1;
+  service_fixture f(make_test_db("postgresql", o));
+  const auto u = f.add_user("deadlocked", "enterprise");
+  (void)f.consume(u, 1);  // the day row exists and the statements are prepared
+  // A second session locks the day row, then the user's advisory lock,
+  // while a consume holds the advisory lock and waits for the row.
+  const std::string ci = kq_test::pg_server_conninfo() + " dbname=" + f.db.pg_database;
+  PGconn* other = PQconnectdb(ci.c_str());
+  REQUIRE(PQstatus(other) == CONNECTION_OK);
+  PQclear(PQexec(other, "SET deadlock_timeout = '5s'"));  // the consume, waiting first, detects the cycle
+  PQclear(PQexec(other, "BEGIN"));
+  PGresult* locked = PQexec(other, "SELECT 1 FROM user_usage WHERE user_id = 'deadlocked' FOR UPDATE");
+  REQUIRE(PQresultStatus(locked) == PGRES_TUPLES_OK);
+  PQclear(locked);
+  const auto before = detail::pq::round_trips();
+  std::optional<result<decision>> outcome;
+  std::thread consumer([&] { outcome.emplace(f.svc.try_consume(u, 1, with_request_id("dl-1"))); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the consume now waits for the row
+  PGresult* cycle = PQexec(other, "SELECT pg_advisory_xact_lock(hashtextextended('deadlocked', 7419730114))");
+  const auto cycle_status = PQresultStatus(cycle);
+  PQclear(cycle);
+  PQclear(PQexec(other, "ROLLBACK"));
+  consumer.join();
+  PQfinish(other);
+  CHECK(cycle_status == PGRES_TUPLES_OK);  // the other session won; the consume was the victim
+  REQUIRE(outcome.has_value());
+  REQUIRE(outcome->has_value());
+  CHECK(outcome->value().allowed);
+  CHECK(detail::pq::round_trips() - before >= 2);  // it was sent again
+  CHECK(f.quota(u).messages_today == 2);
   f.check_audit(u);
 }
