@@ -29,7 +29,7 @@ for arg in "$@"; do
   esac
 done
 
-# Toolchain and build tools, then the libraries (see DESIGN.md, "Packages").
+# Toolchain and build tools, then the libraries.
 packages=(
   ca-certificates
   g++
@@ -52,6 +52,8 @@ if [[ ${with_postgres_server} -eq 1 ]]; then
   # (both essential on Debian, listed for minimal images); procps gives ps
   # and pkill for tests that look at or stop processes.
   packages+=(postgresql util-linux passwd procps)
+  # clang and its runtime (sanitizers, libFuzzer) for scripts/fuzz.sh.
+  packages+=(clang libclang-rt-14-dev)
 fi
 
 missing=()

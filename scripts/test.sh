@@ -16,3 +16,9 @@ jobs=${KAURI_QUOTA_JOBS:-$(nproc)}
 cmake --preset ci
 cmake --build --preset ci -j "${jobs}"
 ctest --preset ci -j "${jobs}" "$@" </dev/null
+
+# With no ctest arguments (the whole suite): the libFuzzer targets, for a
+# bounded time each, over their committed corpora.
+if [[ $# -eq 0 ]]; then
+  bash scripts/fuzz.sh "${KAURI_QUOTA_FUZZ_SECONDS:-60}"
+fi

@@ -25,60 +25,123 @@ bool is_keyword_conninfo(std::string_view url) {
 
 }  // namespace
 
-std::string redact_url(std::string_view url) {
-  std::string out(url);
-  if (auto scheme = out.find("://"); scheme != std::string::npos) {
-    // userinfo: scheme://user:password@host. The password may hold
-    // characters a valid URL would have encoded ('/', ':'), so the userinfo
-    // runs to the last '@' before any query or fragment.
-    const std::size_t auth_start = scheme + 3;
-    const std::size_t auth_end = out.find_first_of("?#", auth_start);
-    const std::size_t at = out.rfind('@', auth_end == std::string::npos ? out.size() : auth_end);
-    if (at != std::string::npos && at > auth_start) {
-      const std::size_t colon = out.find(':', auth_start);
-      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+namespace {
+
+bool space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+/// The percent-decoded form of a URI component (invalid escapes kept).
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
     }
   }
-  // password=... in a query string or a keyword string. A quoted value runs
-  // to its closing quote; an unquoted one to '&' or to the next "key=" (so
-  // that a value with a stray space is masked whole).
-  auto is_key_start = [&](std::size_t i) {
-    std::size_t j = i;
-    while (j < out.size() && (std::isalnum(static_cast<unsigned char>(out[j])) || out[j] == '_')) ++j;
-    if (j == i) return false;
-    while (j < out.size() && out[j] == ' ') ++j;
-    return j < out.size() && out[j] == '=';
-  };
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/// A URI: the password of the userinfo and of any "password" query
+/// parameter (however its name is percent-encoded) become "***".
+std::string redact_uri(std::string out, std::size_t scheme_end) {
+  // The userinfo runs to the last '@': libpq stops earlier, but a password
+  // may hold '?', '#', '/' or ':' that a valid URI would have encoded, and
+  // masking a little too much is harmless.
+  const std::size_t start = scheme_end + 3;
+  const std::size_t at = out.rfind('@');
+  const std::size_t colon = out.find(':', start);
+  std::size_t query_from = start;
+  if (at != std::string::npos && at >= start && colon != std::string::npos && colon < at) {
+    out.replace(colon + 1, at - colon - 1, "***");
+    query_from = colon + 4;
+  }
+  std::size_t q = out.find('?', query_from);
+  if (q == std::string::npos) return out;
+  std::size_t pos = q + 1;
+  while (pos <= out.size()) {
+    std::size_t end = out.find('&', pos);
+    if (end == std::string::npos) end = out.size();
+    const std::size_t eq = out.find('=', pos);
+    if (eq != std::string::npos && eq < end) {
+      std::string key = lower(percent_decoded(out.substr(pos, eq - pos)));
+      while (!key.empty() && space(key.back())) key.pop_back();
+      while (!key.empty() && space(key.front())) key.erase(key.begin());
+      if (key == "password") {
+        out.replace(eq + 1, end - eq - 1, "***");
+        end = eq + 4;
+      }
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+/// True when a keyword ("name =") starts at `i`.
+bool keyword_at(const std::string& s, std::size_t i) {
+  std::size_t j = i;
+  while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+  if (j == i) return false;
+  while (j < s.size() && space(s[j])) ++j;
+  return j < s.size() && s[j] == '=';
+}
+
+/// A keyword string: each password value becomes "***". A value runs to
+/// the next keyword, so that one with a stray space, an '&' or a broken
+/// quote is masked whole.
+std::string redact_keywords(std::string out) {
   for (std::size_t pos = 0; (pos = out.find("password", pos)) != std::string::npos;) {
+    if (pos > 0 && !space(out[pos - 1])) {
+      pos += 8;
+      continue;
+    }
     std::size_t eq = pos + 8;
-    while (eq < out.size() && out[eq] == ' ') ++eq;
+    while (eq < out.size() && space(out[eq])) ++eq;
     if (eq >= out.size() || out[eq] != '=') {
       pos += 8;
       continue;
     }
     std::size_t v = eq + 1;
-    while (v < out.size() && out[v] == ' ') ++v;
+    while (v < out.size() && space(out[v])) ++v;
     std::size_t end = v;
     if (end < out.size() && out[end] == '\'') {
       for (++end; end < out.size() && out[end] != '\''; ++end)
         if (out[end] == '\\') ++end;
-      if (end < out.size()) ++end;
-    } else {
-      while (end < out.size() && out[end] != '&') {
-        if (out[end] == ' ') {
-          std::size_t next = end;
-          while (next < out.size() && out[next] == ' ') ++next;
-          if (next >= out.size() || is_key_start(next)) break;
-          end = next;
-          continue;
-        }
-        ++end;
-      }
+      end = std::min(end + 1, out.size());
     }
-    out.replace(v, std::min(end, out.size()) - v, "***");
+    while (end < out.size()) {
+      if (out[end] == '\\') {
+        end = std::min(end + 2, out.size());
+        continue;
+      }
+      if (space(out[end])) {
+        std::size_t next = end;
+        while (next < out.size() && space(out[next])) ++next;
+        if (next >= out.size() || keyword_at(out, next)) break;
+        end = next;
+        continue;
+      }
+      ++end;
+    }
+    out.replace(v, end - v, "***");
     pos = v + 3;
   }
   return out;
+}
+
+}  // namespace
+
+std::string redact_url(std::string_view url) {
+  const std::size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos) return redact_uri(std::string(url), scheme);
+  return redact_keywords(std::string(url));
 }
 
 result<std::unique_ptr<storage>> open_sqlite(const sqlite_options& opts) { return detail::open_sqlite_storage(opts); }

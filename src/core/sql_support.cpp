@@ -181,7 +181,7 @@ limit_kind parse_limit_kind(std::string_view s) noexcept {
 std::string checksum_hex(std::string_view text) {
   std::uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : text) {
-    h ^= c;
+    h ^= static_cast<std::uint64_t>(c);
     h *= 1099511628211ULL;
   }
   return fmt::format("{:016x}", h);
