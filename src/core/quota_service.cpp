@@ -18,6 +18,28 @@ struct quota_service::impl {
 
   sys_time now() const { return clk->now(); }
 
+  /// try_consume (reserve false) and reserve (true): validate, then one
+  /// storage call, then the decision.
+  result<decision> decide(const user_id& user, std::string_view tokens_field, std::int64_t tokens,
+                          const request_context& ctx, bool reserve) {
+    BOOST_OUTCOME_TRY(detail::check_user(user));
+    BOOST_OUTCOME_TRY(detail::check_count(tokens_field, tokens));
+    BOOST_OUTCOME_TRY(detail::check_context(ctx));
+    const sys_time t = now();
+    consume_request req;
+    req.user = user;
+    req.now = t;
+    req.day = zone.day_of(t);
+    req.tokens = tokens;
+    req.ctx = ctx;
+    req.reserve = reserve;
+    req.reservation_ttl = opts.reservation_ttl;
+    req.warning_threshold = opts.warning_threshold;
+    req.default_tier = opts.default_tier;
+    BOOST_OUTCOME_TRY(o, store->consume(req));
+    return make_decision(o, t);
+  }
+
   decision make_decision(const consume_outcome& o, sys_time t) const {
     decision d;
     d.allowed = o.allowed;
@@ -189,40 +211,12 @@ result<bool> quota_service::can_send_message(const user_id& user) {
 }
 
 result<decision> quota_service::try_consume(const user_id& user, std::int64_t tokens, const request_context& ctx) {
-  BOOST_OUTCOME_TRY(detail::check_user(user));
-  BOOST_OUTCOME_TRY(detail::check_count("tokens", tokens));
-  BOOST_OUTCOME_TRY(detail::check_context(ctx));
-  const sys_time t = now();
-  consume_request req;
-  req.user = user;
-  req.now = t;
-  req.day = day_of(t);
-  req.tokens = tokens;
-  req.ctx = ctx;
-  req.warning_threshold = impl_->opts.warning_threshold;
-  req.default_tier = impl_->opts.default_tier;
-  BOOST_OUTCOME_TRY(o, impl_->store->consume(req));
-  return impl_->make_decision(o, t);
+  return impl_->decide(user, "tokens", tokens, ctx, false);
 }
 
 result<decision> quota_service::reserve(const user_id& user, std::int64_t estimated_tokens,
                                         const request_context& ctx) {
-  BOOST_OUTCOME_TRY(detail::check_user(user));
-  BOOST_OUTCOME_TRY(detail::check_count("estimated_tokens", estimated_tokens));
-  BOOST_OUTCOME_TRY(detail::check_context(ctx));
-  const sys_time t = now();
-  consume_request req;
-  req.user = user;
-  req.now = t;
-  req.day = day_of(t);
-  req.tokens = estimated_tokens;
-  req.ctx = ctx;
-  req.reserve = true;
-  req.reservation_ttl = impl_->opts.reservation_ttl;
-  req.warning_threshold = impl_->opts.warning_threshold;
-  req.default_tier = impl_->opts.default_tier;
-  BOOST_OUTCOME_TRY(o, impl_->store->consume(req));
-  return impl_->make_decision(o, t);
+  return impl_->decide(user, "estimated_tokens", estimated_tokens, ctx, true);
 }
 
 result<reservation> quota_service::commit(const reservation_id& id, std::int64_t actual_tokens) {

@@ -177,6 +177,7 @@ errc map_sqlite_code(int code) noexcept {
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
+    case SQLITE_PROTOCOL:  // WAL lock retries exhausted: contention, not a broken disk
       return errc::storage_busy;
     case SQLITE_CANTOPEN:
     case SQLITE_PERM:
@@ -189,7 +190,6 @@ errc map_sqlite_code(int code) noexcept {
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_NOLFS:
-    case SQLITE_PROTOCOL:
       return errc::io_error;
     case SQLITE_NOMEM:
       return errc::internal;

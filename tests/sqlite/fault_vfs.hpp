@@ -94,8 +94,9 @@ class fault_vfs {
   fault_vfs() = default;
 };
 
-/// Counts and faults with their previous state restored on destruction:
-/// disarms, and turns sleep skipping off.
+/// The installed VFS for the length of a scope: on destruction it disarms
+/// any fault and turns sleep skipping off, so that a failed test leaves no
+/// fault behind for the next one.
 class fault_guard {
  public:
   fault_guard() : vfs_(fault_vfs::install()) {}

@@ -1,6 +1,7 @@
 #include "stress/stress_support.hpp"
 
 #include "sqlite/raw_sqlite.hpp"
+#include "support/worker_process.hpp"
 #ifdef KAURI_QUOTA_TEST_POSTGRES
 #include "support/postgres_server.hpp"
 #endif
@@ -52,46 +53,18 @@ load_process spawn_load(const std::string& url, int index, int threads, std::int
   p.out = dir / ("load-" + std::to_string(index) + ".out");
   p.err = dir / ("load-" + std::to_string(index) + ".err");
   p.log = dir / ("load-" + std::to_string(index) + ".log");
-  std::vector<std::string> args{KAURI_QUOTA_STRESS_WORKER,
-                                url,
-                                std::to_string(index),
-                                std::to_string(threads),
-                                std::to_string(ops),
-                                std::to_string(seed),
-                                std::to_string(start.time_since_epoch().count()),
-                                std::to_string(days),
-                                mode,
-                                p.log.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, p.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, p.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const int rc = posix_spawn(&p.pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) FAIL("posix_spawn failed: " << std::strerror(rc));
+  p.pid = spawn_process({KAURI_QUOTA_STRESS_WORKER, url, std::to_string(index), std::to_string(threads),
+                         std::to_string(ops), std::to_string(seed), std::to_string(start.time_since_epoch().count()),
+                         std::to_string(days), mode, p.log.string()},
+                        p.out, p.err);
   return p;
 }
 
-namespace {
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
+
 
 load_counts wait_load(const load_process& p) {
   load_counts c;
-  int status = 0;
-  pid_t got = -1;
-  do {
-    got = ::waitpid(p.pid, &status, 0);
-  } while (got < 0 && errno == EINTR);
-  c.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  c.exit_status = wait_process(p.pid);
   long long a = 0, al = 0, d = 0, e = 0, r = 0;
   if (std::sscanf(slurp(p.out).c_str(), "attempts=%lld allowed=%lld denied=%lld errors=%lld replay_mismatches=%lld", &a,
                   &al, &d, &e, &r) == 5) {
