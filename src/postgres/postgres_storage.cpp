@@ -8,6 +8,7 @@
 // instead of counting twice.
 #include "postgres/postgres_storage.hpp"
 
+#include "core/connection_pool.hpp"
 #include "core/json_writer.hpp"
 #include "core/migration_script.hpp"
 #include "core/migrations.hpp"
@@ -20,8 +21,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <random>
 #include <thread>
 
@@ -272,26 +271,7 @@ class postgres_storage final : public storage {
   using connection = detail::pq::connection;
   explicit postgres_storage(postgres_options opts) : opts_(std::move(opts)) {}
 
-  class lease {
-   public:
-    lease(postgres_storage& s, std::unique_ptr<connection> c) : s_(&s), c_(std::move(c)) {}
-    lease(lease&& o) noexcept : s_(o.s_), c_(std::move(o.c_)) {}
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    lease& operator=(lease&&) = delete;
-    ~lease() {
-      if (c_) s_->give_back(std::move(c_));
-    }
-    connection& operator*() const noexcept { return *c_; }
-    connection* operator->() const noexcept { return c_.get(); }
-
-   private:
-    postgres_storage* s_;
-    std::unique_ptr<connection> c_;
-  };
-
-  result<lease> acquire();
-  void give_back(std::unique_ptr<connection> c);
+  result<detail::connection_pool<connection>::lease> acquire();
 
   /// Runs `f(connection&)`, retrying serialization failures, deadlocks and
   /// lost connections. After a lost connection whose request may have
@@ -312,10 +292,7 @@ class postgres_storage final : public storage {
   postgres_options opts_;
   detail::pq::connect_options conn_opts_;
   std::string password_;
-  std::mutex pool_mutex_;
-  std::condition_variable pool_cv_;
-  std::vector<std::unique_ptr<connection>> idle_;
-  int open_count_ = 0;
+  std::unique_ptr<detail::connection_pool<connection>> pool_;
   std::atomic<bool> ready_{false};
 };
 
@@ -357,8 +334,12 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
   // Connect once now so that a wrong address fails at open.
   auto c = connection::open(s->conn_opts_, password);
   if (!c) return c.error();
-  s->idle_.push_back(std::move(c).value());
-  s->open_count_ = 1;
+  // A connection in a transaction or broken is not reused: the next
+  // acquire reconnects.
+  s->pool_ = std::make_unique<detail::connection_pool<connection>>(opts.pool_size, [](const connection& x) {
+    return !x.broken() && PQtransactionStatus(x.raw()) == PQTRANS_IDLE;
+  });
+  s->pool_->adopt(std::move(c).value());
   if (opts.auto_migrate) {
     auto r = s->migrate({});
     if (!r) return r.error();
@@ -366,36 +347,8 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
   return std::unique_ptr<storage>(std::move(s));
 }
 
-result<postgres_storage::lease> postgres_storage::acquire() {
-  std::unique_lock lock(pool_mutex_);
-  pool_cv_.wait(lock, [&] { return !idle_.empty() || open_count_ < opts_.pool_size; });
-  if (!idle_.empty()) {
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
-    return lease(*this, std::move(c));
-  }
-  ++open_count_;
-  lock.unlock();
-  auto c = connection::open(conn_opts_, password_);
-  if (!c) {
-    lock.lock();
-    --open_count_;
-    pool_cv_.notify_one();
-    return c.error();
-  }
-  return lease(*this, std::move(c).value());
-}
-
-void postgres_storage::give_back(std::unique_ptr<connection> c) {
-  {
-    std::lock_guard lock(pool_mutex_);
-    if (c->broken() || PQtransactionStatus(c->raw()) != PQTRANS_IDLE) {
-      --open_count_;  // dropped: the next acquire reconnects
-    } else {
-      idle_.push_back(std::move(c));
-    }
-  }
-  pool_cv_.notify_one();
+result<detail::connection_pool<detail::pq::connection>::lease> postgres_storage::acquire() {
+  return pool_->acquire([&] { return connection::open(conn_opts_, password_); });
 }
 
 void postgres_storage::backoff(int attempt_no) {

@@ -4,6 +4,7 @@
 // into error results.
 #include "sqlite/sqlite_storage.hpp"
 
+#include "core/connection_pool.hpp"
 #include "core/json_writer.hpp"
 #include "core/migration_script.hpp"
 #include "core/migrations.hpp"
@@ -23,8 +24,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <new>
 #include <unordered_map>
 
@@ -408,38 +407,18 @@ class sqlite_storage final : public storage {
  private:
   explicit sqlite_storage(sqlite_options opts) : opts_(std::move(opts)) {}
 
-  // Pool ------------------------------------------------------------------
-  class lease {
-   public:
-    lease(sqlite_storage& s, std::unique_ptr<connection> c) : s_(&s), c_(std::move(c)) {}
-    lease(lease&& o) noexcept : s_(o.s_), c_(std::move(o.c_)) {}
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    lease& operator=(lease&&) = delete;
-    ~lease() {
-      if (c_) s_->give_back(std::move(c_));
-    }
-    connection& operator*() const noexcept { return *c_; }
-    connection* operator->() const noexcept { return c_.get(); }
-
-   private:
-    sqlite_storage* s_;
-    std::unique_ptr<connection> c_;
-  };
-
-  std::unique_ptr<connection> new_connection() const;
-  lease acquire();
-  void give_back(std::unique_ptr<connection> c);
+  result<std::unique_ptr<connection>> new_connection() const;
 
   /// Runs `f(connection&)` and turns every exception into an error.
   template <class F>
   auto run(F&& f) -> decltype(f(std::declval<connection&>())) {
     try {
-      lease c = acquire();
+      auto c = pool_->acquire([&] { return new_connection(); });
+      if (!c) return c.error();
       try {
-        return f(*c);
+        return f(*c.value());
       } catch (...) {
-        c->rollback_if_open();
+        c.value()->rollback_if_open();
         throw;
       }
     } catch (const SQLite::Exception& e) {
@@ -503,44 +482,16 @@ class sqlite_storage final : public storage {
   sqlite_options opts_;
   std::string path_;
   int flags_ = 0;
-  std::mutex pool_mutex_;
-  std::condition_variable pool_cv_;
-  std::vector<std::unique_ptr<connection>> idle_;
-  int open_count_ = 0;
-  int max_connections_ = 1;
+  std::unique_ptr<detail::connection_pool<connection>> pool_;
   std::atomic<bool> ready_{false};
 };
 
-std::unique_ptr<connection> sqlite_storage::new_connection() const {
-  return std::make_unique<connection>(path_, flags_, opts_);
-}
-
-sqlite_storage::lease sqlite_storage::acquire() {
-  std::unique_lock lock(pool_mutex_);
-  pool_cv_.wait(lock, [&] { return !idle_.empty() || open_count_ < max_connections_; });
-  if (!idle_.empty()) {
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
-    return lease(*this, std::move(c));
-  }
-  ++open_count_;
-  lock.unlock();
+result<std::unique_ptr<connection>> sqlite_storage::new_connection() const {
   try {
-    return lease(*this, new_connection());
-  } catch (...) {
-    lock.lock();
-    --open_count_;
-    pool_cv_.notify_one();
-    throw;
+    return std::make_unique<connection>(path_, flags_, opts_);
+  } catch (const SQLite::Exception& e) {
+    return from_sqlite(e);
   }
-}
-
-void sqlite_storage::give_back(std::unique_ptr<connection> c) {
-  {
-    std::lock_guard lock(pool_mutex_);
-    idle_.push_back(std::move(c));
-  }
-  pool_cv_.notify_one();
 }
 
 result<std::unique_ptr<storage>> sqlite_storage::open(const sqlite_options& opts) {
@@ -562,9 +513,9 @@ result<std::unique_ptr<storage>> sqlite_storage::open(const sqlite_options& opts
                         fmt::format("database file not found: {}", detail::quote_for_message(opts.path)));
   }
   s->path_ = opts.path;
-  s->max_connections_ = memory ? 1 : opts.pool_size;
+  s->pool_ = std::make_unique<detail::connection_pool<connection>>(memory ? 1 : opts.pool_size);
   try {
-    auto c = s->new_connection();
+    auto c = std::make_unique<connection>(s->path_, s->flags_, opts);
     if (!memory) {
       SQLite::Statement wal(c->db(), "PRAGMA journal_mode = WAL");
       wal.executeStep();
@@ -575,8 +526,7 @@ result<std::unique_ptr<storage>> sqlite_storage::open(const sqlite_options& opts
     }
     // Fail now, not on first use, if the file is not a database.
     c->db().exec("SELECT count(*) FROM sqlite_master");
-    s->open_count_ = 1;
-    s->idle_.push_back(std::move(c));
+    s->pool_->adopt(std::move(c));
   } catch (const SQLite::Exception& e) {
     return make_error(map_sqlite_code(e.getErrorCode()) == errc::internal ? errc::storage_unavailable
                                                                            : map_sqlite_code(e.getErrorCode()),
