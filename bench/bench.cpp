@@ -82,15 +82,19 @@ class raw_sqlite {
     audit_ = prepare(
         "INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, event_timestamp,"
         " usage_date) VALUES (?1, ?2, ?3, ?4, 'enterprise', ?5, ?6)");
-    // The same question the library answers: the applicable tier's limits,
-    // the day's counters and the month-to-date totals, which live on the
-    // latest row of the month (a later day may already have a row when
-    // clocks disagree around midnight).
+    // The same question the library answers, with the same answer: the
+    // subscription (tier, status, end dates), the applicable tier's names
+    // and limits, the day's messages and tokens, and the month-to-date
+    // totals, which live on the latest row of the month (a later day may
+    // already have a row when clocks disagree around midnight).
     read_ = prepare(
-        "SELECT u.subscription_tier, u.subscription_status, t.messages_per_day, t.messages_per_month,"
-        " t.tokens_per_month, m.messages_this_month, m.tokens_this_month,"
+        "SELECT u.subscription_tier, u.subscription_status, u.subscription_end_date, u.trial_end_date,"
+        " t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month,"
+        " m.messages_this_month, m.tokens_this_month,"
         " CASE WHEN m.usage_date = ?2 THEN m.messages_today"
-        "  ELSE (SELECT messages_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?2) END"
+        "  ELSE (SELECT messages_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?2) END,"
+        " CASE WHEN m.usage_date = ?2 THEN m.tokens_today"
+        "  ELSE (SELECT tokens_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?2) END"
         " FROM users u JOIN subscription_tiers t ON t.tier_id = u.subscription_tier"
         " LEFT JOIN user_usage m ON m.id = (SELECT id FROM user_usage WHERE user_id = ?1"
         "  AND usage_date >= ?3 AND usage_date < ?4 ORDER BY usage_date DESC LIMIT 1)"
@@ -131,7 +135,14 @@ class raw_sqlite {
     sqlite3_bind_text(read_, 3, month_start.c_str(), static_cast<int>(month_start.size()), SQLITE_STATIC);
     sqlite3_bind_text(read_, 4, next_month.c_str(), static_cast<int>(next_month.size()), SQLITE_STATIC);
     if (sqlite3_step(read_) != SQLITE_ROW) die("read");
-    std::int64_t v = sqlite3_column_int64(read_, 7);
+    // Read every column, as a caller building the quota view would.
+    std::int64_t v = 0;
+    for (int i = 0; i < sqlite3_column_count(read_); ++i) {
+      if (sqlite3_column_type(read_, i) == SQLITE_TEXT)
+        v += sqlite3_column_bytes(read_, i);
+      else
+        v += sqlite3_column_int64(read_, i);
+    }
     sqlite3_reset(read_);
     return v;
   }
