@@ -52,16 +52,28 @@ std::string lower(std::string s) {
 /// A URI: the password of the userinfo and of any "password" query
 /// parameter (however its name is percent-encoded) become "***".
 std::string redact_uri(std::string out, std::size_t scheme_end) {
-  // The userinfo runs to the last '@': libpq stops earlier, but a password
-  // may hold '?', '#', '/' or ':' that a valid URI would have encoded, and
-  // masking a little too much is harmless.
+  // The userinfo ends at the first '@' unless a '/' comes first (libpq's
+  // rule, so a password may hold '?', '#' or ':'). When a '/' comes first
+  // but an '@' follows before the query, the text between is masked too: a
+  // password with an unencoded '/' that libpq would misread as a port.
   const std::size_t start = scheme_end + 3;
-  const std::size_t at = out.rfind('@');
-  const std::size_t colon = out.find(':', start);
+  std::size_t at = std::string::npos;
+  const std::size_t stop = out.find_first_of("@/", start);
+  if (stop != std::string::npos && out[stop] == '@') {
+    at = stop;
+  } else if (stop != std::string::npos) {
+    const std::size_t later = out.find('@', stop);
+    const std::size_t query = out.find('?', start);
+    if (later != std::string::npos && (query == std::string::npos || later < query)) at = later;
+  }
   std::size_t query_from = start;
-  if (at != std::string::npos && at >= start && colon != std::string::npos && colon < at) {
-    out.replace(colon + 1, at - colon - 1, "***");
-    query_from = colon + 4;
+  if (at != std::string::npos) {
+    const std::size_t colon = out.find(':', start);
+    if (colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+      at = colon + 4;
+    }
+    query_from = at;
   }
   std::size_t q = out.find('?', query_from);
   if (q == std::string::npos) return out;
@@ -139,8 +151,14 @@ std::string redact_keywords(std::string out) {
 }  // namespace
 
 std::string redact_url(std::string_view url) {
-  const std::size_t scheme = url.find("://");
-  if (scheme != std::string_view::npos) return redact_uri(std::string(url), scheme);
+  // A URI starts with its scheme, as libpq decides; anything else is a
+  // keyword string, even when a value holds "://".
+  std::size_t i = 0;
+  while (i < url.size() && (std::isalnum(static_cast<unsigned char>(url[i])) || url[i] == '+' || url[i] == '-' ||
+                            url[i] == '.'))
+    ++i;
+  if (i > 0 && std::isalpha(static_cast<unsigned char>(url[0])) && url.substr(i, 3) == "://")
+    return redact_uri(std::string(url), i);
   return redact_keywords(std::string(url));
 }
 

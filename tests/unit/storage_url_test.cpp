@@ -61,6 +61,20 @@ TEST_CASE("redact_url hides the whole password value, as libpq delimits it") {
   CHECK(redact_url("host=db password=s3cret dbname=d") == "host=db password=*** dbname=d");
 }
 
+TEST_CASE("redact_url reads a keyword string as one even when a value holds a URI") {
+  CHECK(redact_url("host=postgresql://h/db?padb password=ssword='ikauri") == "host=postgresql://h/db?padb password=***");
+  CHECK(redact_url("dbname=postgresql://x password=s3cret") == "dbname=postgresql://x password=***");
+}
+
+TEST_CASE("redact_url does not take an '@' in the query for the end of a userinfo") {
+  const std::string url = "postgresql://h/db?user=u&password=q:/r@u&password=s3cret&sslmode=x&password=s3cresalls";
+  const std::string redacted = redact_url(url);
+  CAPTURE(redacted);
+  CHECK(redacted.find("s3cre") == std::string::npos);
+  CHECK(redacted.find("q:/r") == std::string::npos);
+  CHECK(redacted == "postgresql://h/db?user=u&password=***&password=***&sslmode=x&password=***");
+}
+
 TEST_CASE("redact_url hides a password given with a percent-encoded keyword") {
   CHECK(redact_url("postgresql://h/db?pass%77ord=s3cret").find("s3cret") == std::string::npos);
   CHECK(redact_url("postgresql://h/db?sslmode=require&PASSWORD=s3cret").find("s3cret") == std::string::npos);
