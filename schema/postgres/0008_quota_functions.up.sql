@@ -95,21 +95,22 @@ DECLARE
     v_latest DATE;
 BEGIN
     IF p_lock THEN
-        PERFORM kauri_quota_lock(p_user);
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
     END IF;
+    -- The subscription and its tier in one statement.
     SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
-           u.subscription_end_date, u.trial_end_date, u.created_at::timestamp
-      INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at
-      FROM users u WHERE u.user_id = p_user;
+           u.subscription_end_date, u.trial_end_date, u.created_at::timestamp,
+           t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month, t.price_fcfa,
+           t.display_order, t.is_visible
+      INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at,
+           o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month, o.tokens_per_month, o.price_fcfa,
+           o.display_order, o.is_visible
+      FROM users u LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
+     WHERE u.user_id = p_user;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
     END IF;
-    SELECT t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month, t.price_fcfa,
-           t.display_order, t.is_visible
-      INTO o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month, o.tokens_per_month, o.price_fcfa,
-           o.display_order, o.is_visible
-      FROM subscription_tiers t WHERE t.tier_id = o.sub_tier;
-    IF NOT FOUND OR o.sub_status IN ('canceled', 'expired')
+    IF o.tier_id IS NULL OR o.sub_status IN ('canceled', 'expired')
        OR (o.end_date IS NOT NULL AND o.end_date <= p_now)
        OR (o.sub_status = 'trialing' AND o.trial_end_date IS NOT NULL AND o.trial_end_date <= p_now) THEN
         SELECT t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month,
@@ -283,7 +284,19 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'KQ007',
                 MESSAGE = format('tokens_this_month would exceed %s', p_max);
         END IF;
-        PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
+        IF o.day_found THEN
+            -- The usual case, inline: the day row exists.
+            UPDATE user_usage
+               SET messages_today = messages_today + CASE WHEN usage_date = p_day THEN p_messages ELSE 0 END,
+                   tokens_today = tokens_today + CASE WHEN usage_date = p_day THEN p_tokens ELSE 0 END,
+                   messages_this_month = messages_this_month + p_messages,
+                   tokens_this_month = tokens_this_month + p_tokens,
+                   updated_at = p_now
+             WHERE user_id = p_user AND usage_date >= p_day
+               AND usage_date < (date_trunc('month', p_day) + interval '1 month')::date;
+        ELSE
+            PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, FALSE);
+        END IF;
         IF p_reserve THEN
             INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,
                                                   state, request_id, created_at, expires_at)
@@ -294,10 +307,14 @@ BEGIN
                 p_now, p_day, p_request_id);
             o.reservation_id := p_reservation_id;
         ELSE
-            PERFORM kauri_quota_log(p_user, 'message_sent', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL,
-                                    p_now, p_day, p_request_id);
+            INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
+                                    user_agent, event_metadata, event_timestamp, usage_date, request_id)
+            VALUES (p_user, 'message_sent', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now, p_day,
+                    p_request_id);
         END IF;
-        PERFORM kauri_quota_warn(p_user, p_day, p_now, o, p_messages, p_tokens, p_threshold);
+        IF o.per_day IS NOT NULL OR o.per_month IS NOT NULL OR o.tokens_per_month IS NOT NULL THEN
+            PERFORM kauri_quota_warn(p_user, p_day, p_now, o, p_messages, p_tokens, p_threshold);
+        END IF;
         o.messages_today := o.messages_today + p_messages;
         o.tokens_today := o.tokens_today + p_tokens;
         o.messages_this_month := o.messages_this_month + p_messages;
