@@ -228,6 +228,13 @@ $f$;
 -- whose p_request_id it is: 'caller' (stored as an idempotency key),
 -- 'auto' (the library's own; only written to the audit row) or
 -- 'auto-retry' (the library's own, resent after a lost acknowledgement).
+--
+-- The state is read in one statement (the subscription, its tier and the
+-- latest day row of the month). The usual request, a consume with the
+-- library's key on an active subscription whose day row exists, that
+-- neither breaks a limit nor crosses a warning threshold, is decided by
+-- one condition and written by two statements; everything else takes the
+-- general path below, which gives the same answers for those requests.
 CREATE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
@@ -237,14 +244,99 @@ RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
 DECLARE
     o kauri_quota_outcome;
     k RECORD;
-    v_op TEXT := CASE WHEN p_reserve THEN 'reserve' ELSE 'consume' END;
+    v_op TEXT;
     v_fp TEXT;
     v_kind TEXT;
     v_limit BIGINT;
     v_usage BIGINT;
+    v_latest DATE;
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
+    SELECT TRUE, 'none', FALSE, u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
+           u.subscription_end_date, u.trial_end_date, u.created_at::timestamp,
+           t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month, t.price_fcfa,
+           t.display_order, t.is_visible, m.usage_date, m.messages_today, m.tokens_today, m.messages_this_month,
+           m.tokens_this_month, m.usage_date = p_day
+      INTO o.allowed, o.denied_by, o.replayed, o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date,
+           o.trial_end_date, o.created_at, o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month,
+           o.tokens_per_month, o.price_fcfa, o.display_order, o.is_visible, v_latest, o.messages_today,
+           o.tokens_today, o.messages_this_month, o.tokens_this_month, o.day_found
+      FROM users u
+      LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
+      LEFT JOIN LATERAL (SELECT uu.usage_date, uu.messages_today, uu.tokens_today, uu.messages_this_month,
+                                uu.tokens_this_month
+                           FROM user_usage uu
+                          WHERE uu.user_id = p_user AND uu.usage_date >= date_trunc('month', p_day)::date
+                            AND uu.usage_date < (date_trunc('month', p_day) + interval '1 month')::date
+                          ORDER BY uu.usage_date DESC LIMIT 1) m ON TRUE
+     WHERE u.user_id = p_user;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+    END IF;
+    -- The usual request. A NULL anywhere in the condition sends the request
+    -- to the general path, which handles every case.
+    IF o.day_found AND p_key_mode = 'auto' AND NOT p_reserve
+       AND o.tier_id IS NOT NULL AND o.sub_status NOT IN ('canceled', 'expired', 'trialing')
+       AND (o.end_date IS NULL OR o.end_date > p_now)
+       AND o.messages_this_month + p_messages <= p_max AND o.tokens_this_month + p_tokens <= p_max
+       AND kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
+                                o.messages_this_month, o.tokens_this_month, p_messages, p_tokens) = 'none'
+       AND (o.per_day IS NULL OR kauri_quota_reached(o.messages_today, o.per_day, p_threshold)
+            OR NOT kauri_quota_reached(o.messages_today + p_messages, o.per_day, p_threshold))
+       AND (o.per_month IS NULL OR kauri_quota_reached(o.messages_this_month, o.per_month, p_threshold)
+            OR NOT kauri_quota_reached(o.messages_this_month + p_messages, o.per_month, p_threshold))
+       AND (o.tokens_per_month IS NULL OR kauri_quota_reached(o.tokens_this_month, o.tokens_per_month, p_threshold)
+            OR NOT kauri_quota_reached(o.tokens_this_month + p_tokens, o.tokens_per_month, p_threshold)) THEN
+        -- The day row is the latest of its month: it alone carries the
+        -- totals. The update and the audit row are one statement.
+        WITH up AS (
+            UPDATE user_usage
+               SET messages_today = messages_today + p_messages, tokens_today = tokens_today + p_tokens,
+                   messages_this_month = messages_this_month + p_messages,
+                   tokens_this_month = tokens_this_month + p_tokens, updated_at = p_now
+             WHERE user_id = p_user AND usage_date = p_day
+            RETURNING messages_today, tokens_today, messages_this_month, tokens_this_month
+        ), audit AS (
+            INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
+                                    user_agent, event_metadata, event_timestamp, usage_date, request_id)
+            SELECT p_user, 'message_sent', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now, p_day,
+                   p_request_id
+              FROM up
+        )
+        SELECT up.messages_today, up.tokens_today, up.messages_this_month, up.tokens_this_month
+          INTO o.messages_today, o.tokens_today, o.messages_this_month, o.tokens_this_month
+          FROM up;
+        RETURN o;
+    END IF;
+    -- The general path. A lapsed subscription (or an unknown tier) counts
+    -- against the default tier.
+    IF o.tier_id IS NULL OR o.sub_status IN ('canceled', 'expired')
+       OR (o.end_date IS NOT NULL AND o.end_date <= p_now)
+       OR (o.sub_status = 'trialing' AND o.trial_end_date IS NOT NULL AND o.trial_end_date <= p_now) THEN
+        SELECT t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month,
+               t.price_fcfa, t.display_order, t.is_visible
+          INTO o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month, o.tokens_per_month, o.price_fcfa,
+               o.display_order, o.is_visible
+          FROM subscription_tiers t WHERE t.tier_id = p_default_tier;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'default tier is not in subscription_tiers';
+        END IF;
+    END IF;
+    -- The day's counters: no row this month, the latest row, or an earlier
+    -- one (a later day already has a row when clocks disagree at midnight).
+    IF v_latest IS NULL THEN
+        o.messages_this_month := 0; o.tokens_this_month := 0; o.messages_today := 0; o.tokens_today := 0;
+        o.day_found := FALSE;
+    ELSIF v_latest <> p_day THEN
+        SELECT uu.messages_today, uu.tokens_today INTO o.messages_today, o.tokens_today
+          FROM user_usage uu WHERE uu.user_id = p_user AND uu.usage_date = p_day;
+        o.day_found := FOUND;
+        IF NOT FOUND THEN
+            o.messages_today := 0; o.tokens_today := 0;
+        END IF;
+    END IF;
+    v_op := CASE WHEN p_reserve THEN 'reserve' ELSE 'consume' END;
     v_fp := v_op || ':' || p_messages || ':' || p_tokens;
-    o := kauri_quota_load(p_user, p_day, p_now, p_default_tier, TRUE);
     IF p_key_mode = 'auto-retry' THEN
         -- The library's own key, retried after a lost acknowledgement: the
         -- audit row written with it tells whether the first attempt landed.
