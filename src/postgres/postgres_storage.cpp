@@ -41,12 +41,12 @@ using attempt = std::variant<T, failure>;
 // ---------------------------------------------------------------------------
 // SQL.
 
+// These return one kauri_quota_outcome value, read with exec_outcome.
 constexpr const char* sql_consume =
-    "SELECT * FROM kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
-constexpr const char* sql_record =
-    "SELECT * FROM kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-constexpr const char* sql_settle = "SELECT * FROM kauri_quota_settle($1, $2, $3, $4, $5, $6)";
-constexpr const char* sql_load = "SELECT * FROM kauri_quota_load($1, $2, $3, $4, false)";
+    "SELECT kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+constexpr const char* sql_record = "SELECT kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+constexpr const char* sql_settle = "SELECT kauri_quota_settle($1, $2, $3, $4, $5, $6)";
+constexpr const char* sql_load = "SELECT kauri_quota_load($1, $2, $3, $4, false)";
 constexpr const char* sql_expire = "SELECT kauri_quota_expire($1, 500)";
 constexpr const char* sql_reset = "SELECT kauri_quota_reset($1, $2, $3, $4)";
 constexpr const char* sql_set_subscription =
@@ -127,7 +127,27 @@ enum outcome_col : int {
   oc_res_state,
   oc_res_created,
   oc_res_expires,
+  oc_count
 };
+
+/// Runs a statement that returns one kauri_quota_outcome value and gives
+/// its fields as the columns of one row. The value travels as one composite
+/// column, which costs the server less than expanding it into columns.
+std::variant<rows, failure> exec_outcome(detail::pq::connection& c, const char* name, const char* sql,
+                                         const params& p) {
+  auto r = c.exec(name, sql, p);
+  if (std::holds_alternative<failure>(r)) return r;
+  const rows& one = std::get<rows>(r);
+  std::optional<rows> fields;
+  if (one.size() == 1 && one.columns() == 1 && !one.null(0, 0)) fields = rows::from_record(one.text(0, 0));
+  if (!fields || fields->columns() != oc_count) {
+    failure f;
+    f.err = make_error(errc::schema_mismatch,
+                       "the server's kauri_quota functions return an unexpected row; run `kauri-quota migrate`");
+    return f;
+  }
+  return std::move(*fields);
+}
 
 std::optional<sys_time> opt_time(const rows& r, int row, int col) {
   if (r.null(row, col)) return std::nullopt;
@@ -771,7 +791,7 @@ result<usage_snapshot> postgres_storage::snapshot(const user_id& user, local_dat
                                                   const tier_id& default_tier) {
   params p{user.str(), format_db_date(day), format_db_time(now), default_tier.str()};
   return run_ready<usage_snapshot>(true, [&](connection& c) -> attempt<usage_snapshot> {
-    auto r = c.exec("kq_load", sql_load, p);
+    auto r = exec_outcome(c, "kq_load", sql_load, p);
     if (auto* f = std::get_if<failure>(&r)) {
       f->err = describe(*f, user.str());
       return std::move(*f);
@@ -802,7 +822,7 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
            std::string(req.ctx.id ? "caller" : "auto"),
            text_of(detail::max_count)};
   return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
-    auto r = c.exec("kq_consume", sql_consume, p);
+    auto r = exec_outcome(c, "kq_consume", sql_consume, p);
     if (auto* f = std::get_if<failure>(&r)) {
       f->err = describe(*f, req.user.str());
       if (f->sqlstate == "KQ003") f->err = detail::mismatch_error(request_id{key}, f->err.message);
@@ -836,7 +856,7 @@ result<record_outcome> postgres_storage::record(const record_request& req) {
            text_of(detail::max_count),
            std::string(req.ctx.id ? "caller" : "auto")};
   return run_ready<record_outcome>(true, [&](connection& c) -> attempt<record_outcome> {
-    auto r = c.exec("kq_record", sql_record, p);
+    auto r = exec_outcome(c, "kq_record", sql_record, p);
     if (auto* f = std::get_if<failure>(&r)) {
       f->err = describe(*f, req.user.str());
       if (f->sqlstate == "KQ003") f->err = detail::mismatch_error(request_id{key}, f->err.message);
@@ -861,7 +881,7 @@ result<settle_outcome> postgres_storage::settle(const settle_request& req) {
   const std::string_view target = req.actual_tokens ? "committed" : "released";
   bool in_doubt = false;
   auto r = run_ready<settle_outcome>(true, [&](connection& c) -> attempt<settle_outcome> {
-    auto x = c.exec("kq_settle", sql_settle, p);
+    auto x = exec_outcome(c, "kq_settle", sql_settle, p);
     if (auto* f = std::get_if<failure>(&x)) {
       if (f->connection_lost && f->sent) in_doubt = true;
       if (f->sqlstate == "KQ005" && in_doubt && f->err.message == target) {
@@ -870,8 +890,9 @@ result<settle_outcome> postgres_storage::settle(const settle_request& req) {
         if (auto* gf = std::get_if<failure>(&g)) return std::move(*gf);
         settle_outcome o;
         o.res = read_reservation(std::get<rows>(g), 0);
-        auto s = c.exec("kq_load", sql_load,
-                        {o.res.user.str(), format_db_date(req.day), format_db_time(req.now), req.default_tier.str()});
+        auto s =
+            exec_outcome(c, "kq_load", sql_load,
+                         {o.res.user.str(), format_db_date(req.day), format_db_time(req.now), req.default_tier.str()});
         if (auto* sf = std::get_if<failure>(&s)) return std::move(*sf);
         o.snapshot = read_snapshot(std::get<rows>(s), o.res.user, req.day);
         return o;

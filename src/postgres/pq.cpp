@@ -44,6 +44,55 @@ errc map_sqlstate(std::string_view st) {
 
 }  // namespace
 
+std::optional<rows> rows::from_record(std::string_view t) {
+  // record_out writes '(' then the fields separated by ',' then ')'. A NULL
+  // field is empty; a value that is empty or holds a double quote, a
+  // backslash, a parenthesis, a comma or white space is quoted, with double
+  // quotes and backslashes doubled inside the quotes.
+  if (t.size() < 2 || t.front() != '(' || t.back() != ')') return std::nullopt;
+  rows out;
+  out.record_ = true;
+  const std::size_t end = t.size() - 1;
+  std::size_t i = 1;
+  for (;;) {
+    if (i == end || t[i] == ',') {
+      out.fields_.emplace_back(std::nullopt);
+    } else if (t[i] == '"') {
+      std::string v;
+      for (++i;; ++i) {
+        if (i >= end) return std::nullopt;
+        const char ch = t[i];
+        if (ch == '"') {
+          if (i + 1 < end && t[i + 1] == '"') {
+            v += '"';
+            ++i;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        if (ch == '\\') {
+          if (i + 1 >= end) return std::nullopt;
+          ++i;
+        }
+        v += t[i];
+      }
+      out.fields_.emplace_back(std::move(v));
+    } else {
+      const std::size_t start = i;
+      while (i < end && t[i] != ',') {
+        if (t[i] == '"' || t[i] == '\\' || t[i] == '(' || t[i] == ')') return std::nullopt;
+        ++i;
+      }
+      out.fields_.emplace_back(std::string(t.substr(start, i - start)));
+    }
+    if (i == end) break;
+    if (t[i] != ',') return std::nullopt;
+    ++i;
+  }
+  return out;
+}
+
 std::int64_t rows::i64(int row, int col) const {
   auto t = text(row, col);
   std::int64_t v = 0;

@@ -27,13 +27,29 @@ struct conn_deleter {
 };
 
 /// A query result; rows and columns are read as text (NULL is nullopt).
+/// It may also hold the fields of one composite value (see from_record).
 class rows {
  public:
   rows() = default;
   explicit rows(PGresult* r) : r_(r) {}
-  int size() const noexcept { return r_ ? PQntuples(r_.get()) : 0; }
-  bool null(int row, int col) const noexcept { return PQgetisnull(r_.get(), row, col) != 0; }
+
+  /// The fields of a composite value in PostgreSQL's text form, e.g.
+  /// (t,,"a ""b""",12), as a result of one row whose columns are the
+  /// fields; nullopt when `text` is not such a value. A function returning
+  /// a row type costs the server less as one such value than expanded into
+  /// columns.
+  static std::optional<rows> from_record(std::string_view text);
+
+  int size() const noexcept { return record_ ? 1 : r_ ? PQntuples(r_.get()) : 0; }
+  int columns() const noexcept { return record_ ? static_cast<int>(fields_.size()) : r_ ? PQnfields(r_.get()) : 0; }
+  bool null(int row, int col) const noexcept {
+    return record_ ? !fields_[static_cast<std::size_t>(col)] : PQgetisnull(r_.get(), row, col) != 0;
+  }
   std::string_view text(int row, int col) const noexcept {
+    if (record_) {
+      const auto& f = fields_[static_cast<std::size_t>(col)];
+      return f ? std::string_view(*f) : std::string_view();
+    }
     return {PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
   }
   std::optional<std::string> opt_text(int row, int col) const {
@@ -48,6 +64,8 @@ class rows {
 
  private:
   std::unique_ptr<PGresult, result_deleter> r_;
+  bool record_ = false;
+  std::vector<std::optional<std::string>> fields_;
 };
 
 /// What a failed call tells the retry logic.
