@@ -10,6 +10,8 @@ DROP FUNCTION IF EXISTS kauri_quota_warn;
 DROP FUNCTION IF EXISTS kauri_quota_log;
 DROP FUNCTION IF EXISTS kauri_quota_apply;
 DROP FUNCTION IF EXISTS kauri_quota_load;
+DROP FUNCTION IF EXISTS kauri_quota_complete;
+DROP FUNCTION IF EXISTS kauri_quota_state;
 DROP FUNCTION IF EXISTS kauri_quota_lock;
 DROP FUNCTION IF EXISTS kauri_quota_time_text;
 DROP FUNCTION IF EXISTS kauri_quota_reached;

@@ -81,35 +81,42 @@ RETURNS VOID LANGUAGE sql AS $f$
     SELECT pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114))
 $f$;
 
--- The state of one user for one day, the user locked when p_lock:
--- subscription, the tier that applies (the default tier when the
--- subscription lapsed), the day's counters and the month-to-date totals
--- (from the latest row of the month).
-CREATE FUNCTION kauri_quota_load(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_default_tier TEXT,
-                                 p_lock BOOLEAN)
+-- The state a decision starts from, in one statement: the subscription, the
+-- tier it names and the latest day row of p_day's month, as an outcome that
+-- allows the request. day_found is TRUE when that row is p_day's, FALSE
+-- when it is another day's (the counters are then that day's; see
+-- kauri_quota_complete) and NULL when the month has no row. A set-returning
+-- SQL function, so that the planner inlines it into the statement that
+-- reads it.
+CREATE FUNCTION kauri_quota_state(p_user users.user_id%TYPE, p_day DATE)
+RETURNS SETOF kauri_quota_outcome LANGUAGE sql STABLE AS $f$
+    SELECT TRUE, 'none'::text, FALSE, NULL::text, u.email::text, u.subscription_tier::text,
+           u.subscription_status::text, u.subscription_start_date::timestamp, u.subscription_end_date::timestamp,
+           u.trial_end_date::timestamp, u.created_at::timestamp, t.tier_id::text, t.name::text, t.name_fr::text,
+           t.messages_per_day::bigint, t.messages_per_month::bigint, t.tokens_per_month::bigint,
+           t.price_fcfa::bigint, t.display_order::integer, t.is_visible, m.messages_today::bigint,
+           m.tokens_today::bigint, m.messages_this_month::bigint, m.tokens_this_month::bigint,
+           m.usage_date = p_day, NULL::text, NULL::date, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text,
+           NULL::timestamp, NULL::timestamp
+      FROM users u
+      LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
+      LEFT JOIN LATERAL (SELECT uu.usage_date, uu.messages_today, uu.tokens_today, uu.messages_this_month,
+                                uu.tokens_this_month
+                           FROM user_usage uu
+                          WHERE uu.user_id = p_user AND uu.usage_date >= date_trunc('month', p_day)::date
+                            AND uu.usage_date < (date_trunc('month', p_day) + interval '1 month')::date
+                          ORDER BY uu.usage_date DESC LIMIT 1) m ON TRUE
+     WHERE u.user_id = p_user
+$f$;
+
+-- Completes a state read by kauri_quota_state: the default tier when the
+-- subscription lapsed (or names no known tier), and the day's own counters
+-- when the latest row of the month is another day's (a later day already
+-- has a row when clocks disagree around midnight).
+CREATE FUNCTION kauri_quota_complete(o kauri_quota_outcome, p_user users.user_id%TYPE, p_day DATE,
+                                     p_now TIMESTAMP, p_default_tier TEXT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
-DECLARE
-    o kauri_quota_outcome;
-    v_first DATE := date_trunc('month', p_day)::date;
-    v_next DATE := (date_trunc('month', p_day) + interval '1 month')::date;
-    v_latest DATE;
 BEGIN
-    IF p_lock THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
-    END IF;
-    -- The subscription and its tier in one statement.
-    SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
-           u.subscription_end_date, u.trial_end_date, u.created_at::timestamp,
-           t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month, t.price_fcfa,
-           t.display_order, t.is_visible
-      INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at,
-           o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month, o.tokens_per_month, o.price_fcfa,
-           o.display_order, o.is_visible
-      FROM users u LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
-     WHERE u.user_id = p_user;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
-    END IF;
     IF o.tier_id IS NULL OR o.sub_status IN ('canceled', 'expired')
        OR (o.end_date IS NOT NULL AND o.end_date <= p_now)
        OR (o.sub_status = 'trialing' AND o.trial_end_date IS NOT NULL AND o.trial_end_date <= p_now) THEN
@@ -122,17 +129,10 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'default tier is not in subscription_tiers';
         END IF;
     END IF;
-    SELECT uu.usage_date, uu.messages_this_month, uu.tokens_this_month, uu.messages_today, uu.tokens_today
-      INTO v_latest, o.messages_this_month, o.tokens_this_month, o.messages_today, o.tokens_today
-      FROM user_usage uu
-     WHERE uu.user_id = p_user AND uu.usage_date >= v_first AND uu.usage_date < v_next
-     ORDER BY uu.usage_date DESC LIMIT 1;
-    IF NOT FOUND THEN
+    IF o.day_found IS NULL THEN
         o.messages_this_month := 0; o.tokens_this_month := 0; o.messages_today := 0; o.tokens_today := 0;
         o.day_found := FALSE;
-    ELSIF v_latest = p_day THEN
-        o.day_found := TRUE;
-    ELSE
+    ELSIF NOT o.day_found THEN
         SELECT uu.messages_today, uu.tokens_today INTO o.messages_today, o.tokens_today
           FROM user_usage uu WHERE uu.user_id = p_user AND uu.usage_date = p_day;
         o.day_found := FOUND;
@@ -140,8 +140,26 @@ BEGIN
             o.messages_today := 0; o.tokens_today := 0;
         END IF;
     END IF;
-    o.replayed := FALSE;
     RETURN o;
+END
+$f$;
+
+-- The state of one user for one day, completed, the user locked when
+-- p_lock.
+CREATE FUNCTION kauri_quota_load(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_default_tier TEXT,
+                                 p_lock BOOLEAN)
+RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+DECLARE
+    o kauri_quota_outcome;
+BEGIN
+    IF p_lock THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
+    END IF;
+    SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+    END IF;
+    RETURN kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
 END
 $f$;
 
@@ -233,7 +251,7 @@ $f$;
 -- latest day row of the month). The usual request, a consume with the
 -- library's key on an active subscription whose day row exists, that
 -- neither breaks a limit nor crosses a warning threshold, is decided by
--- one condition and written by two statements; everything else takes the
+-- one condition and written by one statement; everything else takes the
 -- general path below, which gives the same answers for those requests.
 CREATE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
@@ -249,27 +267,9 @@ DECLARE
     v_kind TEXT;
     v_limit BIGINT;
     v_usage BIGINT;
-    v_latest DATE;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
-    SELECT TRUE, 'none', FALSE, u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
-           u.subscription_end_date, u.trial_end_date, u.created_at::timestamp,
-           t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month, t.price_fcfa,
-           t.display_order, t.is_visible, m.usage_date, m.messages_today, m.tokens_today, m.messages_this_month,
-           m.tokens_this_month, m.usage_date = p_day
-      INTO o.allowed, o.denied_by, o.replayed, o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date,
-           o.trial_end_date, o.created_at, o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month,
-           o.tokens_per_month, o.price_fcfa, o.display_order, o.is_visible, v_latest, o.messages_today,
-           o.tokens_today, o.messages_this_month, o.tokens_this_month, o.day_found
-      FROM users u
-      LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
-      LEFT JOIN LATERAL (SELECT uu.usage_date, uu.messages_today, uu.tokens_today, uu.messages_this_month,
-                                uu.tokens_this_month
-                           FROM user_usage uu
-                          WHERE uu.user_id = p_user AND uu.usage_date >= date_trunc('month', p_day)::date
-                            AND uu.usage_date < (date_trunc('month', p_day) + interval '1 month')::date
-                          ORDER BY uu.usage_date DESC LIMIT 1) m ON TRUE
-     WHERE u.user_id = p_user;
+    SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
     END IF;
@@ -308,33 +308,8 @@ BEGIN
           FROM up;
         RETURN o;
     END IF;
-    -- The general path. A lapsed subscription (or an unknown tier) counts
-    -- against the default tier.
-    IF o.tier_id IS NULL OR o.sub_status IN ('canceled', 'expired')
-       OR (o.end_date IS NOT NULL AND o.end_date <= p_now)
-       OR (o.sub_status = 'trialing' AND o.trial_end_date IS NOT NULL AND o.trial_end_date <= p_now) THEN
-        SELECT t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month,
-               t.price_fcfa, t.display_order, t.is_visible
-          INTO o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month, o.tokens_per_month, o.price_fcfa,
-               o.display_order, o.is_visible
-          FROM subscription_tiers t WHERE t.tier_id = p_default_tier;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'default tier is not in subscription_tiers';
-        END IF;
-    END IF;
-    -- The day's counters: no row this month, the latest row, or an earlier
-    -- one (a later day already has a row when clocks disagree at midnight).
-    IF v_latest IS NULL THEN
-        o.messages_this_month := 0; o.tokens_this_month := 0; o.messages_today := 0; o.tokens_today := 0;
-        o.day_found := FALSE;
-    ELSIF v_latest <> p_day THEN
-        SELECT uu.messages_today, uu.tokens_today INTO o.messages_today, o.tokens_today
-          FROM user_usage uu WHERE uu.user_id = p_user AND uu.usage_date = p_day;
-        o.day_found := FOUND;
-        IF NOT FOUND THEN
-            o.messages_today := 0; o.tokens_today := 0;
-        END IF;
-    END IF;
+    -- The general path.
+    o := kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
     v_op := CASE WHEN p_reserve THEN 'reserve' ELSE 'consume' END;
     v_fp := v_op || ':' || p_messages || ':' || p_tokens;
     IF p_key_mode = 'auto-retry' THEN
