@@ -56,6 +56,7 @@ Usage:
   commit RES --tokens N         settle a reservation at the actual tokens
   release RES                   refund a reservation
   expire                        settle expired reservations at their estimate
+                                and forget request ids older than 7 days
   quota USER                    quota status with usage bars
   stats USER                    usage percentages and warnings
   events USER [--limit N] [--type T]

@@ -296,13 +296,27 @@ int run_settle(kq::quota_service& svc, const command& cmd, const settings& s) {
   return exit_ok;
 }
 
+/// "7 days", "90 minutes": a TTL in the largest whole unit.
+std::string render_duration(std::chrono::seconds d) {
+  const auto n = d.count();
+  if (n % 86400 == 0) return fmt::format("{} day{}", n / 86400, n == 86400 ? "" : "s");
+  if (n % 3600 == 0) return fmt::format("{} hour{}", n / 3600, n == 3600 ? "" : "s");
+  if (n % 60 == 0) return fmt::format("{} minute{}", n / 60, n == 60 ? "" : "s");
+  return fmt::format("{} second{}", n, n == 1 ? "" : "s");
+}
+
 int run_expire(kq::quota_service& svc, const settings& s) {
   auto n = svc.expire_reservations();
   if (!n) return report(n.error());
+  auto forgotten = svc.prune_request_ids();
+  if (!forgotten) return report(forgotten.error());
   if (s.json) {
-    print_json(fmt::format(R"({{"expired":{}}})", n.value()));
+    print_json(fmt::format(R"({{"expired":{},"request_ids_forgotten":{}}})", n.value(), forgotten.value()));
   } else {
     print(fmt::format("settled {} expired reservation{} at their estimate\n", n.value(), n.value() == 1 ? "" : "s"));
+    if (const auto& ttl = svc.options().request_id_ttl)
+      print(fmt::format("forgot {} request id{} older than {}\n", forgotten.value(), forgotten.value() == 1 ? "" : "s",
+                        render_duration(*ttl)));
   }
   return exit_ok;
 }

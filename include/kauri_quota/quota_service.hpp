@@ -30,6 +30,10 @@ struct service_options {
   tier_id default_tier{"free"};
   /// An open reservation older than this is settled at its estimate.
   std::chrono::seconds reservation_ttl{300};
+  /// How long a caller's request_id is remembered: a retry within this time
+  /// returns the first outcome. prune_request_ids() forgets older ones,
+  /// after which the same id is a new request. Empty: kept forever.
+  std::optional<std::chrono::seconds> request_id_ttl = std::chrono::hours{24 * 7};
   /// Time source; the system clock when empty.
   std::shared_ptr<const clock> time_source;
 };
@@ -93,6 +97,10 @@ class quota_service {
   result<reservation> get_reservation(const reservation_id& id);
   /// Settles every expired open reservation at its estimate; returns how many.
   result<std::int64_t> expire_reservations();
+  /// Forgets the request_ids older than options().request_id_ttl (none when
+  /// it is empty); returns how many. Run it from the same periodic job as
+  /// expire_reservations(), as `kauri-quota expire` does.
+  result<std::int64_t> prune_request_ids();
 
   /// Unconditional after-the-fact record, as the spec's increment_usage.
   result<usage> increment_usage(const user_id& user, std::int64_t messages, std::int64_t tokens,

@@ -181,6 +181,9 @@ class storage {
   /// Marks open reservations past their TTL as expired (settled at their
   /// estimate) and audits each; returns how many.
   virtual result<std::int64_t> expire_reservations(sys_time now) = 0;
+  /// Deletes the stored request_ids (idempotency keys) created before
+  /// `before`, in short batches; returns how many.
+  virtual result<std::int64_t> prune_request_ids(sys_time before) = 0;
   /// Administrative reset; returns the number of users touched.
   virtual result<std::int64_t> reset(const reset_request& req) = 0;
 

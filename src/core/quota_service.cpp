@@ -77,6 +77,9 @@ result<quota_service> quota_service::create(std::shared_ptr<storage> store, serv
     return make_error(errc::invalid_argument, "warning_threshold must be in (0, 1]");
   if (opts.reservation_ttl < std::chrono::seconds{1} || opts.reservation_ttl > std::chrono::hours{24 * 7})
     return make_error(errc::invalid_argument, "reservation_ttl must be between 1 second and 7 days");
+  if (opts.request_id_ttl &&
+      (*opts.request_id_ttl < std::chrono::minutes{1} || *opts.request_id_ttl > std::chrono::hours{24 * 400}))
+    return make_error(errc::invalid_argument, "request_id_ttl must be between 1 minute and 400 days (or empty)");
   BOOST_OUTCOME_TRY(detail::check_tier_id(opts.default_tier));
   auto p = std::make_unique<impl>(impl{std::move(store), std::move(opts), std::move(z), nullptr});
   p->clk = p->opts.time_source ? p->opts.time_source : system_clock();
@@ -247,6 +250,11 @@ result<reservation> quota_service::get_reservation(const reservation_id& id) {
 }
 
 result<std::int64_t> quota_service::expire_reservations() { return impl_->store->expire_reservations(now()); }
+
+result<std::int64_t> quota_service::prune_request_ids() {
+  if (!impl_->opts.request_id_ttl) return std::int64_t{0};
+  return impl_->store->prune_request_ids(now() - *impl_->opts.request_id_ttl);
+}
 
 result<usage> quota_service::increment_usage(const user_id& user, std::int64_t messages, std::int64_t tokens,
                                              const request_context& ctx) {

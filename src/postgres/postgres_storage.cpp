@@ -49,6 +49,11 @@ constexpr const char* sql_settle = "SELECT kauri_quota_settle($1, $2, $3, $4, $5
 constexpr const char* sql_load = "SELECT kauri_quota_load($1, $2, $3, $4, false)";
 constexpr const char* sql_expire = "SELECT kauri_quota_expire($1, 500)";
 constexpr const char* sql_reset = "SELECT kauri_quota_reset($1, $2, $3, $4)";
+// prune_batch at a time, oldest first (ix_kauri_quota_idempotency_keys_created_at).
+constexpr std::int64_t prune_batch = 5000;
+constexpr const char* sql_prune_request_ids =
+    "DELETE FROM kauri_quota_idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM kauri_quota_idempotency_keys"
+    " WHERE created_at < $1 ORDER BY created_at LIMIT $2))";
 constexpr const char* sql_set_subscription =
     "SELECT * FROM kauri_quota_set_subscription($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4)";
@@ -282,6 +287,7 @@ class postgres_storage final : public storage {
   result<settle_outcome> settle(const settle_request& req) override;
   result<reservation> get_reservation(const reservation_id& id) override;
   result<std::int64_t> expire_reservations(sys_time now) override;
+  result<std::int64_t> prune_request_ids(sys_time before) override;
   result<std::int64_t> reset(const reset_request& req) override;
 
   result<std::int64_t> append_event(const usage_event& event) override;
@@ -939,6 +945,22 @@ result<std::int64_t> postgres_storage::expire_reservations(sys_time now) {
     if (!n) return n.error();
     total += n.value();
     if (n.value() < 500) return total;
+  }
+}
+
+result<std::int64_t> postgres_storage::prune_request_ids(sys_time before) {
+  std::int64_t total = 0;
+  for (;;) {
+    // One short transaction per batch; deleting is safe to repeat.
+    auto n = run_ready<std::int64_t>(true, [&](connection& c) -> attempt<std::int64_t> {
+      auto r =
+          c.exec("kq_prune_request_ids", sql_prune_request_ids, {format_db_time(before), std::to_string(prune_batch)});
+      if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
+      return std::get<rows>(r).affected();
+    });
+    if (!n) return n.error();
+    total += n.value();
+    if (n.value() < prune_batch) return total;
   }
 }
 

@@ -153,6 +153,11 @@ constexpr const char* sql_get_reservation =
     " expires_at FROM kauri_quota_reservations WHERE reservation_id = ?1";
 constexpr const char* sql_close_reservation =
     "UPDATE kauri_quota_reservations SET state = ?2, actual_tokens = ?3, settled_at = ?4 WHERE reservation_id = ?1";
+// prune_batch at a time, oldest first (ix_kauri_quota_idempotency_keys_created_at).
+constexpr int prune_batch = 5000;
+constexpr const char* sql_prune_request_ids =
+    "DELETE FROM kauri_quota_idempotency_keys WHERE rowid IN (SELECT rowid FROM kauri_quota_idempotency_keys"
+    " WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
 constexpr const char* sql_expired_reservations =
     "SELECT reservation_id, user_id, usage_date, messages, estimated_tokens, actual_tokens, state, created_at,"
     " expires_at FROM kauri_quota_reservations WHERE state = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT 500";
@@ -399,6 +404,7 @@ class sqlite_storage final : public storage {
   result<settle_outcome> settle(const settle_request& req) override;
   result<reservation> get_reservation(const reservation_id& id) override;
   result<std::int64_t> expire_reservations(sys_time now) override;
+  result<std::int64_t> prune_request_ids(sys_time before) override;
   result<std::int64_t> reset(const reset_request& req) override;
 
   result<std::int64_t> append_event(const usage_event& event) override;
@@ -1325,6 +1331,25 @@ result<std::int64_t> sqlite_storage::expire_reservations(sys_time now) {
       tx.commit();
       total += static_cast<std::int64_t>(batch.size());
       if (batch.size() < 500) break;
+    }
+    return total;
+  });
+}
+
+result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
+  return run_ready([&](connection& c) -> result<std::int64_t> {
+    std::int64_t total = 0;
+    for (;;) {
+      // Short write transactions, so that no request waits long behind it.
+      txn tx(c, true);
+      auto& s = c.stmt(sql_prune_request_ids);
+      s.bind(1, format_db_time(before));
+      s.bind(2, prune_batch);
+      const int n = s.exec();
+      s.reset();
+      tx.commit();
+      total += n;
+      if (n < prune_batch) break;
     }
     return total;
   });

@@ -359,6 +359,7 @@ TEST_SUITE("kauri-quota") {
 
     const json expired = c.run_json({"expire"});
     CHECK(expired["expired"].as_int() == 0);
+    CHECK(expired["request_ids_forgotten"].as_int() == 0);
 
     check_usage_error(c.run({"commit", res}));  // --tokens is required
   }

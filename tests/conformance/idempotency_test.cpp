@@ -226,3 +226,44 @@ TEST_CASE("a replayed decision reports the current quota, not a second count") {
   CHECK(again.quota.messages_today == 2);
   f.check_audit(u);
 }
+
+TEST_CASE("request_ids older than request_id_ttl are forgotten; younger ones still replay") {
+  service_options o;
+  o.request_id_ttl = 1h;
+  service_fixture f(o);
+  const auto u = f.add_user("alice");
+  const auto old_ctx = with_request_id("req-old");
+  REQUIRE(f.consume(u, 10, old_ctx).allowed);
+  must(f.svc.increment_usage(u, 0, 5, with_request_id("rec-old")));
+  f.advance(30min);
+  const auto young_ctx = with_request_id("req-young");
+  REQUIRE(f.consume(u, 10, young_ctx).allowed);
+  f.advance(30min);
+  // Exactly as old as the TTL: still remembered.
+  CHECK(must(f.svc.prune_request_ids()) == 0);
+  CHECK(f.consume(u, 10, old_ctx).replayed);
+  f.advance(1s);
+  CHECK(must(f.svc.prune_request_ids()) == 2);
+  CHECK(must(f.svc.prune_request_ids()) == 0);
+  CHECK(f.consume(u, 10, young_ctx).replayed);
+  // Forgotten: the same id is a new request now, and counts.
+  const auto fresh = f.consume(u, 10, old_ctx);
+  CHECK_FALSE(fresh.replayed);
+  CHECK(fresh.allowed);
+  CHECK(f.quota(u).messages_today == 3);
+  CHECK(f.quota(u).tokens_today == 35);
+  f.check_audit(u);
+}
+
+TEST_CASE("without a request_id TTL, prune_request_ids forgets nothing") {
+  service_options o;
+  o.request_id_ttl = std::nullopt;
+  service_fixture f(o);
+  const auto u = f.add_user("alice");
+  const auto ctx = with_request_id("req-kept");
+  REQUIRE(f.consume(u, 10, ctx).allowed);
+  f.advance(std::chrono::hours{24 * 500});
+  CHECK(must(f.svc.prune_request_ids()) == 0);
+  f.advance(-std::chrono::hours{24 * 500});
+  CHECK(f.consume(u, 10, ctx).replayed);
+}

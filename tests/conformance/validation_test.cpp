@@ -204,6 +204,23 @@ TEST_CASE("quota_service::create refuses a negative or NaN warning threshold and
   check_error(quota_service::create(db.store, o), errc::invalid_argument);
 }
 
+TEST_CASE("quota_service::create takes a request_id TTL from 1 minute to 400 days, or none") {
+  auto db = make_test_db();
+  service_options o;
+  for (const auto bad : {std::chrono::seconds{-1}, 0s, 59s, std::chrono::seconds{std::chrono::hours{24 * 400} + 1s}}) {
+    INFO(bad.count());
+    o.request_id_ttl = bad;
+    check_error(quota_service::create(db.store, o), errc::invalid_argument);
+  }
+  for (const auto good : {std::chrono::seconds{60}, std::chrono::seconds{std::chrono::hours{24 * 400}}}) {
+    o.request_id_ttl = good;
+    CHECK(quota_service::create(db.store, o).has_value());
+  }
+  o.request_id_ttl = std::nullopt;
+  CHECK(quota_service::create(db.store, o).has_value());
+  CHECK(service_options{}.request_id_ttl == std::chrono::seconds{std::chrono::hours{24 * 7}});
+}
+
 TEST_CASE("quota_service::create refuses a null storage with invalid_argument") {
   check_error(quota_service::create(nullptr), errc::invalid_argument);
 }

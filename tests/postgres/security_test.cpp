@@ -19,14 +19,28 @@ const std::string canary = "Canary-7f3e9b-Secret";
 // The runtime role of the README: reads and writes counters, appends to the
 // audit log, and nothing else.
 std::string runtime_grants(const std::string& role) {
-  return "GRANT CONNECT ON DATABASE current_database_placeholder TO " + role + ";"
-         "GRANT USAGE ON SCHEMA public TO " + role + ";"
-         "GRANT SELECT ON subscription_tiers, kauri_quota_migrations TO " + role + ";"
-         "GRANT SELECT, INSERT, UPDATE ON users, user_usage, kauri_quota_reservations TO " + role + ";"
-         "GRANT SELECT, INSERT ON kauri_quota_idempotency_keys TO " + role + ";"
-         "GRANT INSERT ON usage_logs TO " + role + ";"
-         "GRANT SELECT (id) ON usage_logs TO " + role + ";"
-         "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " + role + ";";
+  return "GRANT CONNECT ON DATABASE current_database_placeholder TO " + role +
+         ";"
+         "GRANT USAGE ON SCHEMA public TO " +
+         role +
+         ";"
+         "GRANT SELECT ON subscription_tiers, kauri_quota_migrations TO " +
+         role +
+         ";"
+         "GRANT SELECT, INSERT, UPDATE ON users, user_usage, kauri_quota_reservations TO " +
+         role +
+         ";"
+         "GRANT SELECT, INSERT, DELETE ON kauri_quota_idempotency_keys TO " +
+         role +
+         ";"
+         "GRANT INSERT ON usage_logs TO " +
+         role +
+         ";"
+         "GRANT SELECT (id) ON usage_logs TO " +
+         role +
+         ";"
+         "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " +
+         role + ";";
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
@@ -80,6 +94,9 @@ TEST_CASE("every runtime operation works under the runtime role") {
   must(svc.reserve(u, 5));
   clock->advance(std::chrono::hours(1));
   CHECK(must(svc.expire_reservations()) == 1);
+  clock->advance(std::chrono::hours(24 * 8));
+  CHECK(must(svc.prune_request_ids()) == 1);  // rt-1, past the default TTL of 7 days
+  clock->advance(-std::chrono::hours(24 * 8));
   // 2 consumed, 1 committed, 1 expired at its estimate, 1 recorded.
   CHECK(must(svc.increment_usage(u, 1, 100)).messages_today == 5);
   CHECK(must(svc.get_usage_stats(u)).daily_percent.has_value());
