@@ -8,6 +8,7 @@ DROP FUNCTION IF EXISTS kauri_quota_consume;
 DROP FUNCTION IF EXISTS kauri_quota_logged_request;
 DROP FUNCTION IF EXISTS kauri_quota_warn;
 DROP FUNCTION IF EXISTS kauri_quota_log;
+DROP FUNCTION IF EXISTS kauri_quota_check_bound;
 DROP FUNCTION IF EXISTS kauri_quota_apply;
 DROP FUNCTION IF EXISTS kauri_quota_load;
 DROP FUNCTION IF EXISTS kauri_quota_complete;

@@ -194,6 +194,20 @@ BEGIN
 END
 $f$;
 
+-- Counters are bounded (p_max) so that no sum ever wraps: KQ007 when adding
+-- p_messages and p_tokens to the month-to-date totals of o would pass it.
+CREATE FUNCTION kauri_quota_check_bound(o kauri_quota_outcome, p_messages BIGINT, p_tokens BIGINT, p_max BIGINT)
+RETURNS VOID LANGUAGE plpgsql AS $f$
+BEGIN
+    IF o.messages_this_month + p_messages > p_max THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('messages_this_month would exceed %s', p_max);
+    END IF;
+    IF o.tokens_this_month + p_tokens > p_max THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max);
+    END IF;
+END
+$f$;
+
 CREATE FUNCTION kauri_quota_log(p_user users.user_id%TYPE, p_type TEXT, p_messages BIGINT, p_tokens BIGINT,
                                 p_tier TEXT, p_ip TEXT, p_ua TEXT, p_meta JSON, p_now TIMESTAMP, p_day DATE,
                                 p_request_id TEXT)
@@ -342,28 +356,8 @@ BEGIN
     v_kind := kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
                                    o.messages_this_month, o.tokens_this_month, p_messages, p_tokens);
     IF v_kind = 'none' THEN
-        -- Counters are bounded (p_max) so that no sum ever wraps.
-        IF o.messages_this_month + p_messages > p_max THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ007',
-                MESSAGE = format('messages_this_month would exceed %s', p_max);
-        END IF;
-        IF o.tokens_this_month + p_tokens > p_max THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ007',
-                MESSAGE = format('tokens_this_month would exceed %s', p_max);
-        END IF;
-        IF o.day_found THEN
-            -- The usual case, inline: the day row exists.
-            UPDATE user_usage
-               SET messages_today = messages_today + CASE WHEN usage_date = p_day THEN p_messages ELSE 0 END,
-                   tokens_today = tokens_today + CASE WHEN usage_date = p_day THEN p_tokens ELSE 0 END,
-                   messages_this_month = messages_this_month + p_messages,
-                   tokens_this_month = tokens_this_month + p_tokens,
-                   updated_at = p_now
-             WHERE user_id = p_user AND usage_date >= p_day
-               AND usage_date < (date_trunc('month', p_day) + interval '1 month')::date;
-        ELSE
-            PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, FALSE);
-        END IF;
+        PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
+        PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
         IF p_reserve THEN
             INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,
                                                   state, request_id, created_at, expires_at)
@@ -440,14 +434,7 @@ BEGIN
             RETURN o;
         END IF;
     END IF;
-    IF o.messages_this_month + p_messages > p_max THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ007',
-            MESSAGE = format('messages_this_month would exceed %s', p_max);
-    END IF;
-    IF o.tokens_this_month + p_tokens > p_max THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ007',
-            MESSAGE = format('tokens_this_month would exceed %s', p_max);
-    END IF;
+    PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
     PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
     PERFORM kauri_quota_log(p_user, 'usage_recorded', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now,
                             p_day, p_request_id);
