@@ -1337,8 +1337,10 @@ result<std::int64_t> sqlite_storage::expire_reservations(sys_time now) {
 }
 
 result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
+  // Counted outside the attempt: batches already committed stay counted
+  // when a later one is retried.
+  std::int64_t total = 0;
   return run_ready([&](connection& c) -> result<std::int64_t> {
-    std::int64_t total = 0;
     for (;;) {
       // Short write transactions, so that no request waits long behind it.
       txn tx(c, true);
