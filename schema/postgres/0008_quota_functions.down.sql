@@ -5,6 +5,7 @@ DROP FUNCTION IF EXISTS kauri_quota_expire;
 DROP FUNCTION IF EXISTS kauri_quota_settle;
 DROP FUNCTION IF EXISTS kauri_quota_record;
 DROP FUNCTION IF EXISTS kauri_quota_consume;
+DROP FUNCTION IF EXISTS kauri_quota_arm;
 DROP FUNCTION IF EXISTS kauri_quota_logged_request;
 DROP FUNCTION IF EXISTS kauri_quota_warn;
 DROP FUNCTION IF EXISTS kauri_quota_log;
@@ -15,6 +16,14 @@ DROP FUNCTION IF EXISTS kauri_quota_complete;
 DROP FUNCTION IF EXISTS kauri_quota_state;
 DROP FUNCTION IF EXISTS kauri_quota_lock;
 DROP FUNCTION IF EXISTS kauri_quota_time_text;
+DROP FUNCTION IF EXISTS kauri_quota_below;
 DROP FUNCTION IF EXISTS kauri_quota_reached;
 DROP FUNCTION IF EXISTS kauri_quota_evaluate;
 DROP TYPE IF EXISTS kauri_quota_outcome;
+ALTER TABLE user_usage
+    DROP COLUMN IF EXISTS fast_threshold,
+    DROP COLUMN IF EXISTS fast_messages,
+    DROP COLUMN IF EXISTS fast_tokens,
+    DROP COLUMN IF EXISTS fast_per_day,
+    DROP COLUMN IF EXISTS fast_per_month,
+    DROP COLUMN IF EXISTS fast_tokens_per_month;

@@ -11,6 +11,22 @@
 -- p_user is declared with the type of users.user_id, so the same functions
 -- serve a UUID column (the original database) and a TEXT one.
 
+-- The budget of the consume fast path (see kauri_quota_arm). A row has one
+-- when fast_threshold is set: it is then the latest day row of its month,
+-- and a consume with warning threshold fast_threshold, by a user whose tier
+-- has the limits fast_per_day, fast_per_month and fast_tokens_per_month,
+-- may take up to fast_messages more messages and fast_tokens more tokens
+-- (all such consumes together) without breaking a limit or crossing a
+-- warning threshold. Every other change to the counters clears it. Adding
+-- nullable columns rewrites nothing, however large the table.
+ALTER TABLE user_usage
+    ADD COLUMN fast_threshold DOUBLE PRECISION,
+    ADD COLUMN fast_messages BIGINT,
+    ADD COLUMN fast_tokens BIGINT,
+    ADD COLUMN fast_per_day BIGINT,
+    ADD COLUMN fast_per_month BIGINT,
+    ADD COLUMN fast_tokens_per_month BIGINT;
+
 CREATE TYPE kauri_quota_outcome AS (
     allowed             BOOLEAN,
     denied_by           TEXT,
@@ -65,6 +81,16 @@ $f$;
 CREATE FUNCTION kauri_quota_reached(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
 RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$
     SELECT lim <= 0 OR used::float8 >= threshold * lim - abs(threshold * lim) * 1e-14
+$f$;
+
+-- How much `used` may grow and stay below `threshold` of `lim`: NULL (no
+-- bound) when it has already reached it or there is no limit. The smallest
+-- integer that has reached it is the ceiling of the bound
+-- kauri_quota_reached compares with, computed the same way.
+CREATE FUNCTION kauri_quota_below(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
+RETURNS BIGINT LANGUAGE sql IMMUTABLE AS $f$
+    SELECT CASE WHEN lim IS NULL OR kauri_quota_reached(used, lim, threshold) THEN NULL
+                ELSE ceil(threshold * lim - abs(threshold * lim) * 1e-14)::bigint - 1 - used END
 $f$;
 
 CREATE FUNCTION kauri_quota_time_text(t TIMESTAMP)
@@ -164,7 +190,8 @@ END
 $f$;
 
 -- Adds a delta to one day and to the month-to-date totals of that day and
--- every later day of the same month (the month-to-date invariant).
+-- every later day of the same month (the month-to-date invariant). The
+-- fast-path budgets of the rows it changes are cleared.
 CREATE FUNCTION kauri_quota_apply(p_user users.user_id%TYPE, p_day DATE, p_messages BIGINT, p_tokens BIGINT,
                                   p_now TIMESTAMP, p_day_found BOOLEAN)
 RETURNS VOID LANGUAGE plpgsql AS $f$
@@ -181,6 +208,9 @@ BEGIN
                               WHERE uu.user_id = p_user AND uu.usage_date < p_day AND uu.usage_date >= v_first
                               ORDER BY uu.usage_date DESC LIMIT 1) AS prev ON TRUE
         ON CONFLICT (user_id, usage_date) DO NOTHING;
+        -- An earlier day of the month is no longer the latest.
+        UPDATE user_usage SET fast_threshold = NULL
+         WHERE user_id = p_user AND usage_date >= v_first AND usage_date < p_day AND fast_threshold IS NOT NULL;
     END IF;
     IF p_messages <> 0 OR p_tokens <> 0 THEN
         UPDATE user_usage
@@ -188,7 +218,7 @@ BEGIN
                tokens_today = tokens_today + CASE WHEN usage_date = p_day THEN p_tokens ELSE 0 END,
                messages_this_month = messages_this_month + p_messages,
                tokens_this_month = tokens_this_month + p_tokens,
-               updated_at = p_now
+               updated_at = p_now, fast_threshold = NULL
          WHERE user_id = p_user AND usage_date >= p_day AND usage_date < v_next;
     END IF;
 END
@@ -256,17 +286,58 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $f$
      LIMIT 1
 $f$;
 
+-- Gives p_day's row of p_user a fast-path budget (see the columns above)
+-- from o, the state after an admitted request: how many more messages and
+-- tokens may be taken without breaking a limit, reaching a month's token
+-- limit (a month at it refuses every request) or crossing a warning
+-- threshold. Only the latest row of its month gets one: it alone carries
+-- the month's totals. The budget is checked against the rules themselves
+-- before it is stored, so an error in it can only cost speed.
+CREATE FUNCTION kauri_quota_arm(p_user users.user_id%TYPE, p_day DATE, o kauri_quota_outcome,
+                                p_threshold DOUBLE PRECISION, p_max BIGINT)
+RETURNS VOID LANGUAGE plpgsql AS $f$
+DECLARE
+    v_m BIGINT := least(p_max - o.messages_this_month, o.per_day - o.messages_today,
+                        kauri_quota_below(o.messages_today, o.per_day, p_threshold),
+                        o.per_month - o.messages_this_month,
+                        kauri_quota_below(o.messages_this_month, o.per_month, p_threshold));
+    v_t BIGINT := least(p_max - o.tokens_this_month, o.tokens_per_month - 1 - o.tokens_this_month,
+                        kauri_quota_below(o.tokens_this_month, o.tokens_per_month, p_threshold));
+BEGIN
+    IF v_m < 0 OR v_t < 0
+       OR kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today, o.messages_this_month,
+                               o.tokens_this_month, v_m, v_t) <> 'none'
+       OR o.tokens_this_month + v_t >= o.tokens_per_month
+       OR (NOT kauri_quota_reached(o.messages_today, o.per_day, p_threshold)
+           AND kauri_quota_reached(o.messages_today + v_m, o.per_day, p_threshold))
+       OR (NOT kauri_quota_reached(o.messages_this_month, o.per_month, p_threshold)
+           AND kauri_quota_reached(o.messages_this_month + v_m, o.per_month, p_threshold))
+       OR (NOT kauri_quota_reached(o.tokens_this_month, o.tokens_per_month, p_threshold)
+           AND kauri_quota_reached(o.tokens_this_month + v_t, o.tokens_per_month, p_threshold)) THEN
+        RETURN;
+    END IF;
+    UPDATE user_usage
+       SET fast_threshold = p_threshold, fast_messages = v_m, fast_tokens = v_t, fast_per_day = o.per_day,
+           fast_per_month = o.per_month, fast_tokens_per_month = o.tokens_per_month
+     WHERE user_id = p_user AND usage_date = p_day
+       AND NOT EXISTS (SELECT 1 FROM user_usage l
+                        WHERE l.user_id = p_user AND l.usage_date > p_day
+                          AND l.usage_date < (date_trunc('month', p_day) + interval '1 month')::date);
+END
+$f$;
+
 -- consume (p_reserve false) and reserve (p_reserve true). p_key_mode says
 -- whose p_request_id it is: 'caller' (stored as an idempotency key),
 -- 'auto' (the library's own; only written to the audit row) or
 -- 'auto-retry' (the library's own, resent after a lost acknowledgement).
 --
--- The state is read in one statement (the subscription, its tier and the
--- latest day row of the month). The usual request, a consume with the
--- library's key on an active subscription whose day row exists, that
--- neither breaks a limit nor crosses a warning threshold, is decided by
--- one condition and written by one statement; everything else takes the
--- general path below, which gives the same answers for those requests.
+-- The usual request, a consume with the library's key that the day row's
+-- budget covers, is decided and written by one statement (the fast path).
+-- Everything else takes the general path: the state is read in one
+-- statement (the subscription, its tier and the latest day row of the
+-- month), decided, written, and an admitted request gives the row a new
+-- budget. The general path gives the same answers as the fast path; the
+-- budget only says when the general path's answer is known in advance.
 CREATE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
@@ -283,44 +354,47 @@ DECLARE
     v_usage BIGINT;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
-    SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
-    END IF;
-    -- The usual request. A NULL anywhere in the condition sends the request
-    -- to the general path, which handles every case.
-    IF o.day_found AND p_key_mode = 'auto' AND NOT p_reserve
-       AND o.tier_id IS NOT NULL AND o.sub_status NOT IN ('canceled', 'expired', 'trialing')
-       AND (o.end_date IS NULL OR o.end_date > p_now)
-       AND o.messages_this_month + p_messages <= p_max AND o.tokens_this_month + p_tokens <= p_max
-       AND kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
-                                o.messages_this_month, o.tokens_this_month, p_messages, p_tokens) = 'none'
-       AND (o.per_day IS NULL OR kauri_quota_reached(o.messages_today, o.per_day, p_threshold)
-            OR NOT kauri_quota_reached(o.messages_today + p_messages, o.per_day, p_threshold))
-       AND (o.per_month IS NULL OR kauri_quota_reached(o.messages_this_month, o.per_month, p_threshold)
-            OR NOT kauri_quota_reached(o.messages_this_month + p_messages, o.per_month, p_threshold))
-       AND (o.tokens_per_month IS NULL OR kauri_quota_reached(o.tokens_this_month, o.tokens_per_month, p_threshold)
-            OR NOT kauri_quota_reached(o.tokens_this_month + p_tokens, o.tokens_per_month, p_threshold)) THEN
-        -- The day row is the latest of its month: it alone carries the
-        -- totals. The update and the audit row are one statement.
+    -- The fast path: the day row's budget covers the request, the
+    -- subscription is active and its tier's limits are those the budget was
+    -- computed for. The update, the audit row and the state returned are
+    -- one statement.
+    IF p_key_mode = 'auto' AND NOT p_reserve THEN
         WITH up AS (
-            UPDATE user_usage
-               SET messages_today = messages_today + p_messages, tokens_today = tokens_today + p_tokens,
-                   messages_this_month = messages_this_month + p_messages,
-                   tokens_this_month = tokens_this_month + p_tokens, updated_at = p_now
-             WHERE user_id = p_user AND usage_date = p_day
-            RETURNING messages_today, tokens_today, messages_this_month, tokens_this_month
+            UPDATE user_usage d
+               SET messages_today = d.messages_today + p_messages, tokens_today = d.tokens_today + p_tokens,
+                   messages_this_month = d.messages_this_month + p_messages,
+                   tokens_this_month = d.tokens_this_month + p_tokens, updated_at = p_now,
+                   fast_messages = d.fast_messages - p_messages, fast_tokens = d.fast_tokens - p_tokens
+              FROM users u JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
+             WHERE d.user_id = p_user AND d.usage_date = p_day AND u.user_id = p_user
+               AND d.fast_threshold = p_threshold AND p_messages <= d.fast_messages AND p_tokens <= d.fast_tokens
+               AND u.subscription_status NOT IN ('canceled', 'expired', 'trialing')
+               AND (u.subscription_end_date IS NULL OR u.subscription_end_date > p_now)
+               AND t.messages_per_day IS NOT DISTINCT FROM d.fast_per_day
+               AND t.messages_per_month IS NOT DISTINCT FROM d.fast_per_month
+               AND t.tokens_per_month IS NOT DISTINCT FROM d.fast_tokens_per_month
+            RETURNING u.email::text, u.subscription_tier::text, u.subscription_status::text,
+                      u.subscription_start_date::timestamp, u.subscription_end_date::timestamp,
+                      u.trial_end_date::timestamp, u.created_at::timestamp, t.tier_id::text, t.name::text,
+                      t.name_fr::text, t.messages_per_day::bigint, t.messages_per_month::bigint,
+                      t.tokens_per_month::bigint, t.price_fcfa::bigint, t.display_order::integer, t.is_visible,
+                      d.messages_today::bigint, d.tokens_today::bigint, d.messages_this_month::bigint,
+                      d.tokens_this_month::bigint
         ), audit AS (
             INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
                                     user_agent, event_metadata, event_timestamp, usage_date, request_id)
-            SELECT p_user, 'message_sent', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now, p_day,
+            SELECT p_user, 'message_sent', p_messages, p_tokens, up.tier_id, p_ip, p_ua, NULL, p_now, p_day,
                    p_request_id
               FROM up
         )
-        SELECT up.messages_today, up.tokens_today, up.messages_this_month, up.tokens_this_month
-          INTO o.messages_today, o.tokens_today, o.messages_this_month, o.tokens_this_month
-          FROM up;
-        RETURN o;
+        SELECT TRUE, 'none', FALSE, NULL, up.*, TRUE, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL INTO o FROM up;
+        IF FOUND THEN
+            RETURN o;
+        END IF;
+    END IF;
+    SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
     END IF;
     -- The general path.
     o := kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
@@ -382,6 +456,7 @@ BEGIN
         o.tokens_this_month := o.tokens_this_month + p_tokens;
         o.allowed := TRUE;
         o.denied_by := 'none';
+        PERFORM kauri_quota_arm(p_user, p_day, o, p_threshold, p_max);
     ELSE
         v_limit := CASE v_kind WHEN 'daily' THEN o.per_day WHEN 'monthly' THEN o.per_month ELSE o.tokens_per_month END;
         v_usage := CASE v_kind WHEN 'daily' THEN o.messages_today WHEN 'monthly' THEN o.messages_this_month
@@ -450,6 +525,7 @@ BEGIN
     o.tokens_this_month := o.tokens_this_month + p_tokens;
     o.allowed := TRUE;
     o.replayed := FALSE;
+    PERFORM kauri_quota_arm(p_user, p_day, o, p_threshold, p_max);
     RETURN o;
 END
 $f$;
@@ -601,7 +677,7 @@ BEGIN
                  WHERE user_id = r.user_id AND usage_date = r.usage_date FOR UPDATE
             ), z AS (
                 UPDATE user_usage SET messages_today = 0, tokens_today = 0, messages_this_month = 0,
-                                      tokens_this_month = 0, updated_at = p_now
+                                      tokens_this_month = 0, updated_at = p_now, fast_threshold = NULL
                  WHERE user_id = r.user_id AND usage_date = r.usage_date
             )
             INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, event_timestamp, usage_date)
