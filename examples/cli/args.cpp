@@ -55,8 +55,9 @@ Usage:
                                 count one message and a token estimate
   commit RES --tokens N         settle a reservation at the actual tokens
   release RES                   refund a reservation
-  expire                        settle expired reservations at their estimate
-                                and forget request ids older than 7 days
+  expire [--request-id-ttl D]   settle expired reservations at their estimate
+                                and forget request ids older than D (90m, 36h,
+                                7d: s, m, h or d; default 7d; or forever)
   quota USER                    quota status with usage bars
   stats USER                    usage percentages and warnings
   events USER [--limit N] [--type T]
@@ -76,7 +77,7 @@ struct option_spec {
   bool global;
 };
 
-constexpr std::array<option_spec, 26> known_options{{
+constexpr std::array<option_spec, 27> known_options{{
     {"--db", true, true},          {"--tz", true, true},          {"--json", false, true},
     {"--help", false, true},       {"--version", false, true},    {"--to", true, false},
     {"--down", true, false},       {"--all", false, false},       {"--daily", true, false},
@@ -85,7 +86,7 @@ constexpr std::array<option_spec, 26> known_options{{
     {"--order", true, false},      {"--email", true, false},      {"--tier", true, false},
     {"--messages", true, false},   {"--request-id", true, false}, {"--ip", true, false},
     {"--user-agent", true, false}, {"--limit", true, false},      {"--type", true, false},
-    {"--user", true, false},       {"--keep", false, false},
+    {"--user", true, false},       {"--keep", false, false},      {"--request-id-ttl", true, false},
 }};
 
 const option_spec* find_option(std::string_view name) {
@@ -157,6 +158,21 @@ std::optional<std::string> apply_option(command& cmd, const raw_option& opt) {
   if (name == "--order") return count_into(cmd.order, std::numeric_limits<std::int32_t>::max());
   if (name == "--messages") return count_into(cmd.messages, max64);
   if (name == "--limit") return count_into(cmd.limit, max64);
+  if (name == "--request-id-ttl") {
+    if (value == "forever") {
+      cmd.request_id_ttl.emplace(std::nullopt);
+      return std::nullopt;
+    }
+    const char unit = value.empty() ? '\0' : value.back();
+    const std::int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+    auto parsed =
+        parse_bounded(std::string_view(value).substr(0, value.empty() ? 0 : value.size() - 1), name, max64 / 86400);
+    if (scale == 0 || std::holds_alternative<std::string>(parsed))
+      return "--request-id-ttl: expected a duration such as 90m, 36h or 7d (s, m, h or d) or forever, got " +
+             quoted(value);
+    cmd.request_id_ttl.emplace(std::chrono::seconds{std::get<std::int64_t>(parsed) * scale});
+    return std::nullopt;
+  }
   if (name == "--visible") {
     if (value == "true") {
       cmd.visible = true;
@@ -238,7 +254,7 @@ command_shape shape_of(command_kind kind) {
     case command_kind::upgrade:
       return {"upgrade", {"USER", "TIER"}, {}};
     case command_kind::expire:
-      return {"expire", {}, {}};
+      return {"expire", {}, {"--request-id-ttl"}};
     case command_kind::demo:
       return {"demo", {}, {"--keep"}};
     case command_kind::help:

@@ -8,6 +8,7 @@
 // those errors are reported in one place with the library's own messages.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -94,6 +95,10 @@ struct command {
   // reset
   bool reset_monthly = false;  ///< false: daily
   std::optional<std::string> reset_user;
+
+  // expire: --request-id-ttl, when given; its value is the TTL, or
+  // nullopt for `forever`.
+  std::optional<std::optional<std::chrono::seconds>> request_id_ttl;
 
   // demo
   bool keep = false;

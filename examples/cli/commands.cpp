@@ -37,10 +37,11 @@ kq::result<std::shared_ptr<kq::storage>> open_store(const settings& s, bool may_
   return std::shared_ptr<kq::storage>(std::move(opened).value());
 }
 
-kq::result<kq::quota_service> open_service(const settings& s) {
+kq::result<kq::quota_service> open_service(const settings& s, const command& cmd) {
   BOOST_OUTCOME_TRY(store, open_store(s, false));
   kq::service_options opts;
   opts.time_zone = s.zone;
+  if (cmd.request_id_ttl) opts.request_id_ttl = *cmd.request_id_ttl;
   return kq::quota_service::create(std::move(store), std::move(opts));
 }
 
@@ -393,7 +394,7 @@ int run_command(const command& cmd, const settings& s) {
       break;
   }
 
-  auto opened = open_service(s);
+  auto opened = open_service(s, cmd);
   if (!opened) return report(opened.error());
   kq::quota_service& svc = opened.value();
 

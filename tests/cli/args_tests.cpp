@@ -4,8 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -104,6 +106,23 @@ TEST_SUITE("kauri-quota arguments") {
     CHECK(parsed({"demo", "--keep"}).keep);
     CHECK(parsed({"consume", "u1", "--help"}).kind == cli::command_kind::help);
     CHECK(parsed({"--version"}).kind == cli::command_kind::version);
+  }
+
+  TEST_CASE("expire takes the request-id TTL as a duration with a unit, or forever") {
+    using std::chrono::seconds;
+    CHECK_FALSE(parsed({"expire"}).request_id_ttl.has_value());
+    CHECK(parsed({"expire", "--request-id-ttl", "90s"}).request_id_ttl == std::optional<seconds>{seconds{90}});
+    CHECK(parsed({"expire", "--request-id-ttl", "90m"}).request_id_ttl == std::optional<seconds>{seconds{5400}});
+    CHECK(parsed({"expire", "--request-id-ttl", "36h"}).request_id_ttl == std::optional<seconds>{seconds{129600}});
+    CHECK(parsed({"expire", "--request-id-ttl=7d"}).request_id_ttl == std::optional<seconds>{seconds{604800}});
+    const auto forever = parsed({"expire", "--request-id-ttl", "forever"}).request_id_ttl;
+    REQUIRE(forever.has_value());
+    CHECK_FALSE(forever->has_value());
+    for (const char* bad : {"", "7", "d", "7w", "-1d", "+1d", "1.5h", "7 d", "Forever", "99999999999999999d"}) {
+      CAPTURE(bad);
+      CHECK(usage_error_of({"expire", "--request-id-ttl", bad}).find("expected a duration") != std::string::npos);
+    }
+    CHECK(usage_error_of({"consume", "u1", "--request-id-ttl", "7d"}).find("does not apply") != std::string::npos);
   }
 
   TEST_CASE("-- ends the options so that arguments may start with a dash") {

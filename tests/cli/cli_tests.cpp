@@ -86,6 +86,18 @@ class cli {
     ok({"user", "add", "u1"});
   }
 
+  /// Runs SQL on the database file directly, as another program would.
+  void exec_sql(const char* sql) const {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(db_path().c_str(), &db) == SQLITE_OK);
+    char* message = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
+    INFO((message != nullptr ? message : ""));
+    sqlite3_free(message);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+  }
+
   /// What the audit log and the quota of u1 say; equal before and after a
   /// refused command when nothing changed.
   std::string state_of_u1() const {
@@ -168,20 +180,10 @@ TEST_SUITE("kauri-quota") {
 
   TEST_CASE("migrate backfills a host's existing users table quietly when stderr is not a terminal") {
     cli c;
-    {
-      sqlite3* db = nullptr;
-      REQUIRE(sqlite3_open(c.db_path().c_str(), &db) == SQLITE_OK);
-      const char* sql =
-          "CREATE TABLE users (user_id TEXT PRIMARY KEY, email TEXT, created_at TIMESTAMP);"
-          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
-          "  INSERT INTO users (user_id) SELECT 'host-' || i FROM n;";
-      char* message = nullptr;
-      const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
-      INFO((message != nullptr ? message : ""));
-      sqlite3_free(message);
-      sqlite3_close(db);
-      REQUIRE(rc == SQLITE_OK);
-    }
+    c.exec_sql(
+        "CREATE TABLE users (user_id TEXT PRIMARY KEY, email TEXT, created_at TIMESTAMP);"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+        "  INSERT INTO users (user_id) SELECT 'host-' || i FROM n;");
     const run_result r = c.run({"migrate"});
     INFO(show(r));
     CHECK(r.exit_code == 0);
@@ -362,6 +364,30 @@ TEST_SUITE("kauri-quota") {
     CHECK(expired["request_ids_forgotten"].as_int() == 0);
 
     check_usage_error(c.run({"commit", res}));  // --tokens is required
+  }
+
+  TEST_CASE("expire forgets the request ids older than --request-id-ttl") {
+    cli c;
+    c.with_user();
+    c.ok({"consume", "u1", "--request-id", "old"});
+    c.ok({"consume", "u1", "--request-id", "new"});
+    c.exec_sql(
+        "UPDATE kauri_quota_idempotency_keys SET created_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 days')"
+        " WHERE request_id = 'old'");
+    CHECK(c.run_json({"expire", "--request-id-ttl", "forever"})["request_ids_forgotten"].as_int() == 0);
+    CHECK(c.run_json({"expire", "--request-id-ttl", "3d"})["request_ids_forgotten"].as_int() == 0);
+    const run_result r = c.run({"expire", "--request-id-ttl", "36h"});
+    INFO(show(r));
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("forgot 1 request id older than 36 hours") != std::string::npos);
+    // The forgotten id counts again; the other one still replays.
+    CHECK_FALSE(c.run_json({"consume", "u1", "--request-id", "old"})["replayed"].as_bool());
+    CHECK(c.run_json({"consume", "u1", "--request-id", "new"})["replayed"].as_bool());
+    CHECK(c.run_json({"quota", "u1"})["messages_today"].as_int() == 3);
+    // The library's bounds apply, and a refused TTL forgets nothing.
+    check_error(c.run({"expire", "--request-id-ttl", "30s"}));
+    check_error(c.run({"expire", "--request-id-ttl", "401d"}));
+    CHECK(c.run_json({"consume", "u1", "--request-id", "new"})["replayed"].as_bool());
   }
 
   TEST_CASE("reset daily brings messages_today to 0") {
