@@ -3,6 +3,7 @@
 
 #include <kauri_quota/clock.hpp>
 #include <kauri_quota/json.hpp>
+#include <kauri_quota/metrics.hpp>
 #include <kauri_quota/quota_service.hpp>
 #include <kauri_quota/result.hpp>
 #include <kauri_quota/storage.hpp>

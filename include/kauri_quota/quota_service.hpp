@@ -2,12 +2,13 @@
 //
 // It validates input, computes periods in the configured IANA time zone,
 // and turns storage answers into quota information, decisions and denial
-// payloads. It holds no mutable state of its own and is safe to share
-// between threads; exactness under concurrency comes from the storage,
-// where every operation is one transaction.
+// payloads. It is safe to share between threads: its only state of its own
+// is the atomic counters behind metrics(); exactness under concurrency
+// comes from the storage, where every operation is one transaction.
 #pragma once
 
 #include <kauri_quota/clock.hpp>
+#include <kauri_quota/metrics.hpp>
 #include <kauri_quota/result.hpp>
 #include <kauri_quota/storage.hpp>
 #include <kauri_quota/types.hpp>
@@ -121,6 +122,13 @@ class quota_service {
   /// The day `t` falls on in the quota time zone.
   local_date day_of(sys_time t) const;
   sys_time now() const;
+
+  // --- Monitoring ----------------------------------------------------------
+
+  /// What this service has answered since it was created, and how long the
+  /// calls of a chat request took (see metrics.hpp; to_prometheus renders
+  /// it for a scrape).
+  metrics_snapshot metrics() const noexcept;
 
  private:
   struct impl;

@@ -1,6 +1,7 @@
 #include <kauri_quota/quota_service.hpp>
 
 #include "core/json_writer.hpp"
+#include "core/metrics_registry.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
 #include "core/sql_support.hpp"
@@ -15,8 +16,18 @@ struct quota_service::impl {
   service_options opts;
   detail::zone zone;
   std::shared_ptr<const clock> clk;
+  std::unique_ptr<detail::metrics_registry> metrics = std::make_unique<detail::metrics_registry>();
 
   sys_time now() const { return clk->now(); }
+
+  /// Runs one metered call and counts it.
+  template <class F>
+  auto timed(metered_call c, F&& call) -> decltype(call()) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = call();
+    metrics->observe(c, std::chrono::steady_clock::now() - start, r.has_value() ? nullptr : &r.error());
+    return r;
+  }
 
   /// try_consume (reserve false) and reserve (true): validate, then one
   /// storage call, then the decision.
@@ -37,7 +48,9 @@ struct quota_service::impl {
     req.warning_threshold = opts.warning_threshold;
     req.default_tier = opts.default_tier;
     BOOST_OUTCOME_TRY(o, store->consume(req));
-    return make_decision(o, t);
+    decision d = make_decision(o, t);
+    metrics->decided(d);
+    return d;
   }
 
   decision make_decision(const consume_outcome& o, sys_time t) const {
@@ -90,6 +103,7 @@ storage& quota_service::store() const noexcept { return *impl_->store; }
 const service_options& quota_service::options() const noexcept { return impl_->opts; }
 sys_time quota_service::now() const { return impl_->now(); }
 local_date quota_service::day_of(sys_time t) const { return impl_->zone.day_of(t); }
+metrics_snapshot quota_service::metrics() const noexcept { return impl_->metrics->snapshot(); }
 
 // --- Subscriptions ----------------------------------------------------------
 
@@ -197,10 +211,12 @@ result<usage> quota_service::get_or_create_usage(const user_id& user) {
 }
 
 result<quota_info> quota_service::get_user_quota_info(const user_id& user) {
-  BOOST_OUTCOME_TRY(detail::check_user(user));
-  const sys_time t = now();
-  BOOST_OUTCOME_TRY(snap, impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier));
-  return detail::make_quota_info(snap, impl_->zone, impl_->opts.warning_threshold);
+  return impl_->timed(metered_call::quota_read, [&]() -> result<quota_info> {
+    BOOST_OUTCOME_TRY(detail::check_user(user));
+    const sys_time t = now();
+    BOOST_OUTCOME_TRY(snap, impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier));
+    return detail::make_quota_info(snap, impl_->zone, impl_->opts.warning_threshold);
+  });
 }
 
 result<usage_stats> quota_service::get_usage_stats(const user_id& user) {
@@ -214,27 +230,34 @@ result<bool> quota_service::can_send_message(const user_id& user) {
 }
 
 result<decision> quota_service::try_consume(const user_id& user, std::int64_t tokens, const request_context& ctx) {
-  return impl_->decide(user, "tokens", tokens, ctx, false);
+  return impl_->timed(metered_call::consume, [&] { return impl_->decide(user, "tokens", tokens, ctx, false); });
 }
 
 result<decision> quota_service::reserve(const user_id& user, std::int64_t estimated_tokens,
                                         const request_context& ctx) {
-  return impl_->decide(user, "estimated_tokens", estimated_tokens, ctx, true);
+  return impl_->timed(metered_call::reserve,
+                      [&] { return impl_->decide(user, "estimated_tokens", estimated_tokens, ctx, true); });
 }
 
 result<reservation> quota_service::commit(const reservation_id& id, std::int64_t actual_tokens) {
-  BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
-  BOOST_OUTCOME_TRY(detail::check_count("actual_tokens", actual_tokens));
-  const sys_time t = now();
-  BOOST_OUTCOME_TRY(o, impl_->store->settle(settle_request{id, actual_tokens, t, day_of(t), impl_->opts.default_tier}));
-  return o.res;
+  return impl_->timed(metered_call::commit, [&]() -> result<reservation> {
+    BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
+    BOOST_OUTCOME_TRY(detail::check_count("actual_tokens", actual_tokens));
+    const sys_time t = now();
+    BOOST_OUTCOME_TRY(o,
+                      impl_->store->settle(settle_request{id, actual_tokens, t, day_of(t), impl_->opts.default_tier}));
+    return o.res;
+  });
 }
 
 result<reservation> quota_service::release(const reservation_id& id) {
-  BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
-  const sys_time t = now();
-  BOOST_OUTCOME_TRY(o, impl_->store->settle(settle_request{id, std::nullopt, t, day_of(t), impl_->opts.default_tier}));
-  return o.res;
+  return impl_->timed(metered_call::release, [&]() -> result<reservation> {
+    BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
+    const sys_time t = now();
+    BOOST_OUTCOME_TRY(o,
+                      impl_->store->settle(settle_request{id, std::nullopt, t, day_of(t), impl_->opts.default_tier}));
+    return o.res;
+  });
 }
 
 result<reservation> quota_service::get_reservation(const reservation_id& id) {
@@ -258,22 +281,24 @@ result<std::int64_t> quota_service::prune_request_ids() {
 
 result<usage> quota_service::increment_usage(const user_id& user, std::int64_t messages, std::int64_t tokens,
                                              const request_context& ctx) {
-  BOOST_OUTCOME_TRY(detail::check_user(user));
-  BOOST_OUTCOME_TRY(detail::check_count("messages", messages));
-  BOOST_OUTCOME_TRY(detail::check_count("tokens", tokens));
-  BOOST_OUTCOME_TRY(detail::check_context(ctx));
-  const sys_time t = now();
-  record_request req;
-  req.user = user;
-  req.now = t;
-  req.day = day_of(t);
-  req.messages = messages;
-  req.tokens = tokens;
-  req.ctx = ctx;
-  req.warning_threshold = impl_->opts.warning_threshold;
-  req.default_tier = impl_->opts.default_tier;
-  BOOST_OUTCOME_TRY(o, impl_->store->record(req));
-  return o.snapshot.counters;
+  return impl_->timed(metered_call::record, [&]() -> result<usage> {
+    BOOST_OUTCOME_TRY(detail::check_user(user));
+    BOOST_OUTCOME_TRY(detail::check_count("messages", messages));
+    BOOST_OUTCOME_TRY(detail::check_count("tokens", tokens));
+    BOOST_OUTCOME_TRY(detail::check_context(ctx));
+    const sys_time t = now();
+    record_request req;
+    req.user = user;
+    req.now = t;
+    req.day = day_of(t);
+    req.messages = messages;
+    req.tokens = tokens;
+    req.ctx = ctx;
+    req.warning_threshold = impl_->opts.warning_threshold;
+    req.default_tier = impl_->opts.default_tier;
+    BOOST_OUTCOME_TRY(o, impl_->store->record(req));
+    return o.snapshot.counters;
+  });
 }
 
 // --- Administration and audit ----------------------------------------------
