@@ -25,7 +25,8 @@ namespace kauri_quota {
 struct service_options {
   /// IANA zone in which days and months start; "UTC" as in the spec.
   std::string time_zone = "UTC";
-  /// Usage at or above this fraction of any limit raises the warning.
+  /// Usage at or above this fraction of any limit raises the warning
+  /// (0.000001 to 1).
   double warning_threshold = 0.8;
   /// Tier given to new users and applied when a subscription lapses.
   tier_id default_tier{"free"};

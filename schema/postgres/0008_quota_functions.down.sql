@@ -20,10 +20,13 @@ DROP FUNCTION IF EXISTS kauri_quota_below;
 DROP FUNCTION IF EXISTS kauri_quota_reached;
 DROP FUNCTION IF EXISTS kauri_quota_evaluate;
 DROP TYPE IF EXISTS kauri_quota_outcome;
+DROP TRIGGER IF EXISTS kauri_quota_usage_added ON user_usage;
+DROP FUNCTION IF EXISTS kauri_quota_usage_added;
 ALTER TABLE user_usage
     DROP COLUMN IF EXISTS fast_threshold,
     DROP COLUMN IF EXISTS fast_messages,
     DROP COLUMN IF EXISTS fast_tokens,
     DROP COLUMN IF EXISTS fast_per_day,
     DROP COLUMN IF EXISTS fast_per_month,
-    DROP COLUMN IF EXISTS fast_tokens_per_month;
+    DROP COLUMN IF EXISTS fast_tokens_per_month,
+    DROP COLUMN IF EXISTS fast_xid;

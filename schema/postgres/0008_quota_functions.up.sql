@@ -12,20 +12,40 @@
 -- serve a UUID column (the original database) and a TEXT one.
 
 -- The budget of the consume fast path (see kauri_quota_arm). A row has one
--- when fast_threshold is set: it is then the latest day row of its month,
--- and a consume with warning threshold fast_threshold, by a user whose tier
--- has the limits fast_per_day, fast_per_month and fast_tokens_per_month,
--- may take up to fast_messages more messages and fast_tokens more tokens
--- (all such consumes together) without breaking a limit or crossing a
--- warning threshold. Every other change to the counters clears it. Adding
--- nullable columns rewrites nothing, however large the table.
+-- when fast_threshold is set and the row version is the one the budget was
+-- given or last spent by (xmin = fast_xid): it is then the latest day row
+-- of its month, and a consume with warning threshold fast_threshold, by a
+-- user whose tier has the limits fast_per_day, fast_per_month and
+-- fast_tokens_per_month, may take up to fast_messages more messages and
+-- fast_tokens more tokens (all such consumes together) without breaking a
+-- limit or crossing a warning threshold. Any other update of the row, by
+-- the library or by anyone else's SQL, makes a new row version and so
+-- voids the budget; a later day's row voids it on the earlier days of its
+-- month (trigger below). Adding nullable columns rewrites nothing, however
+-- large the table.
 ALTER TABLE user_usage
     ADD COLUMN fast_threshold DOUBLE PRECISION,
     ADD COLUMN fast_messages BIGINT,
     ADD COLUMN fast_tokens BIGINT,
     ADD COLUMN fast_per_day BIGINT,
     ADD COLUMN fast_per_month BIGINT,
-    ADD COLUMN fast_tokens_per_month BIGINT;
+    ADD COLUMN fast_tokens_per_month BIGINT,
+    ADD COLUMN fast_xid XID;
+
+-- A day row added (or moved to another day) makes the earlier days of its
+-- month no longer the latest: their budgets are cleared, whoever added it.
+CREATE FUNCTION kauri_quota_usage_added()
+RETURNS TRIGGER LANGUAGE plpgsql AS $f$
+BEGIN
+    UPDATE user_usage SET fast_threshold = NULL
+     WHERE user_id = NEW.user_id AND usage_date >= date_trunc('month', NEW.usage_date)::date
+       AND usage_date < NEW.usage_date AND fast_threshold IS NOT NULL;
+    RETURN NULL;
+END
+$f$;
+
+CREATE TRIGGER kauri_quota_usage_added AFTER INSERT OR UPDATE OF usage_date ON user_usage
+    FOR EACH ROW EXECUTE FUNCTION kauri_quota_usage_added();
 
 CREATE TYPE kauri_quota_outcome AS (
     allowed             BOOLEAN,
@@ -190,8 +210,7 @@ END
 $f$;
 
 -- Adds a delta to one day and to the month-to-date totals of that day and
--- every later day of the same month (the month-to-date invariant). The
--- fast-path budgets of the rows it changes are cleared.
+-- every later day of the same month (the month-to-date invariant).
 CREATE FUNCTION kauri_quota_apply(p_user users.user_id%TYPE, p_day DATE, p_messages BIGINT, p_tokens BIGINT,
                                   p_now TIMESTAMP, p_day_found BOOLEAN)
 RETURNS VOID LANGUAGE plpgsql AS $f$
@@ -208,9 +227,6 @@ BEGIN
                               WHERE uu.user_id = p_user AND uu.usage_date < p_day AND uu.usage_date >= v_first
                               ORDER BY uu.usage_date DESC LIMIT 1) AS prev ON TRUE
         ON CONFLICT (user_id, usage_date) DO NOTHING;
-        -- An earlier day of the month is no longer the latest.
-        UPDATE user_usage SET fast_threshold = NULL
-         WHERE user_id = p_user AND usage_date >= v_first AND usage_date < p_day AND fast_threshold IS NOT NULL;
     END IF;
     IF p_messages <> 0 OR p_tokens <> 0 THEN
         UPDATE user_usage
@@ -218,7 +234,7 @@ BEGIN
                tokens_today = tokens_today + CASE WHEN usage_date = p_day THEN p_tokens ELSE 0 END,
                messages_this_month = messages_this_month + p_messages,
                tokens_this_month = tokens_this_month + p_tokens,
-               updated_at = p_now, fast_threshold = NULL
+               updated_at = p_now
          WHERE user_id = p_user AND usage_date >= p_day AND usage_date < v_next;
     END IF;
 END
@@ -293,7 +309,7 @@ $f$;
 -- threshold. Only the latest row of its month gets one: it alone carries
 -- the month's totals. The budget is checked against the rules themselves
 -- before it is stored, so an error in it can only cost speed.
-CREATE FUNCTION kauri_quota_arm(p_user users.user_id%TYPE, p_day DATE, o kauri_quota_outcome,
+CREATE FUNCTION kauri_quota_arm(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, o kauri_quota_outcome,
                                 p_threshold DOUBLE PRECISION, p_max BIGINT)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 DECLARE
@@ -304,6 +320,12 @@ DECLARE
     v_t BIGINT := least(p_max - o.tokens_this_month, o.tokens_per_month - 1 - o.tokens_this_month,
                         kauri_quota_below(o.tokens_this_month, o.tokens_per_month, p_threshold));
 BEGIN
+    -- The fast path serves only subscriptions that are active on their own
+    -- tier (see kauri_quota_consume).
+    IF o.sub_status IN ('canceled', 'expired', 'trialing') OR o.sub_status IS NULL OR o.end_date <= p_now
+       OR o.tier_id IS DISTINCT FROM o.sub_tier THEN
+        RETURN;
+    END IF;
     IF v_m < 0 OR v_t < 0
        OR kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today, o.messages_this_month,
                                o.tokens_this_month, v_m, v_t) <> 'none'
@@ -318,7 +340,8 @@ BEGIN
     END IF;
     UPDATE user_usage
        SET fast_threshold = p_threshold, fast_messages = v_m, fast_tokens = v_t, fast_per_day = o.per_day,
-           fast_per_month = o.per_month, fast_tokens_per_month = o.tokens_per_month
+           fast_per_month = o.per_month, fast_tokens_per_month = o.tokens_per_month,
+           fast_xid = pg_current_xact_id()::xid
      WHERE user_id = p_user AND usage_date = p_day
        AND NOT EXISTS (SELECT 1 FROM user_usage l
                         WHERE l.user_id = p_user AND l.usage_date > p_day
@@ -364,10 +387,12 @@ BEGIN
                SET messages_today = d.messages_today + p_messages, tokens_today = d.tokens_today + p_tokens,
                    messages_this_month = d.messages_this_month + p_messages,
                    tokens_this_month = d.tokens_this_month + p_tokens, updated_at = p_now,
-                   fast_messages = d.fast_messages - p_messages, fast_tokens = d.fast_tokens - p_tokens
+                   fast_messages = d.fast_messages - p_messages, fast_tokens = d.fast_tokens - p_tokens,
+                   fast_xid = pg_current_xact_id()::xid
               FROM users u JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
              WHERE d.user_id = p_user AND d.usage_date = p_day AND u.user_id = p_user
-               AND d.fast_threshold = p_threshold AND p_messages <= d.fast_messages AND p_tokens <= d.fast_tokens
+               AND d.fast_threshold = p_threshold AND d.xmin = d.fast_xid
+               AND p_messages <= d.fast_messages AND p_tokens <= d.fast_tokens
                AND u.subscription_status NOT IN ('canceled', 'expired', 'trialing')
                AND (u.subscription_end_date IS NULL OR u.subscription_end_date > p_now)
                AND t.messages_per_day IS NOT DISTINCT FROM d.fast_per_day
@@ -456,7 +481,7 @@ BEGIN
         o.tokens_this_month := o.tokens_this_month + p_tokens;
         o.allowed := TRUE;
         o.denied_by := 'none';
-        PERFORM kauri_quota_arm(p_user, p_day, o, p_threshold, p_max);
+        PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
     ELSE
         v_limit := CASE v_kind WHEN 'daily' THEN o.per_day WHEN 'monthly' THEN o.per_month ELSE o.tokens_per_month END;
         v_usage := CASE v_kind WHEN 'daily' THEN o.messages_today WHEN 'monthly' THEN o.messages_this_month
@@ -525,7 +550,7 @@ BEGIN
     o.tokens_this_month := o.tokens_this_month + p_tokens;
     o.allowed := TRUE;
     o.replayed := FALSE;
-    PERFORM kauri_quota_arm(p_user, p_day, o, p_threshold, p_max);
+    PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
     RETURN o;
 END
 $f$;
@@ -677,7 +702,7 @@ BEGIN
                  WHERE user_id = r.user_id AND usage_date = r.usage_date FOR UPDATE
             ), z AS (
                 UPDATE user_usage SET messages_today = 0, tokens_today = 0, messages_this_month = 0,
-                                      tokens_this_month = 0, updated_at = p_now, fast_threshold = NULL
+                                      tokens_this_month = 0, updated_at = p_now
                  WHERE user_id = r.user_id AND usage_date = r.usage_date
             )
             INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, event_timestamp, usage_date)

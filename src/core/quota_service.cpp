@@ -86,8 +86,10 @@ quota_service::~quota_service() = default;
 result<quota_service> quota_service::create(std::shared_ptr<storage> store, service_options opts) {
   if (!store) return make_error(errc::invalid_argument, "quota_service needs a storage");
   BOOST_OUTCOME_TRY(z, detail::zone::locate(opts.time_zone));
-  if (!(opts.warning_threshold > 0.0 && opts.warning_threshold <= 1.0))
-    return make_error(errc::invalid_argument, "warning_threshold must be in (0, 1]");
+  // A lower bound keeps threshold * limit a normal number on every backend
+  // (PostgreSQL refuses float underflow).
+  if (!(opts.warning_threshold >= 1e-6 && opts.warning_threshold <= 1.0))
+    return make_error(errc::invalid_argument, "warning_threshold must be between 0.000001 and 1");
   if (opts.reservation_ttl < std::chrono::seconds{1} || opts.reservation_ttl > std::chrono::hours{24 * 7})
     return make_error(errc::invalid_argument, "reservation_ttl must be between 1 second and 7 days");
   if (opts.request_id_ttl &&

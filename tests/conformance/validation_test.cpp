@@ -192,13 +192,19 @@ TEST_CASE("quota_service::create refuses an unknown or malformed time zone with 
   CHECK(quota_service::create(db.store, ok_zone).has_value());
 }
 
-TEST_CASE("quota_service::create refuses a negative or NaN warning threshold and a negative TTL") {
+TEST_CASE("quota_service::create refuses a warning threshold outside [0.000001, 1] and a negative TTL") {
   auto db = make_test_db();
   service_options o;
-  o.warning_threshold = -0.5;
-  check_error(quota_service::create(db.store, o), errc::invalid_argument);
-  o.warning_threshold = std::nan("");
-  check_error(quota_service::create(db.store, o), errc::invalid_argument);
+  for (const double bad : {-0.5, 0.0, 1e-7, 1e-310, 1.0000001, std::nan("")}) {
+    INFO(bad);
+    o.warning_threshold = bad;
+    check_error(quota_service::create(db.store, o), errc::invalid_argument);
+  }
+  for (const double good : {1e-6, 0.5, 1.0}) {
+    INFO(good);
+    o.warning_threshold = good;
+    CHECK(quota_service::create(db.store, o).has_value());
+  }
   o = service_options{};
   o.reservation_ttl = -5s;
   check_error(quota_service::create(db.store, o), errc::invalid_argument);
