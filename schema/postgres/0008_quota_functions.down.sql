@@ -17,6 +17,7 @@ DROP FUNCTION IF EXISTS kauri_quota_state;
 DROP FUNCTION IF EXISTS kauri_quota_lock;
 DROP FUNCTION IF EXISTS kauri_quota_time_text;
 DROP FUNCTION IF EXISTS kauri_quota_below;
+DROP FUNCTION IF EXISTS kauri_quota_crosses;
 DROP FUNCTION IF EXISTS kauri_quota_reached;
 DROP FUNCTION IF EXISTS kauri_quota_evaluate;
 DROP TYPE IF EXISTS kauri_quota_outcome;

@@ -103,6 +103,14 @@ RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$
     SELECT lim <= 0 OR used::float8 >= threshold * lim - abs(threshold * lim) * 1e-14
 $f$;
 
+-- True when usage going from `before` to `after` crosses `threshold` of
+-- `lim` (never when there is no limit).
+CREATE FUNCTION kauri_quota_crosses(before BIGINT, after BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
+RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$
+    SELECT lim IS NOT NULL AND NOT kauri_quota_reached(before, lim, threshold)
+           AND kauri_quota_reached(after, lim, threshold)
+$f$;
+
 -- How much `used` may grow and stay below `threshold` of `lim`: NULL (no
 -- bound) when it has already reached it or there is no limit. The smallest
 -- integer that has reached it is the ceiling of the bound
@@ -268,20 +276,17 @@ CREATE FUNCTION kauri_quota_warn(p_user users.user_id%TYPE, p_day DATE, p_now TI
                                  p_messages BIGINT, p_tokens BIGINT, p_threshold DOUBLE PRECISION)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN
-    IF o.per_day IS NOT NULL AND NOT kauri_quota_reached(o.messages_today, o.per_day, p_threshold)
-       AND kauri_quota_reached(o.messages_today + p_messages, o.per_day, p_threshold) THEN
+    IF kauri_quota_crosses(o.messages_today, o.messages_today + p_messages, o.per_day, p_threshold) THEN
         PERFORM kauri_quota_log(p_user, 'quota_warning', 0, 0, o.tier_id, NULL, NULL,
             json_build_object('limit', 'daily', 'limit_value', o.per_day, 'usage', o.messages_today + p_messages,
                               'threshold', p_threshold), p_now, p_day, NULL);
     END IF;
-    IF o.per_month IS NOT NULL AND NOT kauri_quota_reached(o.messages_this_month, o.per_month, p_threshold)
-       AND kauri_quota_reached(o.messages_this_month + p_messages, o.per_month, p_threshold) THEN
+    IF kauri_quota_crosses(o.messages_this_month, o.messages_this_month + p_messages, o.per_month, p_threshold) THEN
         PERFORM kauri_quota_log(p_user, 'quota_warning', 0, 0, o.tier_id, NULL, NULL,
             json_build_object('limit', 'monthly', 'limit_value', o.per_month,
                               'usage', o.messages_this_month + p_messages, 'threshold', p_threshold), p_now, p_day, NULL);
     END IF;
-    IF o.tokens_per_month IS NOT NULL AND NOT kauri_quota_reached(o.tokens_this_month, o.tokens_per_month, p_threshold)
-       AND kauri_quota_reached(o.tokens_this_month + p_tokens, o.tokens_per_month, p_threshold) THEN
+    IF kauri_quota_crosses(o.tokens_this_month, o.tokens_this_month + p_tokens, o.tokens_per_month, p_threshold) THEN
         PERFORM kauri_quota_log(p_user, 'quota_warning', 0, 0, o.tier_id, NULL, NULL,
             json_build_object('limit', 'tokens', 'limit_value', o.tokens_per_month,
                               'usage', o.tokens_this_month + p_tokens, 'threshold', p_threshold), p_now, p_day, NULL);
@@ -330,12 +335,9 @@ BEGIN
        OR kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today, o.messages_this_month,
                                o.tokens_this_month, v_m, v_t) <> 'none'
        OR o.tokens_this_month + v_t >= o.tokens_per_month
-       OR (NOT kauri_quota_reached(o.messages_today, o.per_day, p_threshold)
-           AND kauri_quota_reached(o.messages_today + v_m, o.per_day, p_threshold))
-       OR (NOT kauri_quota_reached(o.messages_this_month, o.per_month, p_threshold)
-           AND kauri_quota_reached(o.messages_this_month + v_m, o.per_month, p_threshold))
-       OR (NOT kauri_quota_reached(o.tokens_this_month, o.tokens_per_month, p_threshold)
-           AND kauri_quota_reached(o.tokens_this_month + v_t, o.tokens_per_month, p_threshold)) THEN
+       OR kauri_quota_crosses(o.messages_today, o.messages_today + v_m, o.per_day, p_threshold)
+       OR kauri_quota_crosses(o.messages_this_month, o.messages_this_month + v_m, o.per_month, p_threshold)
+       OR kauri_quota_crosses(o.tokens_this_month, o.tokens_this_month + v_t, o.tokens_per_month, p_threshold) THEN
         RETURN;
     END IF;
     UPDATE user_usage
