@@ -13,6 +13,11 @@
 
 namespace kauri_quota::detail {
 
+/// How many request ids prune_request_ids deletes per transaction, oldest
+/// first (through ix_kauri_quota_idempotency_keys_created_at): short
+/// transactions, so that no request waits long behind the job.
+inline constexpr int prune_request_ids_batch = 5000;
+
 /// "2025-11-07 10:59:24.625159" (UTC), the text form stored by SQLite.
 std::string format_db_time(sys_time t);
 /// Parses "YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|+00:00]" and "YYYY-MM-DD";

@@ -49,8 +49,6 @@ constexpr const char* sql_settle = "SELECT kauri_quota_settle($1, $2, $3, $4, $5
 constexpr const char* sql_load = "SELECT kauri_quota_load($1, $2, $3, $4, false)";
 constexpr const char* sql_expire = "SELECT kauri_quota_expire($1, 500)";
 constexpr const char* sql_reset = "SELECT kauri_quota_reset($1, $2, $3, $4)";
-// prune_batch at a time, oldest first (ix_kauri_quota_idempotency_keys_created_at).
-constexpr std::int64_t prune_batch = 5000;
 constexpr const char* sql_prune_request_ids =
     "DELETE FROM kauri_quota_idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM kauri_quota_idempotency_keys"
     " WHERE created_at < $1 ORDER BY created_at LIMIT $2))";
@@ -953,14 +951,14 @@ result<std::int64_t> postgres_storage::prune_request_ids(sys_time before) {
   for (;;) {
     // One short transaction per batch; deleting is safe to repeat.
     auto n = run_ready<std::int64_t>(true, [&](connection& c) -> attempt<std::int64_t> {
-      auto r =
-          c.exec("kq_prune_request_ids", sql_prune_request_ids, {format_db_time(before), std::to_string(prune_batch)});
+      auto r = c.exec("kq_prune_request_ids", sql_prune_request_ids,
+                      {format_db_time(before), std::to_string(detail::prune_request_ids_batch)});
       if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
       return std::get<rows>(r).affected();
     });
     if (!n) return n.error();
     total += n.value();
-    if (n.value() < prune_batch) return total;
+    if (n.value() < detail::prune_request_ids_batch) return total;
   }
 }
 

@@ -153,8 +153,6 @@ constexpr const char* sql_get_reservation =
     " expires_at FROM kauri_quota_reservations WHERE reservation_id = ?1";
 constexpr const char* sql_close_reservation =
     "UPDATE kauri_quota_reservations SET state = ?2, actual_tokens = ?3, settled_at = ?4 WHERE reservation_id = ?1";
-// prune_batch at a time, oldest first (ix_kauri_quota_idempotency_keys_created_at).
-constexpr int prune_batch = 5000;
 constexpr const char* sql_prune_request_ids =
     "DELETE FROM kauri_quota_idempotency_keys WHERE rowid IN (SELECT rowid FROM kauri_quota_idempotency_keys"
     " WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
@@ -1346,12 +1344,12 @@ result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
       txn tx(c, true);
       auto& s = c.stmt(sql_prune_request_ids);
       s.bind(1, format_db_time(before));
-      s.bind(2, prune_batch);
+      s.bind(2, detail::prune_request_ids_batch);
       const int n = s.exec();
       s.reset();
       tx.commit();
       total += n;
-      if (n < prune_batch) break;
+      if (n < detail::prune_request_ids_batch) break;
     }
     return total;
   });
