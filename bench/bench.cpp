@@ -44,9 +44,9 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace kq = kauri_quota;
@@ -299,7 +299,6 @@ void bench_sqlite(const config& cfg, kq::sqlite_synchronous sync, const char* sy
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
-
 #ifdef KAURI_QUOTA_BENCH_POSTGRES
 /// Hand-written PostgreSQL access: one prepared statement per consume.
 class raw_pg {
@@ -342,20 +341,21 @@ class raw_pg {
     // For reference only: a day-row upsert and an audit insert that read no
     // limits (the limit is a constant), which is less work than a quota
     // check can be.
-    prepare("bare",
-            "WITH up AS ("
-            " INSERT INTO user_usage (user_id, usage_date, messages_today, tokens_today, messages_this_month,"
-            "  tokens_this_month, created_at, updated_at) VALUES ($1, $2, 1, $3, 1, $3, $4, $4)"
-            " ON CONFLICT (user_id, usage_date) DO UPDATE SET messages_today = user_usage.messages_today + 1,"
-            "  tokens_today = user_usage.tokens_today + excluded.tokens_today,"
-            "  messages_this_month = user_usage.messages_this_month + 1,"
-            "  tokens_this_month = user_usage.tokens_this_month + excluded.tokens_today,"
-            "  updated_at = excluded.updated_at"
-            " WHERE user_usage.messages_today < 1000000000 RETURNING 1)"
-            " INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, event_timestamp,"
-            "  usage_date) SELECT $1, CASE WHEN EXISTS (SELECT 1 FROM up) THEN 'message_sent' ELSE 'quota_exceeded' END,"
-            "  CASE WHEN EXISTS (SELECT 1 FROM up) THEN 1 ELSE 0 END, $3, 'enterprise', $4, $2"
-            " RETURNING (SELECT count(*) FROM up)");
+    prepare(
+        "bare",
+        "WITH up AS ("
+        " INSERT INTO user_usage (user_id, usage_date, messages_today, tokens_today, messages_this_month,"
+        "  tokens_this_month, created_at, updated_at) VALUES ($1, $2, 1, $3, 1, $3, $4, $4)"
+        " ON CONFLICT (user_id, usage_date) DO UPDATE SET messages_today = user_usage.messages_today + 1,"
+        "  tokens_today = user_usage.tokens_today + excluded.tokens_today,"
+        "  messages_this_month = user_usage.messages_this_month + 1,"
+        "  tokens_this_month = user_usage.tokens_this_month + excluded.tokens_today,"
+        "  updated_at = excluded.updated_at"
+        " WHERE user_usage.messages_today < 1000000000 RETURNING 1)"
+        " INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, event_timestamp,"
+        "  usage_date) SELECT $1, CASE WHEN EXISTS (SELECT 1 FROM up) THEN 'message_sent' ELSE 'quota_exceeded' END,"
+        "  CASE WHEN EXISTS (SELECT 1 FROM up) THEN 1 ELSE 0 END, $3, 'enterprise', $4, $2"
+        " RETURNING (SELECT count(*) FROM up)");
   }
   ~raw_pg() { PQfinish(c_); }
   raw_pg(const raw_pg&) = delete;
@@ -547,8 +547,8 @@ int main(int argc, char** argv) {
     std::string conninfo = cfg.pg;
     const std::string server_dir = cfg.dir + "/pg";
     if (cfg.pg == "auto") {
-      const std::string start = fmt::format("bash '{}/scripts/pg-test-server.sh' start '{}' --durable",
-                                            KAURI_QUOTA_SOURCE_DIR, server_dir);
+      const std::string start =
+          fmt::format("bash '{}/scripts/pg-test-server.sh' start '{}' --durable", KAURI_QUOTA_SOURCE_DIR, server_dir);
       if (std::system(start.c_str()) != 0) die("could not start a PostgreSQL server (use --pg CONNINFO or --pg none)");
       std::ifstream in(server_dir + "/tcp-conninfo");
       std::getline(in, conninfo);
@@ -557,7 +557,8 @@ int main(int argc, char** argv) {
     }
     bench_postgres(cfg, conninfo, cfg.dir);
     if (cfg.pg == "auto")
-      (void)std::system(fmt::format("bash '{}/scripts/pg-test-server.sh' stop '{}'", KAURI_QUOTA_SOURCE_DIR, server_dir).c_str());
+      (void)std::system(
+          fmt::format("bash '{}/scripts/pg-test-server.sh' stop '{}'", KAURI_QUOTA_SOURCE_DIR, server_dir).c_str());
   }
 #endif
   std::filesystem::remove_all(cfg.dir);

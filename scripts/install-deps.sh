@@ -54,6 +54,8 @@ if [[ ${with_postgres_server} -eq 1 ]]; then
   packages+=(postgresql util-linux passwd procps)
   # clang and its runtime (sanitizers, libFuzzer) for scripts/fuzz.sh.
   packages+=(clang libclang-rt-14-dev)
+  # clang-format for scripts/format.sh --check.
+  packages+=(clang-format)
 fi
 
 missing=()

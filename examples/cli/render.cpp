@@ -101,9 +101,9 @@ std::string render_tiers(const std::vector<kq::tier>& tiers) {
   std::string out = fmt::format("{:<12}{:<12}{:<12}{:>10}{:>11}{:>14}{:>12}\n", "ID", "NAME", "NAME (FR)", "PER DAY",
                                 "PER MONTH", "TOKENS/MONTH", "FCFA/MONTH");
   for (const kq::tier& t : tiers) {
-    out += fmt::format("{:<12}{:<12}{:<12}{:>10}{:>11}{:>14}{:>12}{}\n", t.id.str(), printable(t.name, 200), printable(t.name_fr, 200),
-                       show_limit(t.messages_per_day), show_limit(t.messages_per_month), show_limit(t.tokens_per_month),
-                       group_digits(t.price_fcfa), t.is_visible ? "" : "  (hidden)");
+    out += fmt::format("{:<12}{:<12}{:<12}{:>10}{:>11}{:>14}{:>12}{}\n", t.id.str(), printable(t.name, 200),
+                       printable(t.name_fr, 200), show_limit(t.messages_per_day), show_limit(t.messages_per_month),
+                       show_limit(t.tokens_per_month), group_digits(t.price_fcfa), t.is_visible ? "" : "  (hidden)");
   }
   return out;
 }

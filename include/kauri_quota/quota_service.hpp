@@ -85,12 +85,10 @@ class quota_service {
 
   /// Atomic check-and-increment of one message (and `tokens`, when known
   /// up front); audited as message_sent, or quota_exceeded when denied.
-  result<decision> try_consume(const user_id& user, std::int64_t tokens = 0,
-                               const request_context& ctx = {});
+  result<decision> try_consume(const user_id& user, std::int64_t tokens = 0, const request_context& ctx = {});
   /// Counts one message and an estimate of its tokens; settle the
   /// reservation with commit() or release() within the TTL.
-  result<decision> reserve(const user_id& user, std::int64_t estimated_tokens = 0,
-                           const request_context& ctx = {});
+  result<decision> reserve(const user_id& user, std::int64_t estimated_tokens = 0, const request_context& ctx = {});
   /// Settles the reservation's tokens to the actual count, in the period
   /// the reservation was made in.
   result<reservation> commit(const reservation_id& id, std::int64_t actual_tokens);

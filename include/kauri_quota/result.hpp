@@ -18,22 +18,22 @@ namespace kauri_quota {
 /// they may be logged or sent over the wire, so never renumber them.
 enum class errc : int {
   success = 0,
-  invalid_argument = 1,       ///< bad input; nothing was changed
-  unknown_user = 2,           ///< the user id is not in `users`
-  unknown_tier = 3,           ///< the tier id is not in `subscription_tiers`
-  user_exists = 4,            ///< create_user on an existing user
-  storage_unavailable = 5,    ///< the database cannot be reached or opened
-  storage_busy = 6,           ///< lock wait exceeded busy_timeout
-  conflict = 7,               ///< serialization retries exhausted
-  schema_mismatch = 8,        ///< the database schema is not the one expected
-  migration_failed = 9,       ///< a migration step failed and was rolled back
-  io_error = 10,              ///< the storage reported an I/O failure
-  corrupt = 11,               ///< the database file is damaged
-  idempotency_mismatch = 12,  ///< request_id reused with other arguments
-  reservation_not_found = 13, ///< no such reservation for that user
-  reservation_closed = 14,    ///< already committed, released or expired
-  unsupported = 15,           ///< the backend cannot do this
-  internal = 16,              ///< a bug in kauri_quota; please report it
+  invalid_argument = 1,        ///< bad input; nothing was changed
+  unknown_user = 2,            ///< the user id is not in `users`
+  unknown_tier = 3,            ///< the tier id is not in `subscription_tiers`
+  user_exists = 4,             ///< create_user on an existing user
+  storage_unavailable = 5,     ///< the database cannot be reached or opened
+  storage_busy = 6,            ///< lock wait exceeded busy_timeout
+  conflict = 7,                ///< serialization retries exhausted
+  schema_mismatch = 8,         ///< the database schema is not the one expected
+  migration_failed = 9,        ///< a migration step failed and was rolled back
+  io_error = 10,               ///< the storage reported an I/O failure
+  corrupt = 11,                ///< the database file is damaged
+  idempotency_mismatch = 12,   ///< request_id reused with other arguments
+  reservation_not_found = 13,  ///< no such reservation for that user
+  reservation_closed = 14,     ///< already committed, released or expired
+  unsupported = 15,            ///< the backend cannot do this
+  internal = 16,               ///< a bug in kauri_quota; please report it
 };
 
 /// The std::error_category of errc; its name() is "kauri_quota".
@@ -56,9 +56,7 @@ struct error {
 };
 
 /// Builds an error of the kauri_quota category.
-inline error make_error(errc e, std::string message) {
-  return error{make_error_code(e), std::move(message)};
-}
+inline error make_error(errc e, std::string message) { return error{make_error_code(e), std::move(message)}; }
 
 // Boost.Outcome customisation points, found by ADL: they let result<T>
 // treat `error` as an error code carrying a message payload, so that

@@ -59,7 +59,8 @@ struct migrate_report {
 /// Counters and applicable tier of one user at one instant.
 struct usage_snapshot {
   subscription sub;  ///< the fields limits depend on: user, tier, status, end and trial end dates
-  tier applied;  ///< the tier whose limits apply (the default tier when the subscription lapsed); features are not loaded
+  tier applied;      ///< the tier whose limits apply (the default tier when the subscription lapsed); features are not
+                     ///< loaded
   usage counters;
 };
 
@@ -67,9 +68,9 @@ struct usage_snapshot {
 struct consume_request {
   user_id user;
   sys_time now{};
-  local_date day{};            ///< day of `now` in the quota time zone
-  std::int64_t messages = 1;   ///< >= 1
-  std::int64_t tokens = 0;     ///< tokens counted now (for reserve: the estimate)
+  local_date day{};           ///< day of `now` in the quota time zone
+  std::int64_t messages = 1;  ///< >= 1
+  std::int64_t tokens = 0;    ///< tokens counted now (for reserve: the estimate)
   request_context ctx;
   bool reserve = false;
   std::chrono::seconds reservation_ttl{300};
@@ -135,7 +136,7 @@ struct new_user {
 struct subscription_change {
   user_id user;
   tier_id tier;
-  std::optional<subscription_status> status;   ///< empty: active
+  std::optional<subscription_status> status;  ///< empty: active
   std::optional<sys_time> end_date;
   std::optional<sys_time> trial_end_date;
   sys_time now{};

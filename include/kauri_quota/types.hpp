@@ -38,10 +38,10 @@ class basic_id {
   std::string value_;
 };
 
-using user_id = basic_id<struct user_id_tag>;              ///< 1-128 bytes of UTF-8, no control characters
-using tier_id = basic_id<struct tier_id_tag>;              ///< e.g. "free", "pro"
-using request_id = basic_id<struct request_id_tag>;        ///< caller's idempotency key, 1-128 bytes
-using reservation_id = basic_id<struct reservation_id_tag>;///< issued by reserve()
+using user_id = basic_id<struct user_id_tag>;                ///< 1-128 bytes of UTF-8, no control characters
+using tier_id = basic_id<struct tier_id_tag>;                ///< e.g. "free", "pro"
+using request_id = basic_id<struct request_id_tag>;          ///< caller's idempotency key, 1-128 bytes
+using reservation_id = basic_id<struct reservation_id_tag>;  ///< issued by reserve()
 
 /// A limit: a count, or std::nullopt for unlimited. Zero means zero.
 using limit = std::optional<std::int64_t>;
@@ -162,11 +162,11 @@ struct decision {
   limit_kind denied_by = limit_kind::none;
   quota_info quota;
   std::optional<reservation_id> reservation;  ///< set by an allowed reserve()
-  bool replayed = false;   ///< true when this answers a retried request_id
-  sys_time resets_at{};    ///< when the denying limit resets (or the day's reset)
-  std::chrono::seconds retry_after{0};  ///< zero when allowed
-  std::optional<tier_id> suggested_tier;  ///< next tier up whose limit is higher, when denied
-  std::string suggested_tier_name;        ///< its display names, for messages (empty when none)
+  bool replayed = false;                      ///< true when this answers a retried request_id
+  sys_time resets_at{};                       ///< when the denying limit resets (or the day's reset)
+  std::chrono::seconds retry_after{0};        ///< zero when allowed
+  std::optional<tier_id> suggested_tier;      ///< next tier up whose limit is higher, when denied
+  std::string suggested_tier_name;            ///< its display names, for messages (empty when none)
   std::string suggested_tier_name_fr;
 };
 

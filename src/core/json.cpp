@@ -388,9 +388,9 @@ std::string denial_message_fr(const decision& d, const denial_facts& f) {
   }
   text += fmt::format(" Votre quota sera réinitialisé le {}.", format_time_seconds(d.resets_at));
   if (d.suggested_tier) {
-    text += fmt::format(" Passez à l'offre {} pour plus de {}.",
-                        display_name(*d.suggested_tier, d.suggested_tier_name_fr),
-                        d.denied_by == limit_kind::tokens ? "jetons" : "messages");
+    text +=
+        fmt::format(" Passez à l'offre {} pour plus de {}.", display_name(*d.suggested_tier, d.suggested_tier_name_fr),
+                    d.denied_by == limit_kind::tokens ? "jetons" : "messages");
   }
   return text;
 }

@@ -154,8 +154,8 @@ std::string redact_url(std::string_view url) {
   // A URI starts with its scheme, as libpq decides; anything else is a
   // keyword string, even when a value holds "://".
   std::size_t i = 0;
-  while (i < url.size() && (std::isalnum(static_cast<unsigned char>(url[i])) || url[i] == '+' || url[i] == '-' ||
-                            url[i] == '.'))
+  while (i < url.size() &&
+         (std::isalnum(static_cast<unsigned char>(url[i])) || url[i] == '+' || url[i] == '-' || url[i] == '.'))
     ++i;
   if (i > 0 && std::isalpha(static_cast<unsigned char>(url[0])) && url.substr(i, 3) == "://")
     return redact_uri(std::string(url), i);
@@ -177,8 +177,9 @@ namespace detail {
 
 result<storage_url> parse_storage_url(std::string_view url) {
   if (url.empty())
-    return make_error(errc::invalid_argument,
-                      "empty storage URL: expected sqlite:PATH, sqlite::memory:, postgresql://... or host=... dbname=...");
+    return make_error(
+        errc::invalid_argument,
+        "empty storage URL: expected sqlite:PATH, sqlite::memory:, postgresql://... or host=... dbname=...");
   if (url.find('\0') != std::string_view::npos)
     return make_error(errc::invalid_argument, "storage URL contains a NUL byte");
   if (starts_with(url, "sqlite:")) {

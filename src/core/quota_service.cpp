@@ -319,9 +319,8 @@ result<void> check_event_type(std::string_view type) {
     return make_error(errc::invalid_argument, fmt::format("event_type must be 1-50 characters (got {})", type.size()));
   for (char c : type)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-      return make_error(errc::invalid_argument,
-                        fmt::format("event_type {} may contain only a-z, 0-9, '_', '.' and '-'",
-                                    detail::quote_for_message(type)));
+      return make_error(errc::invalid_argument, fmt::format("event_type {} may contain only a-z, 0-9, '_', '.' and '-'",
+                                                            detail::quote_for_message(type)));
   return ok();
 }
 }  // namespace
@@ -338,7 +337,8 @@ result<std::int64_t> quota_service::reset_monthly_quotas(const std::optional<use
 
 result<usage_event> quota_service::log_usage_event(const user_id& user, std::string event_type,
                                                    std::int64_t messages_count, std::int64_t tokens_count,
-                                                   const request_context& ctx, std::optional<std::string> metadata_json) {
+                                                   const request_context& ctx,
+                                                   std::optional<std::string> metadata_json) {
   BOOST_OUTCOME_TRY(detail::check_user(user));
   BOOST_OUTCOME_TRY(check_event_type(event_type));
   BOOST_OUTCOME_TRY(detail::check_count("messages_count", messages_count));

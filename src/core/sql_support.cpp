@@ -64,8 +64,7 @@ std::string format_db_time(sys_time t) {
 
 std::optional<local_date> parse_db_date(std::string_view s) {
   int y = 0, m = 0, d = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, m) || s[7] != '-' ||
-      !digits(s, 8, 2, d))
+  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, m) || s[7] != '-' || !digits(s, 8, 2, d))
     return std::nullopt;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(m)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
@@ -221,10 +220,14 @@ result<void> check_settleable(const reservation& r, sys_time now) {
 namespace {
 std::pair<limit, std::int64_t> limit_and_usage(limit_kind k, const tier& t, const usage& u) {
   switch (k) {
-    case limit_kind::daily: return {t.messages_per_day, u.messages_today};
-    case limit_kind::monthly: return {t.messages_per_month, u.messages_this_month};
-    case limit_kind::tokens: return {t.tokens_per_month, u.tokens_this_month};
-    case limit_kind::none: break;
+    case limit_kind::daily:
+      return {t.messages_per_day, u.messages_today};
+    case limit_kind::monthly:
+      return {t.messages_per_month, u.messages_this_month};
+    case limit_kind::tokens:
+      return {t.tokens_per_month, u.tokens_this_month};
+    case limit_kind::none:
+      break;
   }
   return {std::nullopt, 0};
 }

@@ -12,8 +12,8 @@
 namespace kauri_quota::detail {
 
 inline constexpr std::size_t max_id_bytes = 128;
-inline constexpr std::size_t max_text_bytes = 1024;      // user agent, names
-inline constexpr std::size_t max_ip_bytes = 45;          // INET6_ADDRSTRLEN - 1
+inline constexpr std::size_t max_text_bytes = 1024;           // user agent, names
+inline constexpr std::size_t max_ip_bytes = 45;               // INET6_ADDRSTRLEN - 1
 inline constexpr std::int64_t max_count = 1'000'000'000'000;  // 10^12: far below overflow
 
 /// `s` quoted for an error message: at most 40 bytes, invalid UTF-8 and

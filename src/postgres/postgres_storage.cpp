@@ -235,16 +235,17 @@ error describe(const failure& f, std::string_view subject) {
   const auto& st = f.sqlstate;
   if (st == "KQ001" || st == "22P02" || st == "23503")
     return make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(subject)));
-  if (st == "KQ002")
-    return make_error(errc::unknown_tier, fmt::format("unknown tier ({})", f.err.message));
+  if (st == "KQ002") return make_error(errc::unknown_tier, fmt::format("unknown tier ({})", f.err.message));
   if (st == "KQ004")
-    return make_error(errc::reservation_not_found, fmt::format("no reservation {}", detail::quote_for_message(subject)));
+    return make_error(errc::reservation_not_found,
+                      fmt::format("no reservation {}", detail::quote_for_message(subject)));
   if (st == "KQ005")
     return make_error(errc::reservation_closed,
                       f.err.message == "expired"
                           ? fmt::format("reservation {} expired and is settled at its estimate", subject)
                           : fmt::format("reservation {} is already {}", subject, f.err.message));
-  if (st == "KQ006") return make_error(errc::user_exists, fmt::format("user {} already exists", detail::quote_for_message(subject)));
+  if (st == "KQ006")
+    return make_error(errc::user_exists, fmt::format("user {} already exists", detail::quote_for_message(subject)));
   if (st == "42P01" || st == "42883" || st == "42703")
     return make_error(errc::schema_mismatch,
                       fmt::format("database schema is not the one this library needs ({}); run `kauri-quota migrate`",
@@ -344,9 +345,8 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
       return make_error(errc::invalid_argument,
                         "malformed PostgreSQL connection string (not shown: it holds a password); check its quoting "
                         "and percent-encoding");
-    return make_error(errc::invalid_argument,
-                      fmt::format("malformed PostgreSQL connection string {}: {}",
-                                  detail::quote_for_message(redact_url(opts.conninfo)), msg));
+    return make_error(errc::invalid_argument, fmt::format("malformed PostgreSQL connection string {}: {}",
+                                                          detail::quote_for_message(redact_url(opts.conninfo)), msg));
   }
   std::string password;
   for (auto* o = parsed; o->keyword; ++o)
@@ -360,9 +360,8 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
   if (!c) return c.error();
   // A connection in a transaction or broken is not reused: the next
   // acquire reconnects.
-  s->pool_ = std::make_unique<detail::connection_pool<connection>>(opts.pool_size, [](const connection& x) {
-    return !x.broken() && PQtransactionStatus(x.raw()) == PQTRANS_IDLE;
-  });
+  s->pool_ = std::make_unique<detail::connection_pool<connection>>(
+      opts.pool_size, [](const connection& x) { return !x.broken() && PQtransactionStatus(x.raw()) == PQTRANS_IDLE; });
   s->pool_->adopt(std::move(c).value());
   if (opts.auto_migrate) {
     auto r = s->migrate({});
@@ -476,16 +475,15 @@ result<std::vector<migration_info>> postgres_storage::migrations() {
 }
 
 // Runs `sql` and turns a failure into a migration error.
-#define KQ_MIGRATION_EXEC(conn, call)                                                \
-  do {                                                                               \
-    auto&& kq_r_ = (call);                                                           \
-    if (auto* kq_f_ = std::get_if<failure>(&kq_r_)) {                                \
-      (void)(conn).exec_simple("ROLLBACK");                                          \
-      return make_error(kq_f_->connection_lost ? errc::storage_unavailable           \
-                                               : errc::migration_failed,             \
-                        fmt::format("migration {:04d} {} ({}) failed: {}", m.version, \
-                                    m.name, up ? "up" : "down", kq_f_->err.message)); \
-    }                                                                                \
+#define KQ_MIGRATION_EXEC(conn, call)                                                                             \
+  do {                                                                                                            \
+    auto&& kq_r_ = (call);                                                                                        \
+    if (auto* kq_f_ = std::get_if<failure>(&kq_r_)) {                                                             \
+      (void)(conn).exec_simple("ROLLBACK");                                                                       \
+      return make_error(kq_f_->connection_lost ? errc::storage_unavailable : errc::migration_failed,              \
+                        fmt::format("migration {:04d} {} ({}) failed: {}", m.version, m.name, up ? "up" : "down", \
+                                    kq_f_->err.message));                                                         \
+    }                                                                                                             \
   } while (0)
 
 result<void> postgres_storage::apply_migration(connection& c, const detail::embedded_migration& m, bool up,
@@ -548,11 +546,11 @@ result<void> postgres_storage::apply_migration(connection& c, const detail::embe
   if (up) {
     KQ_MIGRATION_EXEC(c, c.exec_params("INSERT INTO kauri_quota_migrations (version, name, checksum, applied_at)"
                                        " VALUES ($1, $2, $3, $4)",
-                                       {std::to_string(m.version), std::string(m.name),
-                                        detail::checksum_hex(m.up), format_db_time(now)}));
+                                       {std::to_string(m.version), std::string(m.name), detail::checksum_hex(m.up),
+                                        format_db_time(now)}));
   } else {
-    KQ_MIGRATION_EXEC(c, c.exec_params("DELETE FROM kauri_quota_migrations WHERE version = $1",
-                                       {std::to_string(m.version)}));
+    KQ_MIGRATION_EXEC(
+        c, c.exec_params("DELETE FROM kauri_quota_migrations WHERE version = $1", {std::to_string(m.version)}));
   }
   KQ_MIGRATION_EXEC(c, c.exec_simple("COMMIT"));
   return ok();
@@ -572,11 +570,11 @@ attempt<bool> postgres_storage::adopt_alembic(connection& c) {
   const rows& vr = std::get<rows>(v);
   const std::string head = vr.size() == 1 ? std::string(vr.text(0, 0)) : std::string();
   if (head != "64df4342ae35") {
-    return as_failure(make_error(
-        errc::schema_mismatch,
-        fmt::format("this database was created by Alembic and is at revision {}, not 64df4342ae35; "
-                    "bring it to 64df4342ae35 with Alembic before adopting it",
-                    detail::quote_for_message(head))));
+    return as_failure(
+        make_error(errc::schema_mismatch,
+                   fmt::format("this database was created by Alembic and is at revision {}, not 64df4342ae35; "
+                               "bring it to 64df4342ae35 with Alembic before adopting it",
+                               detail::quote_for_message(head))));
   }
   auto t = c.exec_simple(
       "SELECT count(*) FROM unnest(ARRAY['users','subscription_tiers','user_usage','usage_logs']) AS t(name)"
@@ -680,7 +678,8 @@ result<tier> postgres_storage::get_tier(const tier_id& id) {
     if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
     const rows& rs = std::get<rows>(r);
     if (rs.size() == 0)
-      return as_failure(make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(id.str()))));
+      return as_failure(
+          make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(id.str()))));
     return read_tier(rs, 0);
   });
 }
@@ -711,7 +710,8 @@ result<tier> postgres_storage::update_tier(const tier_update& u, sys_time now) {
     if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
     const rows& rs = std::get<rows>(r);
     if (rs.size() == 0)
-      return as_failure(make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(u.id.str()))));
+      return as_failure(
+          make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(u.id.str()))));
     return read_tier(rs, 0);
   });
 }
@@ -721,11 +721,12 @@ result<tier> postgres_storage::update_tier(const tier_update& u, sys_time now) {
 
 result<subscription> postgres_storage::create_user(const new_user& nu) {
   return run_ready<subscription>(false, [&](connection& c) -> attempt<subscription> {
-    auto r = c.exec("kq_create_user", sql_create_user,
-                    {nu.user.str(), nu.email, nu.tier.str(), format_db_time(nu.now)});
+    auto r =
+        c.exec("kq_create_user", sql_create_user, {nu.user.str(), nu.email, nu.tier.str(), format_db_time(nu.now)});
     if (auto* f = std::get_if<failure>(&r)) {
       if (f->sqlstate == "KQ002")
-        f->err = make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(nu.tier.str())));
+        f->err =
+            make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(nu.tier.str())));
       else if (f->sqlstate == "23502")
         f->err = make_error(errc::invalid_argument,
                             fmt::format("the users table refused the new row ({}); create users in the host "
@@ -759,7 +760,8 @@ result<subscription> postgres_storage::get_subscription(const user_id& user) {
     }
     const rows& rs = std::get<rows>(r);
     if (rs.size() == 0)
-      return as_failure(make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(user.str()))));
+      return as_failure(
+          make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(user.str()))));
     return read_subscription_cols(rs, 0, user, 0);
   });
 }
@@ -779,9 +781,10 @@ result<subscription> postgres_storage::set_subscription(const subscription_chang
   return run_ready<subscription>(false, [&](connection& c) -> attempt<subscription> {
     auto r = c.exec("kq_set_subscription", sql_set_subscription, p);
     if (auto* f = std::get_if<failure>(&r)) {
-      f->err = f->sqlstate == "KQ002"
-                   ? make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(ch.tier.str())))
-                   : describe(*f, ch.user.str());
+      f->err =
+          f->sqlstate == "KQ002"
+              ? make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(ch.tier.str())))
+              : describe(*f, ch.user.str());
       return std::move(*f);
     }
     return read_subscription_cols(std::get<rows>(r), 0, ch.user, oc_email);
@@ -927,7 +930,8 @@ result<reservation> postgres_storage::get_reservation(const reservation_id& id) 
     if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
     const rows& rs = std::get<rows>(r);
     if (rs.size() == 0)
-      return as_failure(make_error(errc::reservation_not_found, fmt::format("no reservation {}", detail::quote_for_message(id.str()))));
+      return as_failure(make_error(errc::reservation_not_found,
+                                   fmt::format("no reservation {}", detail::quote_for_message(id.str()))));
     return read_reservation(rs, 0);
   });
 }
@@ -980,9 +984,8 @@ result<std::int64_t> postgres_storage::reset(const reset_request& req) {
 // Audit.
 
 result<std::int64_t> postgres_storage::append_event(const usage_event& e) {
-  params p{e.user.str(),          e.event_type,       text_of(e.messages_count), text_of(e.tokens_count),
-           e.quota_tier,          e.request_ip,       e.user_agent,              e.event_metadata,
-           format_db_time(e.event_timestamp)};
+  params p{e.user.str(), e.event_type, text_of(e.messages_count), text_of(e.tokens_count),          e.quota_tier,
+           e.request_ip, e.user_agent, e.event_metadata,          format_db_time(e.event_timestamp)};
   return run_ready<std::int64_t>(false, [&](connection& c) -> attempt<std::int64_t> {
     auto r = c.exec("kq_append_event", sql_append_event, p);
     if (auto* f = std::get_if<failure>(&r)) {
@@ -993,7 +996,8 @@ result<std::int64_t> postgres_storage::append_event(const usage_event& e) {
     }
     const rows& rs = std::get<rows>(r);
     if (rs.size() == 0)
-      return as_failure(make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(e.user.str()))));
+      return as_failure(
+          make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(e.user.str()))));
     return rs.i64(0, 0);
   });
 }

@@ -33,7 +33,7 @@ errc map_sqlstate(std::string_view st) {
   if (st.substr(0, 2) == "08" || st.substr(0, 2) == "57" || st.substr(0, 2) == "53") return errc::storage_unavailable;
   if (st == "22P02") return errc::unknown_user;  // a user id that the users.user_id type (UUID) cannot hold
   if (st.substr(0, 2) == "22") return errc::invalid_argument;
-  if (st == "23503") return errc::unknown_user;  // a foreign key to users
+  if (st == "23503") return errc::unknown_user;                       // a foreign key to users
   if (st == "23502" || st == "23514") return errc::invalid_argument;  // NOT NULL / CHECK of the host's tables
   if (st == "42P01" || st == "42883" || st == "42703") return errc::schema_mismatch;
   if (st == "42501") return errc::storage_unavailable;  // insufficient privilege
@@ -117,8 +117,8 @@ bool may_hold_password(std::string_view conninfo) {
   const auto scheme = conninfo.find("://");
   if (scheme == std::string_view::npos) return false;
   const auto at = conninfo.rfind('@', conninfo.find_first_of("?#", scheme + 3));
-  return at != std::string_view::npos && at > scheme + 3 && conninfo.substr(scheme + 3, at - scheme - 3).find(':') !=
-                                                                std::string_view::npos;
+  return at != std::string_view::npos && at > scheme + 3 &&
+         conninfo.substr(scheme + 3, at - scheme - 3).find(':') != std::string_view::npos;
 }
 
 namespace {
@@ -151,7 +151,8 @@ std::string scrub(std::string text, const std::string& password, std::string_vie
     const auto at = conninfo.rfind('@', conninfo.find_first_of("?#", scheme + 3));
     if (at != std::string_view::npos && at > scheme + 3) {
       const auto userinfo = conninfo.substr(scheme + 3, at - scheme - 3);
-      if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) scrub_one(text, userinfo.substr(colon + 1));
+      if (const auto colon = userinfo.find(':'); colon != std::string_view::npos)
+        scrub_one(text, userinfo.substr(colon + 1));
     }
   }
   for (std::size_t pos = 0; (pos = conninfo.find("password=", pos)) != std::string_view::npos; pos += 9) {
@@ -176,10 +177,11 @@ result<std::unique_ptr<connection>> connection::open(const connect_options& opts
   std::unique_ptr<PGconn, conn_deleter> c(PQconnectdbParams(keys, values, 1));
   if (!c) return make_error(errc::storage_unavailable, "cannot connect to PostgreSQL: out of memory");
   if (PQstatus(c.get()) != CONNECTION_OK)
-    return make_error(errc::storage_unavailable,
-                      scrub(fmt::format("cannot connect to PostgreSQL: {}", trim(PQerrorMessage(c.get()))), password,
-                            opts.conninfo));
-  PQsetNoticeProcessor(c.get(), [](void*, const char*) {}, nullptr);
+    return make_error(
+        errc::storage_unavailable,
+        scrub(fmt::format("cannot connect to PostgreSQL: {}", trim(PQerrorMessage(c.get()))), password, opts.conninfo));
+  PQsetNoticeProcessor(
+      c.get(), [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(c.get(), 1) != 0)
     return make_error(errc::storage_unavailable, "cannot put the PostgreSQL connection in non-blocking mode");
   return std::unique_ptr<connection>(new connection(std::move(c), opts, password));
@@ -233,7 +235,8 @@ std::variant<rows, failure> connection::wait_result(bool sent) {
         const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         f.sqlstate = code ? code : "";
         const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        f.err = make_error(map_sqlstate(f.sqlstate), scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_, opts_.conninfo));
+        f.err = make_error(map_sqlstate(f.sqlstate),
+                           scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_, opts_.conninfo));
         f.sent = true;
         err = std::move(f);
       }

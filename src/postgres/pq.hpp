@@ -71,7 +71,7 @@ class rows {
 /// What a failed call tells the retry logic.
 struct failure {
   error err;
-  std::string sqlstate;   ///< empty when the failure was not the server's answer
+  std::string sqlstate;          ///< empty when the failure was not the server's answer
   bool connection_lost = false;  ///< the connection is unusable; the outcome may be unknown
   bool sent = false;             ///< the request may have reached the server
 };

@@ -22,8 +22,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <atomic>
+#include <filesystem>
 #include <new>
 #include <unordered_map>
 
@@ -38,8 +38,7 @@ using detail::parse_db_time;
 // ---------------------------------------------------------------------------
 // SQL. Every statement is a constant with bound parameters.
 
-constexpr const char* sql_version =
-    "SELECT COALESCE(MAX(version), 0) FROM kauri_quota_migrations";
+constexpr const char* sql_version = "SELECT COALESCE(MAX(version), 0) FROM kauri_quota_migrations";
 constexpr const char* sql_has_migrations_table =
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kauri_quota_migrations'";
 constexpr const char* sql_create_migrations_table =
@@ -217,10 +216,18 @@ class connection {
       : db_(path, flags, static_cast<int>(opts.busy_timeout.count())) {
     db_.exec("PRAGMA foreign_keys = ON");
     switch (opts.synchronous) {
-      case sqlite_synchronous::off: db_.exec("PRAGMA synchronous = OFF"); break;
-      case sqlite_synchronous::normal: db_.exec("PRAGMA synchronous = NORMAL"); break;
-      case sqlite_synchronous::full: db_.exec("PRAGMA synchronous = FULL"); break;
-      case sqlite_synchronous::extra: db_.exec("PRAGMA synchronous = EXTRA"); break;
+      case sqlite_synchronous::off:
+        db_.exec("PRAGMA synchronous = OFF");
+        break;
+      case sqlite_synchronous::normal:
+        db_.exec("PRAGMA synchronous = NORMAL");
+        break;
+      case sqlite_synchronous::full:
+        db_.exec("PRAGMA synchronous = FULL");
+        break;
+      case sqlite_synchronous::extra:
+        db_.exec("PRAGMA synchronous = EXTRA");
+        break;
     }
   }
 
@@ -464,11 +471,11 @@ class sqlite_storage final : public storage {
   usage load_counters(connection& c, const user_id& user, local_date day, bool* day_row_exists = nullptr);
   /// Adds a delta to `day` and the month-to-date totals from `day` on.
   /// Pass day_row_exists = true only when the row is known to exist.
-  void apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages,
-                   std::int64_t tokens, sys_time now, bool day_row_exists = false);
+  void apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages, std::int64_t tokens,
+                   sys_time now, bool day_row_exists = false);
   std::int64_t insert_event(connection& c, const usage_event& e, const std::optional<request_id>& rid);
-  void audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold,
-                      sys_time now, local_date day);
+  void audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold, sys_time now,
+                      local_date day);
 
   struct stored_key {
     std::string operation, fingerprint;
@@ -477,8 +484,7 @@ class sqlite_storage final : public storage {
     std::optional<reservation_id> reservation;
   };
   std::optional<stored_key> find_key(connection& c, const user_id& u, const request_id& r);
-  void put_key(connection& c, const user_id& u, const request_id& r, const stored_key& k, local_date day,
-               sys_time now);
+  void put_key(connection& c, const user_id& u, const request_id& r, const stored_key& k, local_date day, sys_time now);
 
   result<void> apply_migration(connection& c, const detail::embedded_migration& m, bool up,
                                const migrate_options& opts);
@@ -532,10 +538,10 @@ result<std::unique_ptr<storage>> sqlite_storage::open(const sqlite_options& opts
     c->db().exec("SELECT count(*) FROM sqlite_master");
     s->pool_->adopt(std::move(c));
   } catch (const SQLite::Exception& e) {
-    return make_error(map_sqlite_code(e.getErrorCode()) == errc::internal ? errc::storage_unavailable
-                                                                           : map_sqlite_code(e.getErrorCode()),
-                      fmt::format("cannot open SQLite database {}: {}", detail::quote_for_message(opts.path),
-                                  e.what()));
+    return make_error(
+        map_sqlite_code(e.getErrorCode()) == errc::internal ? errc::storage_unavailable
+                                                            : map_sqlite_code(e.getErrorCode()),
+        fmt::format("cannot open SQLite database {}: {}", detail::quote_for_message(opts.path), e.what()));
   } catch (const std::exception& e) {
     return make_error(errc::storage_unavailable, fmt::format("cannot open SQLite database: {}", e.what()));
   }
@@ -670,10 +676,9 @@ result<void> sqlite_storage::apply_migration(connection& c, const detail::embedd
     return ok();
   } catch (const SQLite::Exception& e) {
     c.rollback_if_open();
-    return make_error(map_sqlite_code(e.getErrorCode()) == errc::storage_busy ? errc::storage_busy
-                                                                              : errc::migration_failed,
-                      fmt::format("migration {:04d} {} ({}) failed: {}", m.version, m.name, up ? "up" : "down",
-                                  e.what()));
+    return make_error(
+        map_sqlite_code(e.getErrorCode()) == errc::storage_busy ? errc::storage_busy : errc::migration_failed,
+        fmt::format("migration {:04d} {} ({}) failed: {}", m.version, m.name, up ? "up" : "down", e.what()));
   }
 }
 
@@ -870,7 +875,8 @@ result<subscription> sqlite_storage::create_user(const new_user& nu) {
     auto& e = c.stmt(sql_user_exists);
     e.bind(1, nu.user.str());
     if (e.executeStep())
-      return make_error(errc::user_exists, fmt::format("user {} already exists", detail::quote_for_message(nu.user.str())));
+      return make_error(errc::user_exists,
+                        fmt::format("user {} already exists", detail::quote_for_message(nu.user.str())));
     e.reset();
     auto& t = c.stmt(sql_get_tier);
     t.bind(1, nu.tier.str());
@@ -1057,8 +1063,8 @@ std::int64_t sqlite_storage::insert_event(connection& c, const usage_event& e, c
   return sqlite3_last_insert_rowid(c.handle());
 }
 
-void sqlite_storage::audit_warnings(connection& c, const usage_snapshot& before, const usage& after,
-                                    double threshold, sys_time now, local_date day) {
+void sqlite_storage::audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold,
+                                    sys_time now, local_date day) {
   for (limit_kind k : detail::warnings_crossed(before.applied, before.counters, after, threshold)) {
     usage_event ev;
     ev.user = before.sub.user;
@@ -1087,8 +1093,8 @@ std::optional<sqlite_storage::stored_key> sqlite_storage::find_key(connection& c
   return k;
 }
 
-void sqlite_storage::put_key(connection& c, const user_id& u, const request_id& r, const stored_key& k,
-                             local_date day, sys_time now) {
+void sqlite_storage::put_key(connection& c, const user_id& u, const request_id& r, const stored_key& k, local_date day,
+                             sys_time now) {
   auto& s = c.stmt(sql_put_key);
   s.bind(1, u.str());
   s.bind(2, r.str());
@@ -1109,7 +1115,8 @@ result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date 
                                                 const tier_id& default_tier) {
   // One statement reads a consistent snapshot; the default tier is read
   // separately only when the subscription lapsed.
-  return run_ready([&](connection& c) -> result<usage_snapshot> { return load_state(c, user, day, now, default_tier); });
+  return run_ready(
+      [&](connection& c) -> result<usage_snapshot> { return load_state(c, user, day, now, default_tier); });
 }
 
 result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
@@ -1182,7 +1189,8 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       out.allowed = false;
       out.denied_by = kind;
     }
-    if (req.ctx.id) put_key(c, req.user, *req.ctx.id, {op, fp, out.allowed, out.denied_by, out.reservation}, req.day, req.now);
+    if (req.ctx.id)
+      put_key(c, req.user, *req.ctx.id, {op, fp, out.allowed, out.denied_by, out.reservation}, req.day, req.now);
     tx.commit();
     snap.counters = after;
     out.snapshot = std::move(snap);
@@ -1227,7 +1235,8 @@ result<record_outcome> sqlite_storage::record(const record_request& req) {
     ev.event_timestamp = req.now;
     insert_event(c, ev, req.ctx.id);
     audit_warnings(c, snap, after, req.warning_threshold, req.now, req.day);
-    if (req.ctx.id) put_key(c, req.user, *req.ctx.id, {"record", fp, true, limit_kind::none, std::nullopt}, req.day, req.now);
+    if (req.ctx.id)
+      put_key(c, req.user, *req.ctx.id, {"record", fp, true, limit_kind::none, std::nullopt}, req.day, req.now);
     tx.commit();
     snap.counters = after;
     out.snapshot = std::move(snap);
@@ -1271,7 +1280,8 @@ result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
     if (req.actual_tokens) {
       dt = *req.actual_tokens - r.estimated_tokens;
       if (dt < 0) dt = std::max(dt, -day_usage.tokens_today);
-      BOOST_OUTCOME_TRY(detail::checked_add("tokens_this_month", day_usage.tokens_this_month, std::max<std::int64_t>(dt, 0)));
+      BOOST_OUTCOME_TRY(
+          detail::checked_add("tokens_this_month", day_usage.tokens_this_month, std::max<std::int64_t>(dt, 0)));
       r.state = reservation_state::committed;
       r.actual_tokens = req.actual_tokens;
       ev.event_type = "reservation_committed";
@@ -1358,8 +1368,7 @@ result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
 result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
   return run_ready([&](connection& c) -> result<std::int64_t> {
     txn tx(c, true);
-    const std::optional<std::string> only =
-        req.user ? std::optional<std::string>(req.user->str()) : std::nullopt;
+    const std::optional<std::string> only = req.user ? std::optional<std::string>(req.user->str()) : std::nullopt;
     if (req.user) {
       auto& e = c.stmt(sql_user_exists);
       e.bind(1, req.user->str());

@@ -225,8 +225,12 @@ std::vector<sample> malformed_values() {
       {"OSC title", "\x1B]0;pwned\x07"},
       {"carriage return", "u1\rforged"},
       {"DEL", "u1\x7F"},
-      {"C1 CSI", "u1\xC2\x9B" "2J"},
-      {"lone continuation byte", "\x80" "u1"},
+      {"C1 CSI",
+       "u1\xC2\x9B"
+       "2J"},
+      {"lone continuation byte",
+       "\x80"
+       "u1"},
       {"overlong slash", "u1\xC0\xAF"},
       {"surrogate", "u1\xED\xA0\x80"},
       {"128 KiB of 'a'", std::string(max_arg, 'a')},
@@ -329,7 +333,8 @@ TEST_SUITE("kauri-quota") {
       const json added = c.run_json({"user", "add", p.value, "--tier", "pro", "--email", p.value});
       CHECK(added["user_id"].as_string() == p.value);
       CHECK(added["email"].as_string() == p.value);
-      const json d = c.run_json({"consume", p.value, "--tokens", "3", "--request-id", p.value, "--user-agent", p.value});
+      const json d =
+          c.run_json({"consume", p.value, "--tokens", "3", "--request-id", p.value, "--user-agent", p.value});
       CHECK(d["allowed"].as_bool());
       CHECK(d["quota"]["user_id"].as_string() == p.value);
       const json q = c.run_json({"quota", p.value});
@@ -433,8 +438,7 @@ TEST_SUITE("kauri-quota") {
         check_no_canary(*r);
       }
       if (ip.exit_code == 0) CHECK(c.run_json({"events", "ent", "--limit", "1"})[0]["request_ip"].as_string() == x);
-      if (agent.exit_code == 0)
-        CHECK(c.run_json({"events", "ent", "--limit", "1"})[0]["user_agent"].as_string() == x);
+      if (agent.exit_code == 0) CHECK(c.run_json({"events", "ent", "--limit", "1"})[0]["user_agent"].as_string() == x);
       if (email.exit_code == 0) {
         CHECK(c.run_json({"user", "show", newcomer})["email"].as_string() == x);
       } else {

@@ -130,11 +130,11 @@ std::string printable(std::string_view s, std::size_t max = 80) {
 // --- Hostile values ----------------------------------------------------------
 
 enum class kind {
-  valid,    ///< valid UTF-8 without control characters, at most 128 bytes
-  control,  ///< valid UTF-8 with a control character (no NUL)
-  nul,      ///< contains a NUL byte
-  bad_utf8, ///< not valid UTF-8
-  huge,     ///< about 1 MB
+  valid,     ///< valid UTF-8 without control characters, at most 128 bytes
+  control,   ///< valid UTF-8 with a control character (no NUL)
+  nul,       ///< contains a NUL byte
+  bad_utf8,  ///< not valid UTF-8
+  huge,      ///< about 1 MB
 };
 
 struct sample {
@@ -193,7 +193,9 @@ std::vector<sample> valid_unicode() {
       {"emoji ZWJ family", "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7"},
       {"Arabic", "\xD9\x85\xD8\xB3\xD8\xAA\xD8\xAE\xD8\xAF\xD9\x85-\xD9\xA1\xD9\xA2\xD9\xA3"},
       {"Chinese", "\xE7\x94\xA8\xE6\x88\xB7\xE5\x90\x8D-\xE6\xB5\x8B\xE8\xAF\x95"},
-      {"combining marks", "Z\xCD\x91\xCD\x9B\xCC\x81" "a\xCC\x8A\xCC\x88"},
+      {"combining marks",
+       "Z\xCD\x91\xCD\x9B\xCC\x81"
+       "a\xCC\x8A\xCC\x88"},
       {"precomposed e-acute", "caf\xC3\xA9"},
       {"decomposed e-acute", "cafe\xCC\x81"},
       {"U+10FFFF", "max-\xF4\x8F\xBF\xBF"},
@@ -209,7 +211,10 @@ std::vector<sample> control_values() {
       {"carriage return", "a\rb", kind::control},
       {"tab", "a\tb", kind::control},
       {"DEL", "a\x7F", kind::control},
-      {"C1 CSI", "a\xC2\x9B" "2J", kind::control},
+      {"C1 CSI",
+       "a\xC2\x9B"
+       "2J",
+       kind::control},
       {"bell", "\x07", kind::control},
   };
 }
@@ -226,9 +231,15 @@ std::vector<sample> nul_values() {
 
 std::vector<sample> bad_utf8_values() {
   return {
-      {"lone continuation byte", "\x80" "abc", kind::bad_utf8},
+      {"lone continuation byte",
+       "\x80"
+       "abc",
+       kind::bad_utf8},
       {"trailing continuation byte", "abc\xBF", kind::bad_utf8},
-      {"overlong NUL", "a\xC0\x80" "b", kind::bad_utf8},
+      {"overlong NUL",
+       "a\xC0\x80"
+       "b",
+       kind::bad_utf8},
       {"overlong slash (3 bytes)", "a\xE0\x80\xAF", kind::bad_utf8},
       {"overlong slash (4 bytes)", "a\xF0\x80\x80\xAF", kind::bad_utf8},
       {"high surrogate", "a\xED\xA0\x80", kind::bad_utf8},
@@ -239,7 +250,10 @@ std::vector<sample> bad_utf8_values() {
       {"above U+10FFFF", "\xF4\x90\x80\x80", kind::bad_utf8},
       {"5-byte sequence", "\xF8\x88\x80\x80\x80", kind::bad_utf8},
       {"truncated sequence", "euro\xE2\x82", kind::bad_utf8},
-      {"Latin-1 quote", "O\x92" "Brien", kind::bad_utf8},
+      {"Latin-1 quote",
+       "O\x92"
+       "Brien",
+       kind::bad_utf8},
   };
 }
 
@@ -265,7 +279,9 @@ std::vector<sample> all_hostile() {
 }
 
 /// Values that are not valid ids (refused as user, request and reservation ids).
-std::vector<sample> malformed_ids() { return concat({control_values(), nul_values(), bad_utf8_values(), huge_values()}); }
+std::vector<sample> malformed_ids() {
+  return concat({control_values(), nul_values(), bad_utf8_values(), huge_values()});
+}
 
 // --- Checking errors -------------------------------------------------------------
 
@@ -326,8 +342,8 @@ std::string dump(const usage_event& e) {
   o << e.id << '|' << printable(e.user.str(), 200) << '|' << e.event_type << '|' << e.messages_count << '|'
     << e.tokens_count << '|' << printable(e.quota_tier.value_or("<null>")) << '|'
     << printable(e.request_ip.value_or("<null>")) << '|' << printable(e.user_agent.value_or("<null>"), 200) << '|'
-    << printable(e.event_metadata.value_or("<null>"), 200) << '|' << (e.usage_date ? show(*e.usage_date) : "-")
-    << '|' << show(e.event_timestamp) << '\n';
+    << printable(e.event_metadata.value_or("<null>"), 200) << '|' << (e.usage_date ? show(*e.usage_date) : "-") << '|'
+    << show(e.event_timestamp) << '\n';
   return o.str();
 }
 
@@ -335,10 +351,10 @@ std::string dump(const quota_info& q) {
   std::ostringstream o;
   const auto lim = [](const limit& l) { return l ? std::to_string(*l) : std::string("unlimited"); };
   o << printable(q.user.str(), 200) << " tier=" << q.subscription_tier.str() << " name=" << printable(q.tier_name)
-    << '/' << printable(q.tier_name_fr) << " status=" << name_of(q.status) << " limits=" << lim(q.messages_per_day_limit)
-    << ',' << lim(q.messages_per_month_limit) << ',' << lim(q.tokens_per_month_limit)
-    << " used=" << q.messages_today << ',' << q.messages_this_month << ',' << q.tokens_today << ','
-    << q.tokens_this_month << " remaining=" << lim(q.messages_remaining_today) << ','
+    << '/' << printable(q.tier_name_fr) << " status=" << name_of(q.status)
+    << " limits=" << lim(q.messages_per_day_limit) << ',' << lim(q.messages_per_month_limit) << ','
+    << lim(q.tokens_per_month_limit) << " used=" << q.messages_today << ',' << q.messages_this_month << ','
+    << q.tokens_today << ',' << q.tokens_this_month << " remaining=" << lim(q.messages_remaining_today) << ','
     << lim(q.messages_remaining_month) << ',' << lim(q.tokens_remaining_month) << " flags=" << q.can_send_message
     << q.is_quota_exceeded << q.needs_upgrade << q.warning_threshold_reached << " day=" << show(q.usage_date)
     << " resets=" << show(q.daily_resets_at) << ',' << show(q.monthly_resets_at) << '\n';
@@ -367,10 +383,10 @@ std::string dump(const tier& t) {
 
 /// A fingerprint of the database read through the public API.
 struct db_state {
-  std::string users;       ///< quota info and subscription of every known user
-  std::string events;      ///< every audit row of every known user
-  std::string tiers;       ///< every tier, hidden ones too
-  std::string schema;      ///< schema version and migrations
+  std::string users;   ///< quota info and subscription of every known user
+  std::string events;  ///< every audit row of every known user
+  std::string tiers;   ///< every tier, hidden ones too
+  std::string schema;  ///< schema version and migrations
   std::size_t tier_count = 0;
 
   friend bool operator==(const db_state&, const db_state&) = default;
@@ -400,15 +416,25 @@ void check_unchanged(const db_state& before, const db_state& after,
   const auto file = loc.file_name();
   const auto line = static_cast<int>(loc.line());
   if (after.users != before.users)
-    ADD_FAIL_CHECK_AT(file, line, "users changed\n--- before ---\n" << before.users << "--- after ---\n" << after.users);
+    ADD_FAIL_CHECK_AT(file, line,
+                      "users changed\n--- before ---\n"
+                          << before.users << "--- after ---\n"
+                          << after.users);
   if (after.events != before.events)
     ADD_FAIL_CHECK_AT(file, line,
-                      "audit log changed\n--- before ---\n" << before.events << "--- after ---\n" << after.events);
+                      "audit log changed\n--- before ---\n"
+                          << before.events << "--- after ---\n"
+                          << after.events);
   if (after.tiers != before.tiers)
-    ADD_FAIL_CHECK_AT(file, line, "tiers changed\n--- before ---\n" << before.tiers << "--- after ---\n" << after.tiers);
+    ADD_FAIL_CHECK_AT(file, line,
+                      "tiers changed\n--- before ---\n"
+                          << before.tiers << "--- after ---\n"
+                          << after.tiers);
   if (after.schema != before.schema)
     ADD_FAIL_CHECK_AT(file, line,
-                      "schema changed\n--- before ---\n" << before.schema << "--- after ---\n" << after.schema);
+                      "schema changed\n--- before ---\n"
+                          << before.schema << "--- after ---\n"
+                          << after.schema);
 }
 
 /// The four seeded tiers are all still there.
@@ -569,7 +595,8 @@ TEST_CASE("hostile: valid Unicode user ids are accepted, kept distinct and round
   check_four_tiers(f);
 }
 
-TEST_CASE("hostile: malformed user ids are invalid_argument in every call, with a short clean message, and change nothing") {
+TEST_CASE(
+    "hostile: malformed user ids are invalid_argument in every call, with a short clean message, and change nothing") {
   service_fixture f;
   const auto alice = f.add_user("alice");
   const auto bob = f.add_user("bob", "pro");
@@ -751,7 +778,9 @@ TEST_CASE("hostile: event types: injection is refused or stored verbatim, and a 
   f.check_audit(u);
 }
 
-TEST_CASE("hostile: event metadata: JSON objects holding payloads are stored verbatim, anything else is refused on every backend") {
+TEST_CASE(
+    "hostile: event metadata: JSON objects holding payloads are stored verbatim, anything else is refused on every "
+    "backend") {
   service_fixture f;
   const auto u = f.add_user("meta");
   REQUIRE(f.consume(u).allowed);
@@ -845,7 +874,8 @@ TEST_CASE("hostile: the JSON views of stored hostile values are valid JSON that 
   CHECK(sub["email"].as_string() == "\"}]} [2J \\");
 }
 
-TEST_CASE("hostile: tier ids: malformed ones are invalid_argument, unknown ones unknown_tier, in every tier-taking call") {
+TEST_CASE(
+    "hostile: tier ids: malformed ones are invalid_argument, unknown ones unknown_tier, in every tier-taking call") {
   service_fixture f;
   const auto alice = f.add_user("alice");
   REQUIRE(f.consume(alice).allowed);
@@ -937,7 +967,9 @@ TEST_CASE("hostile: tier names set through update_tier are stored verbatim or re
   check_four_tiers(f);
 }
 
-TEST_CASE("hostile: unknown and malformed reservation ids: reservation_not_found or invalid_argument, the open reservation untouched") {
+TEST_CASE(
+    "hostile: unknown and malformed reservation ids: reservation_not_found or invalid_argument, the open reservation "
+    "untouched") {
   service_fixture f;
   const auto u = f.add_user("reserver", "enterprise");
   const auto reserved = must(f.svc.reserve(u, 100));
@@ -1045,7 +1077,8 @@ TEST_CASE("hostile: -1, INT64_MIN, INT64_MAX and 10^12+1 are invalid_argument in
   CHECK(must(f.svc.get_reservation(*reserved.reservation)).state == reservation_state::open);
 }
 
-TEST_CASE("hostile: counters near the 10^12 bound: the bound itself is reached, one past it is refused, nothing wraps") {
+TEST_CASE(
+    "hostile: counters near the 10^12 bound: the bound itself is reached, one past it is refused, nothing wraps") {
   service_fixture f;
   const auto tokens_user = f.add_user("tokens", "enterprise");
   const auto messages_user = f.add_user("messages", "enterprise");

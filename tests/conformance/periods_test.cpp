@@ -150,9 +150,9 @@ TEST_CASE("in Europe/Paris the 23-hour day of 2025-03-30 counts messages before 
   CHECK(f.quota(u).usage_date == date("2025-03-29"));
   CHECK(f.quota(u).daily_resets_at == at("2025-03-29T23:00:00Z"));
 
-  for (const char* instant : {"2025-03-29T23:00:00Z",    // 00:00 CET on the 30th
-                              "2025-03-30T00:59:59Z",    // 01:59:59 CET, just before the shift
-                              "2025-03-30T01:00:00Z",    // 03:00 CEST, just after it
+  for (const char* instant : {"2025-03-29T23:00:00Z",     // 00:00 CET on the 30th
+                              "2025-03-30T00:59:59Z",     // 01:59:59 CET, just before the shift
+                              "2025-03-30T01:00:00Z",     // 03:00 CEST, just after it
                               "2025-03-30T21:59:59Z"}) {  // 23:59:59 CEST
     f.set_time(instant);
     INFO("at " << instant);
@@ -180,9 +180,9 @@ TEST_CASE("in Europe/Paris the 25-hour day of 2025-10-26 counts messages before 
   CHECK(f.quota(u).usage_date == date("2025-10-25"));
   CHECK(f.quota(u).daily_resets_at == at("2025-10-25T22:00:00Z"));
 
-  for (const char* instant : {"2025-10-25T22:00:00Z",    // 00:00 CEST on the 26th
-                              "2025-10-26T00:30:00Z",    // 02:30 CEST, first pass
-                              "2025-10-26T01:30:00Z",    // 02:30 CET, second pass
+  for (const char* instant : {"2025-10-25T22:00:00Z",     // 00:00 CEST on the 26th
+                              "2025-10-26T00:30:00Z",     // 02:30 CEST, first pass
+                              "2025-10-26T01:30:00Z",     // 02:30 CET, second pass
                               "2025-10-26T22:59:59Z"}) {  // 23:59:59 CET
     f.set_time(instant);
     INFO("at " << instant);

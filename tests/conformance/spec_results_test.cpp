@@ -71,8 +71,9 @@ TEST_CASE("get_all_tiers returns free, pro, max and enterprise in display order 
   CHECK(tiers[3].name_fr == "Entreprise");
 }
 
-TEST_CASE("tier features: document_sourcing and pdf_generation from pro up, priority_support from max up, "
-          "api_access for enterprise") {
+TEST_CASE(
+    "tier features: document_sourcing and pdf_generation from pro up, priority_support from max up, "
+    "api_access for enterprise") {
   service_fixture f;
   const auto tiers = must(f.svc.get_all_tiers());
   REQUIRE(tiers.size() == 4);
@@ -98,8 +99,8 @@ TEST_CASE("tier features are listed consistently: either every tier names every 
       if (!on) some_false_flag = true;
     }
   }
-  INFO("every tier names every flag: " << every_tier_names_every_flag << ", some flag is listed as false: "
-                                       << some_false_flag);
+  INFO("every tier names every flag: " << every_tier_names_every_flag
+                                       << ", some flag is listed as false: " << some_false_flag);
   CHECK((every_tier_names_every_flag || !some_false_flag));
 }
 

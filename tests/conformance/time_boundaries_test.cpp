@@ -49,21 +49,24 @@ void check_quota(const quota_info& q, const expected_quota& e,
     ADD_FAIL_CHECK_AT(file, line, "usage_date is " << show(q.usage_date) << ", expected " << show(e.day));
   }
   if (q.messages_today != e.today) {
-    ADD_FAIL_CHECK_AT(file, line, "messages_today on " << show(q.usage_date) << " is " << q.messages_today
-                                                       << ", expected " << e.today);
+    ADD_FAIL_CHECK_AT(
+        file, line,
+        "messages_today on " << show(q.usage_date) << " is " << q.messages_today << ", expected " << e.today);
   }
   if (q.messages_this_month != e.month) {
-    ADD_FAIL_CHECK_AT(file, line, "messages_this_month on " << show(q.usage_date) << " is " << q.messages_this_month
-                                                            << ", expected " << e.month);
+    ADD_FAIL_CHECK_AT(
+        file, line,
+        "messages_this_month on " << show(q.usage_date) << " is " << q.messages_this_month << ", expected " << e.month);
   }
   if (q.daily_resets_at != e.daily_reset) {
-    ADD_FAIL_CHECK_AT(file, line, "daily_resets_at of " << show(q.usage_date) << " is " << show(q.daily_resets_at)
-                                                        << ", expected " << show(e.daily_reset));
+    ADD_FAIL_CHECK_AT(file, line,
+                      "daily_resets_at of " << show(q.usage_date) << " is " << show(q.daily_resets_at) << ", expected "
+                                            << show(e.daily_reset));
   }
   if (q.monthly_resets_at != e.monthly_reset) {
-    ADD_FAIL_CHECK_AT(file, line, "monthly_resets_at of " << show(q.usage_date) << " is "
-                                                          << show(q.monthly_resets_at) << ", expected "
-                                                          << show(e.monthly_reset));
+    ADD_FAIL_CHECK_AT(file, line,
+                      "monthly_resets_at of " << show(q.usage_date) << " is " << show(q.monthly_resets_at)
+                                              << ", expected " << show(e.monthly_reset));
   }
 }
 
@@ -72,12 +75,13 @@ void check_allowed(const decision& d, local_date day, std::source_location loc =
   const auto file = loc.file_name();
   const auto line = static_cast<int>(loc.line());
   if (!d.allowed) {
-    ADD_FAIL_CHECK_AT(file, line, "expected the message to be allowed on " << show(day) << " but it was denied by "
-                                                                           << name_of(d.denied_by) << " limit");
+    ADD_FAIL_CHECK_AT(file, line,
+                      "expected the message to be allowed on " << show(day) << " but it was denied by "
+                                                               << name_of(d.denied_by) << " limit");
   }
   if (d.quota.usage_date != day) {
-    ADD_FAIL_CHECK_AT(file, line, "the message was counted on " << show(d.quota.usage_date) << ", expected "
-                                                                << show(day));
+    ADD_FAIL_CHECK_AT(file, line,
+                      "the message was counted on " << show(d.quota.usage_date) << ", expected " << show(day));
   }
   if (d.retry_after != 0s) {
     ADD_FAIL_CHECK_AT(file, line, "an allowed decision has retry_after " << d.retry_after.count() << "s");
@@ -91,8 +95,9 @@ void check_denied(const decision& d, limit_kind kind, sys_time resets_at, std::c
   const auto file = loc.file_name();
   const auto line = static_cast<int>(loc.line());
   if (d.allowed) {
-    ADD_FAIL_CHECK_AT(file, line, "expected a denial by the " << name_of(kind) << " limit but the message was allowed"
-                                                              << " on " << show(d.quota.usage_date));
+    ADD_FAIL_CHECK_AT(file, line,
+                      "expected a denial by the " << name_of(kind) << " limit but the message was allowed"
+                                                  << " on " << show(d.quota.usage_date));
     return;
   }
   if (d.denied_by != kind) {
@@ -102,8 +107,8 @@ void check_denied(const decision& d, limit_kind kind, sys_time resets_at, std::c
     ADD_FAIL_CHECK_AT(file, line, "resets_at is " << show(d.resets_at) << ", expected " << show(resets_at));
   }
   if (d.retry_after != retry_after) {
-    ADD_FAIL_CHECK_AT(file, line, "retry_after is " << d.retry_after.count() << "s, expected "
-                                                    << retry_after.count() << "s");
+    ADD_FAIL_CHECK_AT(file, line,
+                      "retry_after is " << d.retry_after.count() << "s, expected " << retry_after.count() << "s");
   }
   // The HTTP 429 body a host returns says the same.
   const auto body = parse_json(denial_payload_json(d));
@@ -111,13 +116,14 @@ void check_denied(const decision& d, limit_kind kind, sys_time resets_at, std::c
     ADD_FAIL_CHECK_AT(file, line, "the denial payload names the wrong limit: " << denial_payload_json(d));
   }
   if (body["resets_at"].as_string() != show(resets_at)) {
-    ADD_FAIL_CHECK_AT(file, line, "the denial payload's resets_at is " << body["resets_at"].as_string()
-                                                                       << ", expected " << show(resets_at));
+    ADD_FAIL_CHECK_AT(
+        file, line,
+        "the denial payload's resets_at is " << body["resets_at"].as_string() << ", expected " << show(resets_at));
   }
   if (body["retry_after_seconds"].as_int() != retry_after.count()) {
-    ADD_FAIL_CHECK_AT(file, line, "the denial payload's retry_after_seconds is "
-                                      << body["retry_after_seconds"].as_int() << ", expected "
-                                      << retry_after.count());
+    ADD_FAIL_CHECK_AT(file, line,
+                      "the denial payload's retry_after_seconds is " << body["retry_after_seconds"].as_int()
+                                                                     << ", expected " << retry_after.count());
   }
 }
 
@@ -142,15 +148,24 @@ TEST_CASE("time: a UTC day resets exactly at midnight") {
 
   f.clock->set(just_before(at("2025-11-08T00:00:00Z")));  // 23:59:59.999999
   check_allowed(f.consume(u), date("2025-11-07"));
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-08T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-08T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   f.set_time("2025-11-08T00:00:00Z");
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 0, .month = 1,
-                           .daily_reset = at("2025-11-09T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 0,
+                           .month = 1,
+                           .daily_reset = at("2025-11-09T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
   check_allowed(f.consume(u), date("2025-11-08"));
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-11-09T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-11-09T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   check_day(f, u, date("2025-11-07"), 1);
   check_day(f, u, date("2025-11-08"), 1);
@@ -168,8 +183,11 @@ TEST_CASE("time: a UTC daily limit resets exactly once, at midnight") {
 
   f.clock->set(just_before(at("2025-11-08T00:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-08T00:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 2, .month = 2,
-                           .daily_reset = at("2025-11-08T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2025-11-08T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   f.set_time("2025-11-08T00:00:00Z");
   check_allowed(f.consume(u), date("2025-11-08"));
@@ -180,8 +198,11 @@ TEST_CASE("time: a UTC daily limit resets exactly once, at midnight") {
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-09T00:00:00Z"), 12h);
   f.clock->set(just_before(at("2025-11-09T00:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-09T00:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 2, .month = 4,
-                           .daily_reset = at("2025-11-09T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 2,
+                           .month = 4,
+                           .daily_reset = at("2025-11-09T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   check_day(f, u, date("2025-11-07"), 2);
   check_day(f, u, date("2025-11-08"), 2);
@@ -202,15 +223,21 @@ TEST_CASE("time: a UTC monthly limit resets exactly once, at the first midnight 
 
   f.clock->set(just_before(at("2025-12-01T00:00:00Z")));
   check_denied(f.consume(u), limit_kind::monthly, at("2025-12-01T00:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-30"), .today = 1, .month = 3,
-                           .daily_reset = at("2025-12-01T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-30"),
+                           .today = 1,
+                           .month = 3,
+                           .daily_reset = at("2025-12-01T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   f.set_time("2025-12-01T00:00:00Z");
   REQUIRE(f.consume_n(u, 3) == 3);
   // December (31 days) resets on January 1st, not earlier.
   check_denied(f.consume(u), limit_kind::monthly, at("2026-01-01T00:00:00Z"), 31 * 24h);
-  check_quota(f.quota(u), {.day = date("2025-12-01"), .today = 3, .month = 3,
-                           .daily_reset = at("2025-12-02T00:00:00Z"), .monthly_reset = at("2026-01-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-12-01"),
+                           .today = 3,
+                           .month = 3,
+                           .daily_reset = at("2025-12-02T00:00:00Z"),
+                           .monthly_reset = at("2026-01-01T00:00:00Z")});
 
   check_day(f, u, date("2025-11-29"), 2);
   check_day(f, u, date("2025-11-30"), 1);
@@ -232,8 +259,11 @@ TEST_CASE("time: retry_after rounds the time left before the reset up to whole s
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-08T00:00:00Z"), 1s);
   f.clock->set(at("2025-11-07T23:59:59Z") + 1us);  // less than 1 s before
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-08T00:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-08T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-08T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   f.set_time("2025-11-08T00:00:00Z");
   check_allowed(f.consume(u), date("2025-11-08"));
@@ -260,7 +290,10 @@ TEST_CASE("time: increment_usage and reserve at the last microsecond of a day co
   check_allowed(f.consume(u, 5), date("2025-11-08"));
 
   const auto q = f.quota(u);
-  check_quota(q, {.day = date("2025-11-08"), .today = 1, .month = 4, .daily_reset = at("2025-11-09T00:00:00Z"),
+  check_quota(q, {.day = date("2025-11-08"),
+                  .today = 1,
+                  .month = 4,
+                  .daily_reset = at("2025-11-09T00:00:00Z"),
                   .monthly_reset = at("2025-12-01T00:00:00Z")});
   CHECK(q.tokens_today == 5);
   CHECK(q.tokens_this_month == 75);
@@ -272,7 +305,8 @@ TEST_CASE("time: increment_usage and reserve at the last microsecond of a day co
   f.check_audit(u, {date("2025-11-07"), date("2025-11-08")});
 }
 
-TEST_CASE("time: a reservation made at the last microsecond of a month and committed after it settles into that month") {
+TEST_CASE(
+    "time: a reservation made at the last microsecond of a month and committed after it settles into that month") {
   service_fixture f({}, "2025-11-30T12:00:00Z");
   const auto u = f.add_user("utc", "pro");
   check_allowed(f.consume(u, 5), date("2025-11-30"));
@@ -282,14 +316,17 @@ TEST_CASE("time: a reservation made at the last microsecond of a month and commi
   check_allowed(r, date("2025-11-30"));
   REQUIRE(r.reservation.has_value());
 
-  f.advance(1us);  // December 1st
+  f.advance(1us);                                      // December 1st
   check_allowed(f.consume(u, 7), date("2025-12-01"));  // December's row exists before the commit
   const auto settled = must(f.svc.commit(*r.reservation, 250));
   CHECK(settled.usage_date == date("2025-11-30"));
   CHECK(settled.state == reservation_state::committed);
 
   auto q = f.quota(u);
-  check_quota(q, {.day = date("2025-12-01"), .today = 1, .month = 1, .daily_reset = at("2025-12-02T00:00:00Z"),
+  check_quota(q, {.day = date("2025-12-01"),
+                  .today = 1,
+                  .month = 1,
+                  .daily_reset = at("2025-12-02T00:00:00Z"),
                   .monthly_reset = at("2026-01-01T00:00:00Z")});
   CHECK(q.tokens_this_month == 7);
   const auto nov30 = f.usage_on(u, date("2025-11-30"));
@@ -324,7 +361,10 @@ TEST_CASE("time: a reservation that expires after midnight is settled at its est
 
   check_allowed(f.consume(u, 2), date("2025-11-08"));
   const auto q = f.quota(u);
-  check_quota(q, {.day = date("2025-11-08"), .today = 1, .month = 2, .daily_reset = at("2025-11-09T00:00:00Z"),
+  check_quota(q, {.day = date("2025-11-08"),
+                  .today = 1,
+                  .month = 2,
+                  .daily_reset = at("2025-11-09T00:00:00Z"),
                   .monthly_reset = at("2025-12-01T00:00:00Z")});
   CHECK(q.tokens_this_month == 42);
   const auto nov7 = f.usage_on(u, date("2025-11-07"));
@@ -344,13 +384,19 @@ TEST_CASE("time: an Africa/Douala (+01:00) day starts at 23:00 UTC to the micros
   f.clock->set(just_before(at("2025-11-07T23:00:00Z")));  // 23:59:59.999999 WAT on the 7th
   check_allowed(f.consume(u), date("2025-11-07"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-07T23:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-07T23:00:00Z"), .monthly_reset = at("2025-11-30T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-07T23:00:00Z"),
+                           .monthly_reset = at("2025-11-30T23:00:00Z")});
 
   f.advance(1us);  // 00:00 WAT on the 8th
   check_allowed(f.consume(u), date("2025-11-08"));
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-11-08T23:00:00Z"), .monthly_reset = at("2025-11-30T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-11-08T23:00:00Z"),
+                           .monthly_reset = at("2025-11-30T23:00:00Z")});
 
   check_day(f, u, date("2025-11-07"), 1);
   check_day(f, u, date("2025-11-08"), 1);
@@ -366,18 +412,27 @@ TEST_CASE("time: an Asia/Kolkata (+05:30) day starts at 18:30 UTC and UTC midnig
   f.clock->set(just_before(at("2025-11-07T18:30:00Z")));  // 23:59:59.999999 IST on the 7th
   check_allowed(f.consume(u), date("2025-11-07"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-07T18:30:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-07T18:30:00Z"), .monthly_reset = at("2025-11-30T18:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-07T18:30:00Z"),
+                           .monthly_reset = at("2025-11-30T18:30:00Z")});
 
   f.advance(1us);  // 00:00 IST on the 8th
   check_allowed(f.consume(u), date("2025-11-08"));
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-11-08T18:30:00Z"), .monthly_reset = at("2025-11-30T18:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-11-08T18:30:00Z"),
+                           .monthly_reset = at("2025-11-30T18:30:00Z")});
 
   f.set_time("2025-11-08T00:00:00Z");  // 05:30 IST, still the 8th
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-08T18:30:00Z"), 18h + 30min);
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-11-08T18:30:00Z"), .monthly_reset = at("2025-11-30T18:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-11-08T18:30:00Z"),
+                           .monthly_reset = at("2025-11-30T18:30:00Z")});
 
   check_day(f, u, date("2025-11-07"), 1);
   check_day(f, u, date("2025-11-08"), 1);
@@ -394,13 +449,19 @@ TEST_CASE("time: an Asia/Kolkata month ends at 18:30 UTC on its last day") {
   check_denied(f.consume(u), limit_kind::monthly, at("2025-11-30T18:30:00Z"), 6h + 30min);
   f.clock->set(just_before(at("2025-11-30T18:30:00Z")));
   check_denied(f.consume(u), limit_kind::monthly, at("2025-11-30T18:30:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-30"), .today = 2, .month = 2,
-                           .daily_reset = at("2025-11-30T18:30:00Z"), .monthly_reset = at("2025-11-30T18:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-30"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2025-11-30T18:30:00Z"),
+                           .monthly_reset = at("2025-11-30T18:30:00Z")});
 
   f.advance(1us);  // 00:00 IST on December 1st
   check_allowed(f.consume(u), date("2025-12-01"));
-  check_quota(f.quota(u), {.day = date("2025-12-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-12-01T18:30:00Z"), .monthly_reset = at("2025-12-31T18:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-12-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-12-01T18:30:00Z"),
+                           .monthly_reset = at("2025-12-31T18:30:00Z")});
 
   check_day(f, u, date("2025-11-30"), 2);
   check_day(f, u, date("2025-12-01"), 1);
@@ -417,13 +478,19 @@ TEST_CASE("time: an America/St_Johns (-03:30) day starts at 03:30 UTC in winter"
   f.clock->set(just_before(at("2025-11-08T03:30:00Z")));  // 23:59:59.999999 NST on the 7th
   check_allowed(f.consume(u), date("2025-11-07"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-08T03:30:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-08T03:30:00Z"), .monthly_reset = at("2025-12-01T03:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-08T03:30:00Z"),
+                           .monthly_reset = at("2025-12-01T03:30:00Z")});
 
   f.advance(1us);  // 00:00 NST on the 8th
   check_allowed(f.consume(u), date("2025-11-08"));
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-11-09T03:30:00Z"), .monthly_reset = at("2025-12-01T03:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-11-09T03:30:00Z"),
+                           .monthly_reset = at("2025-12-01T03:30:00Z")});
 
   f.set_time("2025-11-09T00:00:00Z");  // 20:30 NST, still the 8th
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-09T03:30:00Z"), 3h + 30min);
@@ -442,13 +509,19 @@ TEST_CASE("time: an America/St_Johns (-02:30) day starts at 02:30 UTC in summer"
   f.clock->set(just_before(at("2025-07-15T02:30:00Z")));  // 23:59:59.999999 NDT on the 14th
   check_allowed(f.consume(u), date("2025-07-14"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-07-15T02:30:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-07-14"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-07-15T02:30:00Z"), .monthly_reset = at("2025-08-01T02:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-07-14"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-07-15T02:30:00Z"),
+                           .monthly_reset = at("2025-08-01T02:30:00Z")});
 
   f.advance(1us);  // 00:00 NDT on the 15th
   check_allowed(f.consume(u), date("2025-07-15"));
-  check_quota(f.quota(u), {.day = date("2025-07-15"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-07-16T02:30:00Z"), .monthly_reset = at("2025-08-01T02:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-07-15"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-07-16T02:30:00Z"),
+                           .monthly_reset = at("2025-08-01T02:30:00Z")});
 
   check_day(f, u, date("2025-07-14"), 1);
   check_day(f, u, date("2025-07-15"), 1);
@@ -464,13 +537,19 @@ TEST_CASE("time: a Pacific/Chatham (+13:45) day starts at 10:15 UTC in summer") 
   f.clock->set(just_before(at("2025-01-15T10:15:00Z")));  // 23:59:59.999999 +1345 on the 15th
   check_allowed(f.consume(u), date("2025-01-15"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-01-15T10:15:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-01-15"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-01-15T10:15:00Z"), .monthly_reset = at("2025-01-31T10:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-01-15"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-01-15T10:15:00Z"),
+                           .monthly_reset = at("2025-01-31T10:15:00Z")});
 
   f.advance(1us);  // 00:00 +1345 on the 16th
   check_allowed(f.consume(u), date("2025-01-16"));
-  check_quota(f.quota(u), {.day = date("2025-01-16"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-01-16T10:15:00Z"), .monthly_reset = at("2025-01-31T10:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-01-16"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-01-16T10:15:00Z"),
+                           .monthly_reset = at("2025-01-31T10:15:00Z")});
 
   check_day(f, u, date("2025-01-15"), 1);
   check_day(f, u, date("2025-01-16"), 1);
@@ -486,13 +565,19 @@ TEST_CASE("time: a Pacific/Chatham (+12:45) day starts at 11:15 UTC in winter") 
   f.clock->set(just_before(at("2025-07-15T11:15:00Z")));  // 23:59:59.999999 +1245 on the 15th
   check_allowed(f.consume(u), date("2025-07-15"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-07-15T11:15:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-07-15"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-07-15T11:15:00Z"), .monthly_reset = at("2025-07-31T11:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-07-15"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-07-15T11:15:00Z"),
+                           .monthly_reset = at("2025-07-31T11:15:00Z")});
 
   f.advance(1us);  // 00:00 +1245 on the 16th
   check_allowed(f.consume(u), date("2025-07-16"));
-  check_quota(f.quota(u), {.day = date("2025-07-16"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-07-16T11:15:00Z"), .monthly_reset = at("2025-07-31T11:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-07-16"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-07-16T11:15:00Z"),
+                           .monthly_reset = at("2025-07-31T11:15:00Z")});
 
   check_day(f, u, date("2025-07-15"), 1);
   check_day(f, u, date("2025-07-16"), 1);
@@ -509,23 +594,32 @@ TEST_CASE("time: the Pacific/Chatham DST day 2025-09-28 lasts 23 hours") {
 
   f.clock->set(just_before(at("2025-09-27T11:15:00Z")));  // 23:59:59.999999 +1245 on the 27th
   check_allowed(f.consume(u), date("2025-09-27"));
-  check_quota(f.quota(u), {.day = date("2025-09-27"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-09-27T11:15:00Z"), .monthly_reset = at("2025-09-30T10:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-09-27"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-09-27T11:15:00Z"),
+                           .monthly_reset = at("2025-09-30T10:15:00Z")});
 
   f.set_time("2025-09-27T13:59:59Z");  // 02:44:59 +1245 on the 28th
   check_allowed(f.consume(u), date("2025-09-28"));
   f.set_time("2025-09-27T14:00:00Z");  // 03:45:00 +1345
   check_allowed(f.consume(u), date("2025-09-28"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-09-28T10:15:00Z"), 20h + 15min);
-  check_quota(f.quota(u), {.day = date("2025-09-28"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-09-28T10:15:00Z"), .monthly_reset = at("2025-09-30T10:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-09-28"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-09-28T10:15:00Z"),
+                           .monthly_reset = at("2025-09-30T10:15:00Z")});
 
   f.clock->set(just_before(at("2025-09-28T10:15:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2025-09-28T10:15:00Z"), 1s);
   f.set_time("2025-09-28T10:15:00Z");  // 00:00 +1345 on the 29th
   check_allowed(f.consume(u), date("2025-09-29"));
-  check_quota(f.quota(u), {.day = date("2025-09-29"), .today = 1, .month = 4,
-                           .daily_reset = at("2025-09-29T10:15:00Z"), .monthly_reset = at("2025-09-30T10:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-09-29"),
+                           .today = 1,
+                           .month = 4,
+                           .daily_reset = at("2025-09-29T10:15:00Z"),
+                           .monthly_reset = at("2025-09-30T10:15:00Z")});
 
   check_day(f, u, date("2025-09-27"), 1);
   check_day(f, u, date("2025-09-28"), 2);
@@ -542,13 +636,19 @@ TEST_CASE("time: in Pacific/Chatham the year changes at 10:15 UTC on December 31
   f.clock->set(just_before(at("2025-12-31T10:15:00Z")));  // 23:59:59.999999 +1345 on Dec 31
   REQUIRE(f.consume_n(u, 2) == 2);
   check_denied(f.consume(u), limit_kind::monthly, at("2025-12-31T10:15:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-12-31"), .today = 2, .month = 2,
-                           .daily_reset = at("2025-12-31T10:15:00Z"), .monthly_reset = at("2025-12-31T10:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-12-31"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2025-12-31T10:15:00Z"),
+                           .monthly_reset = at("2025-12-31T10:15:00Z")});
 
   f.advance(1us);  // 00:00 +1345 on 2026-01-01, while UTC is still in 2025
   check_allowed(f.consume(u), date("2026-01-01"));
-  check_quota(f.quota(u), {.day = date("2026-01-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2026-01-01T10:15:00Z"), .monthly_reset = at("2026-01-31T10:15:00Z")});
+  check_quota(f.quota(u), {.day = date("2026-01-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2026-01-01T10:15:00Z"),
+                           .monthly_reset = at("2026-01-31T10:15:00Z")});
 
   check_day(f, u, date("2025-12-31"), 2);
   check_day(f, u, date("2026-01-01"), 1);
@@ -566,23 +666,32 @@ TEST_CASE("time: the Australia/Lord_Howe DST day 2025-10-05 lasts 23.5 hours") {
 
   f.clock->set(just_before(at("2025-10-04T13:30:00Z")));  // 23:59:59.999999 +1030 on the 4th
   check_allowed(f.consume(u), date("2025-10-04"));
-  check_quota(f.quota(u), {.day = date("2025-10-04"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-10-04T13:30:00Z"), .monthly_reset = at("2025-10-31T13:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-10-04"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-10-04T13:30:00Z"),
+                           .monthly_reset = at("2025-10-31T13:00:00Z")});
 
   f.set_time("2025-10-04T15:29:59Z");  // 01:59:59 +1030 on the 5th
   check_allowed(f.consume(u), date("2025-10-05"));
   f.set_time("2025-10-04T15:30:00Z");  // 02:30:00 +11
   check_allowed(f.consume(u), date("2025-10-05"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-10-05T13:00:00Z"), 21h + 30min);
-  check_quota(f.quota(u), {.day = date("2025-10-05"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-10-05T13:00:00Z"), .monthly_reset = at("2025-10-31T13:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-10-05"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-10-05T13:00:00Z"),
+                           .monthly_reset = at("2025-10-31T13:00:00Z")});
 
   f.clock->set(just_before(at("2025-10-05T13:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2025-10-05T13:00:00Z"), 1s);
   f.set_time("2025-10-05T13:00:00Z");  // 00:00 +11 on the 6th
   check_allowed(f.consume(u), date("2025-10-06"));
-  check_quota(f.quota(u), {.day = date("2025-10-06"), .today = 1, .month = 4,
-                           .daily_reset = at("2025-10-06T13:00:00Z"), .monthly_reset = at("2025-10-31T13:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-10-06"),
+                           .today = 1,
+                           .month = 4,
+                           .daily_reset = at("2025-10-06T13:00:00Z"),
+                           .monthly_reset = at("2025-10-31T13:00:00Z")});
 
   check_day(f, u, date("2025-10-04"), 1);
   check_day(f, u, date("2025-10-05"), 2);
@@ -602,23 +711,32 @@ TEST_CASE("time: the 23-hour Europe/Paris day 2025-03-30 holds 01:59 and 03:00 l
 
   f.clock->set(just_before(at("2025-03-29T23:00:00Z")));  // 23:59:59.999999 CET on the 29th
   check_allowed(f.consume(u), date("2025-03-29"));
-  check_quota(f.quota(u), {.day = date("2025-03-29"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-03-29T23:00:00Z"), .monthly_reset = at("2025-03-31T22:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-29"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-03-29T23:00:00Z"),
+                           .monthly_reset = at("2025-03-31T22:00:00Z")});
 
   f.set_time("2025-03-30T00:59:00Z");  // 01:59 CET
   check_allowed(f.consume(u), date("2025-03-30"));
   f.set_time("2025-03-30T01:00:00Z");  // 03:00 CEST
   check_allowed(f.consume(u), date("2025-03-30"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-03-30T22:00:00Z"), 21h);
-  check_quota(f.quota(u), {.day = date("2025-03-30"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-03-30T22:00:00Z"), .monthly_reset = at("2025-03-31T22:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-30"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-03-30T22:00:00Z"),
+                           .monthly_reset = at("2025-03-31T22:00:00Z")});
 
   f.clock->set(just_before(at("2025-03-30T22:00:00Z")));  // 23:59:59.999999 CEST
   check_denied(f.consume(u), limit_kind::daily, at("2025-03-30T22:00:00Z"), 1s);
   f.set_time("2025-03-30T22:00:00Z");  // 00:00 CEST on the 31st, 23 hours after the 30th began
   check_allowed(f.consume(u), date("2025-03-31"));
-  check_quota(f.quota(u), {.day = date("2025-03-31"), .today = 1, .month = 4,
-                           .daily_reset = at("2025-03-31T22:00:00Z"), .monthly_reset = at("2025-03-31T22:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-31"),
+                           .today = 1,
+                           .month = 4,
+                           .daily_reset = at("2025-03-31T22:00:00Z"),
+                           .monthly_reset = at("2025-03-31T22:00:00Z")});
   f.set_time("2025-03-30T23:00:00Z");  // 24 hours after the 30th began: no second reset
   check_allowed(f.consume(u), date("2025-03-31"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-03-31T22:00:00Z"), 23h);
@@ -639,16 +757,22 @@ TEST_CASE("time: the 25-hour Europe/Paris day 2025-10-26 holds both 02:xx hours 
 
   f.clock->set(just_before(at("2025-10-25T22:00:00Z")));  // 23:59:59.999999 CEST on the 25th
   check_allowed(f.consume(u), date("2025-10-25"));
-  check_quota(f.quota(u), {.day = date("2025-10-25"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-10-25T22:00:00Z"), .monthly_reset = at("2025-10-31T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-10-25"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-10-25T22:00:00Z"),
+                           .monthly_reset = at("2025-10-31T23:00:00Z")});
 
   f.set_time("2025-10-26T00:30:00Z");  // 02:30 CEST, first pass
   check_allowed(f.consume(u), date("2025-10-26"));
   f.set_time("2025-10-26T01:30:00Z");  // 02:30 CET, second pass
   check_allowed(f.consume(u), date("2025-10-26"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-10-26T23:00:00Z"), 21h + 30min);
-  check_quota(f.quota(u), {.day = date("2025-10-26"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-10-26T23:00:00Z"), .monthly_reset = at("2025-10-31T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-10-26"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-10-26T23:00:00Z"),
+                           .monthly_reset = at("2025-10-31T23:00:00Z")});
 
   f.set_time("2025-10-26T22:00:00Z");  // 23:00 CET: 24 hours after the 26th began, still the 26th
   check_denied(f.consume(u), limit_kind::daily, at("2025-10-26T23:00:00Z"), 1h);
@@ -656,8 +780,11 @@ TEST_CASE("time: the 25-hour Europe/Paris day 2025-10-26 holds both 02:xx hours 
   check_denied(f.consume(u), limit_kind::daily, at("2025-10-26T23:00:00Z"), 1s);
   f.set_time("2025-10-26T23:00:00Z");  // 00:00 CET on the 27th
   check_allowed(f.consume(u), date("2025-10-27"));
-  check_quota(f.quota(u), {.day = date("2025-10-27"), .today = 1, .month = 4,
-                           .daily_reset = at("2025-10-27T23:00:00Z"), .monthly_reset = at("2025-10-31T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-10-27"),
+                           .today = 1,
+                           .month = 4,
+                           .daily_reset = at("2025-10-27T23:00:00Z"),
+                           .monthly_reset = at("2025-10-31T23:00:00Z")});
 
   check_day(f, u, date("2025-10-25"), 1);
   check_day(f, u, date("2025-10-26"), 2);
@@ -674,23 +801,32 @@ TEST_CASE("time: the 23-hour America/New_York day 2025-03-09 holds 01:59 and 03:
 
   f.clock->set(just_before(at("2025-03-09T05:00:00Z")));  // 23:59:59.999999 EST on the 8th
   check_allowed(f.consume(u), date("2025-03-08"));
-  check_quota(f.quota(u), {.day = date("2025-03-08"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-03-09T05:00:00Z"), .monthly_reset = at("2025-04-01T04:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-08"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-03-09T05:00:00Z"),
+                           .monthly_reset = at("2025-04-01T04:00:00Z")});
 
   f.set_time("2025-03-09T06:59:00Z");  // 01:59 EST
   check_allowed(f.consume(u), date("2025-03-09"));
   f.set_time("2025-03-09T07:00:00Z");  // 03:00 EDT
   check_allowed(f.consume(u), date("2025-03-09"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-03-10T04:00:00Z"), 21h);
-  check_quota(f.quota(u), {.day = date("2025-03-09"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-03-10T04:00:00Z"), .monthly_reset = at("2025-04-01T04:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-09"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-03-10T04:00:00Z"),
+                           .monthly_reset = at("2025-04-01T04:00:00Z")});
 
   f.clock->set(just_before(at("2025-03-10T04:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2025-03-10T04:00:00Z"), 1s);
   f.set_time("2025-03-10T04:00:00Z");  // 00:00 EDT on the 10th
   check_allowed(f.consume(u), date("2025-03-10"));
-  check_quota(f.quota(u), {.day = date("2025-03-10"), .today = 1, .month = 4,
-                           .daily_reset = at("2025-03-11T04:00:00Z"), .monthly_reset = at("2025-04-01T04:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-10"),
+                           .today = 1,
+                           .month = 4,
+                           .daily_reset = at("2025-03-11T04:00:00Z"),
+                           .monthly_reset = at("2025-04-01T04:00:00Z")});
   f.set_time("2025-03-10T05:00:00Z");  // 24 hours after the 9th began: no second reset
   check_allowed(f.consume(u), date("2025-03-10"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-03-11T04:00:00Z"), 23h);
@@ -711,16 +847,22 @@ TEST_CASE("time: the 25-hour America/New_York day 2025-11-02 holds both 01:xx ho
 
   f.clock->set(just_before(at("2025-11-02T04:00:00Z")));  // 23:59:59.999999 EDT on the 1st
   check_allowed(f.consume(u), date("2025-11-01"));
-  check_quota(f.quota(u), {.day = date("2025-11-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-02T04:00:00Z"), .monthly_reset = at("2025-12-01T05:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-02T04:00:00Z"),
+                           .monthly_reset = at("2025-12-01T05:00:00Z")});
 
   f.set_time("2025-11-02T05:30:00Z");  // 01:30 EDT, first pass
   check_allowed(f.consume(u), date("2025-11-02"));
   f.set_time("2025-11-02T06:30:00Z");  // 01:30 EST, second pass
   check_allowed(f.consume(u), date("2025-11-02"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-03T05:00:00Z"), 22h + 30min);
-  check_quota(f.quota(u), {.day = date("2025-11-02"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-11-03T05:00:00Z"), .monthly_reset = at("2025-12-01T05:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-02"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-11-03T05:00:00Z"),
+                           .monthly_reset = at("2025-12-01T05:00:00Z")});
 
   f.set_time("2025-11-03T04:00:00Z");  // 23:00 EST: 24 hours after the 2nd began, still the 2nd
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-03T05:00:00Z"), 1h);
@@ -728,8 +870,11 @@ TEST_CASE("time: the 25-hour America/New_York day 2025-11-02 holds both 01:xx ho
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-03T05:00:00Z"), 1s);
   f.set_time("2025-11-03T05:00:00Z");  // 00:00 EST on the 3rd
   check_allowed(f.consume(u), date("2025-11-03"));
-  check_quota(f.quota(u), {.day = date("2025-11-03"), .today = 1, .month = 4,
-                           .daily_reset = at("2025-11-04T05:00:00Z"), .monthly_reset = at("2025-12-01T05:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-03"),
+                           .today = 1,
+                           .month = 4,
+                           .daily_reset = at("2025-11-04T05:00:00Z"),
+                           .monthly_reset = at("2025-12-01T05:00:00Z")});
 
   check_day(f, u, date("2025-11-01"), 1);
   check_day(f, u, date("2025-11-02"), 2);
@@ -748,21 +893,30 @@ TEST_CASE("time: America/Santiago 2024-09-08 has no local midnight and starts at
   f.clock->set(just_before(at("2024-09-08T04:00:00Z")));  // 23:59:59.999999 -04 on the 7th
   check_allowed(f.consume(u), date("2024-09-07"));
   check_denied(f.consume(u), limit_kind::daily, at("2024-09-08T04:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2024-09-07"), .today = 1, .month = 1,
-                           .daily_reset = at("2024-09-08T04:00:00Z"), .monthly_reset = at("2024-10-01T03:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2024-09-07"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2024-09-08T04:00:00Z"),
+                           .monthly_reset = at("2024-10-01T03:00:00Z")});
 
   f.advance(1us);  // 01:00 -03 on the 8th: its first instant
   check_allowed(f.consume(u), date("2024-09-08"));
   check_denied(f.consume(u), limit_kind::daily, at("2024-09-09T03:00:00Z"), 23h);
-  check_quota(f.quota(u), {.day = date("2024-09-08"), .today = 1, .month = 2,
-                           .daily_reset = at("2024-09-09T03:00:00Z"), .monthly_reset = at("2024-10-01T03:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2024-09-08"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2024-09-09T03:00:00Z"),
+                           .monthly_reset = at("2024-10-01T03:00:00Z")});
 
   f.clock->set(just_before(at("2024-09-09T03:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2024-09-09T03:00:00Z"), 1s);
   f.set_time("2024-09-09T03:00:00Z");  // 00:00 -03 on the 9th
   check_allowed(f.consume(u), date("2024-09-09"));
-  check_quota(f.quota(u), {.day = date("2024-09-09"), .today = 1, .month = 3,
-                           .daily_reset = at("2024-09-10T03:00:00Z"), .monthly_reset = at("2024-10-01T03:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2024-09-09"),
+                           .today = 1,
+                           .month = 3,
+                           .daily_reset = at("2024-09-10T03:00:00Z"),
+                           .monthly_reset = at("2024-10-01T03:00:00Z")});
 
   check_day(f, u, date("2024-09-07"), 1);
   check_day(f, u, date("2024-09-08"), 1);
@@ -781,8 +935,11 @@ TEST_CASE("time: America/Santiago 2025-04-05 ends after its repeated last hour")
   f.set_time("2025-04-06T02:30:00Z");  // 23:30 -03 on the 5th
   check_allowed(f.consume(u), date("2025-04-05"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-04-06T04:00:00Z"), 1h + 30min);
-  check_quota(f.quota(u), {.day = date("2025-04-05"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-04-06T04:00:00Z"), .monthly_reset = at("2025-05-01T04:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-04-05"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-04-06T04:00:00Z"),
+                           .monthly_reset = at("2025-05-01T04:00:00Z")});
 
   f.set_time("2025-04-06T03:00:00Z");  // 23:00 -04 on the 5th again
   check_denied(f.consume(u), limit_kind::daily, at("2025-04-06T04:00:00Z"), 1h);
@@ -790,13 +947,19 @@ TEST_CASE("time: America/Santiago 2025-04-05 ends after its repeated last hour")
   check_denied(f.consume(u), limit_kind::daily, at("2025-04-06T04:00:00Z"), 30min);
   f.clock->set(just_before(at("2025-04-06T04:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2025-04-06T04:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-04-05"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-04-06T04:00:00Z"), .monthly_reset = at("2025-05-01T04:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-04-05"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-04-06T04:00:00Z"),
+                           .monthly_reset = at("2025-05-01T04:00:00Z")});
 
   f.set_time("2025-04-06T04:00:00Z");  // 00:00 -04 on the 6th
   check_allowed(f.consume(u), date("2025-04-06"));
-  check_quota(f.quota(u), {.day = date("2025-04-06"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-04-07T04:00:00Z"), .monthly_reset = at("2025-05-01T04:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-04-06"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-04-07T04:00:00Z"),
+                           .monthly_reset = at("2025-05-01T04:00:00Z")});
 
   check_day(f, u, date("2025-04-05"), 1);
   check_day(f, u, date("2025-04-06"), 1);
@@ -813,8 +976,11 @@ TEST_CASE("time: Pacific/Apia skipped 2011-12-30, so the 29th and the 31st are c
 
   check_allowed(f.consume(u), date("2011-12-29"));
   check_denied(f.consume(u), limit_kind::daily, at("2011-12-30T10:00:00Z"), 14h);
-  check_quota(f.quota(u), {.day = date("2011-12-29"), .today = 1, .month = 1,
-                           .daily_reset = at("2011-12-30T10:00:00Z"), .monthly_reset = at("2011-12-31T10:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2011-12-29"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2011-12-30T10:00:00Z"),
+                           .monthly_reset = at("2011-12-31T10:00:00Z")});
 
   f.clock->set(just_before(at("2011-12-30T10:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2011-12-30T10:00:00Z"), 1s);
@@ -823,13 +989,19 @@ TEST_CASE("time: Pacific/Apia skipped 2011-12-30, so the 29th and the 31st are c
   f.advance(1us);  // 00:00 +14 on the 31st
   CHECK(f.svc.day_of(f.now()) == date("2011-12-31"));
   check_allowed(f.consume(u), date("2011-12-31"));
-  check_quota(f.quota(u), {.day = date("2011-12-31"), .today = 1, .month = 2,
-                           .daily_reset = at("2011-12-31T10:00:00Z"), .monthly_reset = at("2011-12-31T10:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2011-12-31"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2011-12-31T10:00:00Z"),
+                           .monthly_reset = at("2011-12-31T10:00:00Z")});
 
   f.set_time("2011-12-31T10:00:00Z");  // 00:00 +14 on 2012-01-01
   check_allowed(f.consume(u), date("2012-01-01"));
-  check_quota(f.quota(u), {.day = date("2012-01-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2012-01-01T10:00:00Z"), .monthly_reset = at("2012-01-31T10:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2012-01-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2012-01-01T10:00:00Z"),
+                           .monthly_reset = at("2012-01-31T10:00:00Z")});
 
   check_day(f, u, date("2011-12-29"), 1);
   check_day(f, u, date("2011-12-30"), 0);
@@ -850,25 +1022,37 @@ TEST_CASE("time: America/St_Johns 2009-11-01: October 31st comes back after Nove
 
   REQUIRE(f.consume_n(u, 2) == 2);
   check_denied(f.consume(u), limit_kind::daily, at("2009-11-01T03:30:00Z"), 15h + 30min);
-  check_quota(f.quota(u), {.day = date("2009-10-31"), .today = 2, .month = 2,
-                           .daily_reset = at("2009-11-01T03:30:00Z"), .monthly_reset = at("2009-11-01T03:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2009-10-31"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2009-11-01T03:30:00Z"),
+                           .monthly_reset = at("2009-11-01T03:30:00Z")});
 
   f.set_time("2009-11-01T02:30:30Z");  // 00:00:30 NDT on Nov 1st, first pass
   check_allowed(f.consume(u), date("2009-11-01"));
-  check_quota(f.quota(u), {.day = date("2009-11-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2009-11-02T03:30:00Z"), .monthly_reset = at("2009-12-01T03:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2009-11-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2009-11-02T03:30:00Z"),
+                           .monthly_reset = at("2009-12-01T03:30:00Z")});
 
   f.set_time("2009-11-01T02:45:00Z");  // 23:15 NST on Oct 31st again
   check_denied(f.consume(u), limit_kind::daily, at("2009-11-01T03:30:00Z"), 45min);
-  check_quota(f.quota(u), {.day = date("2009-10-31"), .today = 2, .month = 2,
-                           .daily_reset = at("2009-11-01T03:30:00Z"), .monthly_reset = at("2009-11-01T03:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2009-10-31"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2009-11-01T03:30:00Z"),
+                           .monthly_reset = at("2009-11-01T03:30:00Z")});
   f.clock->set(just_before(at("2009-11-01T03:30:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2009-11-01T03:30:00Z"), 1s);
 
   f.set_time("2009-11-01T03:30:00Z");  // 00:00 NST on Nov 1st, second and last time
   check_allowed(f.consume(u), date("2009-11-01"));
-  check_quota(f.quota(u), {.day = date("2009-11-01"), .today = 2, .month = 2,
-                           .daily_reset = at("2009-11-02T03:30:00Z"), .monthly_reset = at("2009-12-01T03:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2009-11-01"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2009-11-02T03:30:00Z"),
+                           .monthly_reset = at("2009-12-01T03:30:00Z")});
   check_denied(f.consume(u), limit_kind::daily, at("2009-11-02T03:30:00Z"), 24h);
 
   check_day(f, u, date("2009-10-31"), 2);
@@ -886,15 +1070,24 @@ TEST_CASE("time: January 31st rolls over to February 1st and restarts the month"
 
   f.clock->set(just_before(at("2025-02-01T00:00:00Z")));
   REQUIRE(f.consume_n(u, 2) == 2);
-  check_quota(f.quota(u), {.day = date("2025-01-31"), .today = 2, .month = 2,
-                           .daily_reset = at("2025-02-01T00:00:00Z"), .monthly_reset = at("2025-02-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-01-31"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2025-02-01T00:00:00Z"),
+                           .monthly_reset = at("2025-02-01T00:00:00Z")});
 
   f.advance(1us);
-  check_quota(f.quota(u), {.day = date("2025-02-01"), .today = 0, .month = 0,
-                           .daily_reset = at("2025-02-02T00:00:00Z"), .monthly_reset = at("2025-03-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-02-01"),
+                           .today = 0,
+                           .month = 0,
+                           .daily_reset = at("2025-02-02T00:00:00Z"),
+                           .monthly_reset = at("2025-03-01T00:00:00Z")});
   check_allowed(f.consume(u), date("2025-02-01"));
-  check_quota(f.quota(u), {.day = date("2025-02-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-02-02T00:00:00Z"), .monthly_reset = at("2025-03-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-02-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-02-02T00:00:00Z"),
+                           .monthly_reset = at("2025-03-01T00:00:00Z")});
 
   check_day(f, u, date("2025-01-31"), 2);
   check_day(f, u, date("2025-02-01"), 1);
@@ -909,13 +1102,19 @@ TEST_CASE("time: April 30th rolls over to May 1st and restarts the month") {
 
   f.clock->set(just_before(at("2025-05-01T00:00:00Z")));
   REQUIRE(f.consume_n(u, 3) == 3);
-  check_quota(f.quota(u), {.day = date("2025-04-30"), .today = 3, .month = 3,
-                           .daily_reset = at("2025-05-01T00:00:00Z"), .monthly_reset = at("2025-05-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-04-30"),
+                           .today = 3,
+                           .month = 3,
+                           .daily_reset = at("2025-05-01T00:00:00Z"),
+                           .monthly_reset = at("2025-05-01T00:00:00Z")});
 
   f.advance(1us);
   check_allowed(f.consume(u), date("2025-05-01"));
-  check_quota(f.quota(u), {.day = date("2025-05-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-05-02T00:00:00Z"), .monthly_reset = at("2025-06-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-05-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-05-02T00:00:00Z"),
+                           .monthly_reset = at("2025-06-01T00:00:00Z")});
 
   check_day(f, u, date("2025-04-30"), 3);
   check_day(f, u, date("2025-05-01"), 1);
@@ -934,13 +1133,19 @@ TEST_CASE("time: December 31st rolls over to January 1st and the year changes") 
   check_denied(f.consume(u), limit_kind::daily, at("2026-01-01T00:00:00Z"), 12h);
   f.clock->set(just_before(at("2026-01-01T00:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2026-01-01T00:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-12-31"), .today = 2, .month = 2,
-                           .daily_reset = at("2026-01-01T00:00:00Z"), .monthly_reset = at("2026-01-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-12-31"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2026-01-01T00:00:00Z"),
+                           .monthly_reset = at("2026-01-01T00:00:00Z")});
 
   f.advance(1us);
   check_allowed(f.consume(u), date("2026-01-01"));
-  check_quota(f.quota(u), {.day = date("2026-01-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2026-01-02T00:00:00Z"), .monthly_reset = at("2026-02-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2026-01-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2026-01-02T00:00:00Z"),
+                           .monthly_reset = at("2026-02-01T00:00:00Z")});
 
   check_day(f, u, date("2025-12-31"), 2);
   check_day(f, u, date("2026-01-01"), 1);
@@ -955,20 +1160,29 @@ TEST_CASE("time: 2024-02-29 exists and is its own day between the 28th and March
 
   f.clock->set(just_before(at("2024-02-29T00:00:00Z")));
   check_allowed(f.consume(u), date("2024-02-28"));
-  check_quota(f.quota(u), {.day = date("2024-02-28"), .today = 1, .month = 1,
-                           .daily_reset = at("2024-02-29T00:00:00Z"), .monthly_reset = at("2024-03-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2024-02-28"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2024-02-29T00:00:00Z"),
+                           .monthly_reset = at("2024-03-01T00:00:00Z")});
 
   f.advance(1us);
   check_allowed(f.consume(u), date("2024-02-29"));
   f.clock->set(just_before(at("2024-03-01T00:00:00Z")));
   check_allowed(f.consume(u), date("2024-02-29"));
-  check_quota(f.quota(u), {.day = date("2024-02-29"), .today = 2, .month = 3,
-                           .daily_reset = at("2024-03-01T00:00:00Z"), .monthly_reset = at("2024-03-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2024-02-29"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2024-03-01T00:00:00Z"),
+                           .monthly_reset = at("2024-03-01T00:00:00Z")});
 
   f.advance(1us);
   check_allowed(f.consume(u), date("2024-03-01"));
-  check_quota(f.quota(u), {.day = date("2024-03-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2024-03-02T00:00:00Z"), .monthly_reset = at("2024-04-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2024-03-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2024-03-02T00:00:00Z"),
+                           .monthly_reset = at("2024-04-01T00:00:00Z")});
 
   check_day(f, u, date("2024-02-28"), 1);
   check_day(f, u, date("2024-02-29"), 2);
@@ -984,13 +1198,19 @@ TEST_CASE("time: 2100 is not a leap year, so February 28th is followed by March 
 
   f.clock->set(just_before(at("2100-03-01T00:00:00Z")));
   check_allowed(f.consume(u), date("2100-02-28"));
-  check_quota(f.quota(u), {.day = date("2100-02-28"), .today = 1, .month = 1,
-                           .daily_reset = at("2100-03-01T00:00:00Z"), .monthly_reset = at("2100-03-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2100-02-28"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2100-03-01T00:00:00Z"),
+                           .monthly_reset = at("2100-03-01T00:00:00Z")});
 
   f.advance(1us);
   check_allowed(f.consume(u), date("2100-03-01"));
-  check_quota(f.quota(u), {.day = date("2100-03-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2100-03-02T00:00:00Z"), .monthly_reset = at("2100-04-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2100-03-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2100-03-02T00:00:00Z"),
+                           .monthly_reset = at("2100-04-01T00:00:00Z")});
 
   check_day(f, u, date("2100-02-28"), 1);
   check_day(f, u, date("2100-03-01"), 1);
@@ -1005,18 +1225,27 @@ TEST_CASE("time: 2000 is a leap century, so 2000-02-29 exists") {
 
   f.clock->set(just_before(at("2000-02-29T00:00:00Z")));
   check_allowed(f.consume(u), date("2000-02-28"));
-  check_quota(f.quota(u), {.day = date("2000-02-28"), .today = 1, .month = 1,
-                           .daily_reset = at("2000-02-29T00:00:00Z"), .monthly_reset = at("2000-03-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2000-02-28"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2000-02-29T00:00:00Z"),
+                           .monthly_reset = at("2000-03-01T00:00:00Z")});
 
   f.advance(1us);
   check_allowed(f.consume(u), date("2000-02-29"));
-  check_quota(f.quota(u), {.day = date("2000-02-29"), .today = 1, .month = 2,
-                           .daily_reset = at("2000-03-01T00:00:00Z"), .monthly_reset = at("2000-03-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2000-02-29"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2000-03-01T00:00:00Z"),
+                           .monthly_reset = at("2000-03-01T00:00:00Z")});
 
   f.set_time("2000-03-01T00:00:00Z");
   check_allowed(f.consume(u), date("2000-03-01"));
-  check_quota(f.quota(u), {.day = date("2000-03-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2000-03-02T00:00:00Z"), .monthly_reset = at("2000-04-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2000-03-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2000-03-02T00:00:00Z"),
+                           .monthly_reset = at("2000-04-01T00:00:00Z")});
 
   check_day(f, u, date("2000-02-28"), 1);
   check_day(f, u, date("2000-02-29"), 1);
@@ -1032,8 +1261,11 @@ TEST_CASE("time: a monthly denial at the end of February waits for March 1st, on
     const auto u = f.add_user("february");
     check_allowed(f.consume(u), date("2025-02-28"));
     check_denied(f.consume(u), limit_kind::monthly, at("2025-03-01T00:00:00Z"), 12h);
-    check_quota(f.quota(u), {.day = date("2025-02-28"), .today = 1, .month = 1,
-                             .daily_reset = at("2025-03-01T00:00:00Z"), .monthly_reset = at("2025-03-01T00:00:00Z")});
+    check_quota(f.quota(u), {.day = date("2025-02-28"),
+                             .today = 1,
+                             .month = 1,
+                             .daily_reset = at("2025-03-01T00:00:00Z"),
+                             .monthly_reset = at("2025-03-01T00:00:00Z")});
     f.set_time("2025-03-01T00:00:00Z");
     check_allowed(f.consume(u), date("2025-03-01"));
     check_day(f, u, date("2025-02-28"), 1);
@@ -1046,12 +1278,18 @@ TEST_CASE("time: a monthly denial at the end of February waits for March 1st, on
     const auto u = f.add_user("february");
     check_allowed(f.consume(u), date("2024-02-28"));
     check_denied(f.consume(u), limit_kind::monthly, at("2024-03-01T00:00:00Z"), 36h);
-    check_quota(f.quota(u), {.day = date("2024-02-28"), .today = 1, .month = 1,
-                             .daily_reset = at("2024-02-29T00:00:00Z"), .monthly_reset = at("2024-03-01T00:00:00Z")});
+    check_quota(f.quota(u), {.day = date("2024-02-28"),
+                             .today = 1,
+                             .month = 1,
+                             .daily_reset = at("2024-02-29T00:00:00Z"),
+                             .monthly_reset = at("2024-03-01T00:00:00Z")});
     f.set_time("2024-02-29T12:00:00Z");
     check_denied(f.consume(u), limit_kind::monthly, at("2024-03-01T00:00:00Z"), 12h);
-    check_quota(f.quota(u), {.day = date("2024-02-29"), .today = 0, .month = 1,
-                             .daily_reset = at("2024-03-01T00:00:00Z"), .monthly_reset = at("2024-03-01T00:00:00Z")});
+    check_quota(f.quota(u), {.day = date("2024-02-29"),
+                             .today = 0,
+                             .month = 1,
+                             .daily_reset = at("2024-03-01T00:00:00Z"),
+                             .monthly_reset = at("2024-03-01T00:00:00Z")});
     f.set_time("2024-03-01T00:00:00Z");
     check_allowed(f.consume(u), date("2024-03-01"));
     check_day(f, u, date("2024-02-28"), 1);
@@ -1069,13 +1307,19 @@ TEST_CASE("time: in Europe/Paris 2025-10-31T23:30Z is already November 1st and t
   f.clock->set(just_before(at("2025-10-31T23:00:00Z")));  // 23:59:59.999999 CET on Oct 31st
   REQUIRE(f.consume_n(u, 3) == 3);
   check_denied(f.consume(u), limit_kind::monthly, at("2025-10-31T23:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-10-31"), .today = 3, .month = 3,
-                           .daily_reset = at("2025-10-31T23:00:00Z"), .monthly_reset = at("2025-10-31T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-10-31"),
+                           .today = 3,
+                           .month = 3,
+                           .daily_reset = at("2025-10-31T23:00:00Z"),
+                           .monthly_reset = at("2025-10-31T23:00:00Z")});
 
   f.set_time("2025-10-31T23:30:00Z");  // 00:30 CET on Nov 1st
   check_allowed(f.consume(u), date("2025-11-01"));
-  check_quota(f.quota(u), {.day = date("2025-11-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-01T23:00:00Z"), .monthly_reset = at("2025-11-30T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-01T23:00:00Z"),
+                           .monthly_reset = at("2025-11-30T23:00:00Z")});
 
   check_day(f, u, date("2025-10-31"), 3);
   check_day(f, u, date("2025-11-01"), 1);
@@ -1092,22 +1336,31 @@ TEST_CASE("time: administrative resets just after local midnight in Europe/Paris
   f.set_time("2025-10-31T23:30:00Z");  // 00:30 CET on Nov 1st, still Oct 31st in UTC
   REQUIRE(f.consume_n(u, 3, 10) == 3);
   CHECK(must(f.svc.reset_daily_quotas(u)) == 1);
-  check_quota(f.quota(u), {.day = date("2025-11-01"), .today = 0, .month = 0,
-                           .daily_reset = at("2025-11-01T23:00:00Z"), .monthly_reset = at("2025-11-30T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-01"),
+                           .today = 0,
+                           .month = 0,
+                           .daily_reset = at("2025-11-01T23:00:00Z"),
+                           .monthly_reset = at("2025-11-30T23:00:00Z")});
   check_day(f, u, date("2025-10-31"), 2);
 
   check_allowed(f.consume(u, 10), date("2025-11-01"));
   CHECK(must(f.svc.reset_monthly_quotas(u)) == 1);
-  check_quota(f.quota(u), {.day = date("2025-11-01"), .today = 0, .month = 0,
-                           .daily_reset = at("2025-11-01T23:00:00Z"), .monthly_reset = at("2025-11-30T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-01"),
+                           .today = 0,
+                           .month = 0,
+                           .daily_reset = at("2025-11-01T23:00:00Z"),
+                           .monthly_reset = at("2025-11-30T23:00:00Z")});
   const auto oct31 = f.usage_on(u, date("2025-10-31"));
   CHECK(oct31.messages_today == 2);
   CHECK(oct31.messages_this_month == 2);
   CHECK(oct31.tokens_this_month == 20);
 
   check_allowed(f.consume(u, 10), date("2025-11-01"));
-  check_quota(f.quota(u), {.day = date("2025-11-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-11-01T23:00:00Z"), .monthly_reset = at("2025-11-30T23:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-11-01T23:00:00Z"),
+                           .monthly_reset = at("2025-11-30T23:00:00Z")});
   f.check_month_to_date(u, date("2025-10-31"));
   f.check_month_to_date(u, date("2025-11-01"));
   f.check_audit(u, {date("2025-10-31"), date("2025-11-01")});
@@ -1127,7 +1380,10 @@ TEST_CASE("time: a clock stepped back five minutes across midnight counts into t
   check_allowed(f.consume(u, 40), date("2025-11-07"));
   // The month-to-date totals are the month's, including the later day.
   auto q = f.quota(u);
-  check_quota(q, {.day = date("2025-11-07"), .today = 2, .month = 3, .daily_reset = at("2025-11-08T00:00:00Z"),
+  check_quota(q, {.day = date("2025-11-07"),
+                  .today = 2,
+                  .month = 3,
+                  .daily_reset = at("2025-11-08T00:00:00Z"),
                   .monthly_reset = at("2025-12-01T00:00:00Z")});
   CHECK(q.tokens_today == 50);
   CHECK(q.tokens_this_month == 70);
@@ -1138,7 +1394,10 @@ TEST_CASE("time: a clock stepped back five minutes across midnight counts into t
   f.set_time("2025-11-08T00:03:00Z");  // forward again
   check_allowed(f.consume(u, 80), date("2025-11-08"));
   q = f.quota(u);
-  check_quota(q, {.day = date("2025-11-08"), .today = 2, .month = 4, .daily_reset = at("2025-11-09T00:00:00Z"),
+  check_quota(q, {.day = date("2025-11-08"),
+                  .today = 2,
+                  .month = 4,
+                  .daily_reset = at("2025-11-09T00:00:00Z"),
                   .monthly_reset = at("2025-12-01T00:00:00Z")});
   CHECK(q.tokens_today == 100);
   CHECK(q.tokens_this_month == 150);
@@ -1159,8 +1418,11 @@ TEST_CASE("time: a clock stepped back within a day keeps counting that day") {
   f.set_time("2025-11-07T00:00:00Z");  // the day's first instant
   check_allowed(f.consume(u), date("2025-11-07"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-08T00:00:00Z"), 24h);
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 3, .month = 3,
-                           .daily_reset = at("2025-11-08T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 3,
+                           .month = 3,
+                           .daily_reset = at("2025-11-08T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   f.set_time("2025-11-08T00:00:00Z");
   check_allowed(f.consume(u), date("2025-11-08"));
@@ -1182,18 +1444,27 @@ TEST_CASE("time: a clock stepped back across a month boundary counts into the pr
   f.set_time("2025-11-30T23:57:00Z");
   check_allowed(f.consume(u, 40), date("2025-11-30"));
   auto q = f.quota(u);
-  check_quota(q, {.day = date("2025-11-30"), .today = 2, .month = 2, .daily_reset = at("2025-12-01T00:00:00Z"),
+  check_quota(q, {.day = date("2025-11-30"),
+                  .today = 2,
+                  .month = 2,
+                  .daily_reset = at("2025-12-01T00:00:00Z"),
                   .monthly_reset = at("2025-12-01T00:00:00Z")});
   CHECK(q.tokens_this_month == 50);
 
   f.set_time("2025-12-01T00:03:00Z");
   q = f.quota(u);
-  check_quota(q, {.day = date("2025-12-01"), .today = 1, .month = 1, .daily_reset = at("2025-12-02T00:00:00Z"),
+  check_quota(q, {.day = date("2025-12-01"),
+                  .today = 1,
+                  .month = 1,
+                  .daily_reset = at("2025-12-02T00:00:00Z"),
                   .monthly_reset = at("2026-01-01T00:00:00Z")});
   CHECK(q.tokens_this_month == 20);
   check_allowed(f.consume(u, 80), date("2025-12-01"));
   q = f.quota(u);
-  check_quota(q, {.day = date("2025-12-01"), .today = 2, .month = 2, .daily_reset = at("2025-12-02T00:00:00Z"),
+  check_quota(q, {.day = date("2025-12-01"),
+                  .today = 2,
+                  .month = 2,
+                  .daily_reset = at("2025-12-02T00:00:00Z"),
                   .monthly_reset = at("2026-01-01T00:00:00Z")});
   CHECK(q.tokens_this_month == 100);
 
@@ -1215,14 +1486,20 @@ TEST_CASE("time: a clock stepped back into a day at its daily limit is denied un
 
   f.set_time("2025-11-07T23:57:00Z");
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-08T00:00:00Z"), 3min);
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-11-08T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-11-08T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   f.set_time("2025-11-08T00:03:00Z");
   check_allowed(f.consume(u), date("2025-11-08"));
   check_denied(f.consume(u), limit_kind::daily, at("2025-11-09T00:00:00Z"), 23h + 57min);
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 2, .month = 4,
-                           .daily_reset = at("2025-11-09T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 2,
+                           .month = 4,
+                           .daily_reset = at("2025-11-09T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   check_day(f, u, date("2025-11-07"), 2);
   check_day(f, u, date("2025-11-08"), 2);
@@ -1241,14 +1518,20 @@ TEST_CASE("time: a clock stepped back into a month at its monthly limit is denie
 
   f.set_time("2025-11-30T23:57:00Z");
   check_denied(f.consume(u), limit_kind::monthly, at("2025-12-01T00:00:00Z"), 3min);
-  check_quota(f.quota(u), {.day = date("2025-11-30"), .today = 2, .month = 2,
-                           .daily_reset = at("2025-12-01T00:00:00Z"), .monthly_reset = at("2025-12-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-30"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2025-12-01T00:00:00Z"),
+                           .monthly_reset = at("2025-12-01T00:00:00Z")});
 
   f.set_time("2025-12-01T00:03:00Z");
   check_allowed(f.consume(u), date("2025-12-01"));
   check_denied(f.consume(u), limit_kind::monthly, at("2026-01-01T00:00:00Z"), 30 * 24h + 23h + 57min);
-  check_quota(f.quota(u), {.day = date("2025-12-01"), .today = 2, .month = 2,
-                           .daily_reset = at("2025-12-02T00:00:00Z"), .monthly_reset = at("2026-01-01T00:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-12-01"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2025-12-02T00:00:00Z"),
+                           .monthly_reset = at("2026-01-01T00:00:00Z")});
 
   check_day(f, u, date("2025-11-30"), 2);
   check_day(f, u, date("2025-12-01"), 2);
@@ -1264,14 +1547,20 @@ TEST_CASE("time: a clock stepped back across local midnight in Asia/Kolkata coun
   check_allowed(f.consume(u), date("2025-11-08"));
   f.set_time("2025-11-07T18:27:00Z");  // 23:57 IST on the 7th
   check_allowed(f.consume(u), date("2025-11-07"));
-  check_quota(f.quota(u), {.day = date("2025-11-07"), .today = 1, .month = 2,
-                           .daily_reset = at("2025-11-07T18:30:00Z"), .monthly_reset = at("2025-11-30T18:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-07"),
+                           .today = 1,
+                           .month = 2,
+                           .daily_reset = at("2025-11-07T18:30:00Z"),
+                           .monthly_reset = at("2025-11-30T18:30:00Z")});
   f.check_month_to_date(u, date("2025-11-08"));
 
   f.set_time("2025-11-07T18:33:00Z");  // 00:03 IST on the 8th
   check_allowed(f.consume(u), date("2025-11-08"));
-  check_quota(f.quota(u), {.day = date("2025-11-08"), .today = 2, .month = 3,
-                           .daily_reset = at("2025-11-08T18:30:00Z"), .monthly_reset = at("2025-11-30T18:30:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-08"),
+                           .today = 2,
+                           .month = 3,
+                           .daily_reset = at("2025-11-08T18:30:00Z"),
+                           .monthly_reset = at("2025-11-30T18:30:00Z")});
 
   check_day(f, u, date("2025-11-07"), 1);
   check_day(f, u, date("2025-11-08"), 2);
@@ -1289,20 +1578,29 @@ TEST_CASE("time: a monthly limit across the spring DST change in Europe/Paris re
   REQUIRE(f.consume_n(u, 2) == 2);
   f.set_time("2025-03-30T00:59:59Z");  // 01:59:59 CET
   check_allowed(f.consume(u), date("2025-03-30"));
-  check_quota(f.quota(u), {.day = date("2025-03-30"), .today = 1, .month = 3,
-                           .daily_reset = at("2025-03-30T22:00:00Z"), .monthly_reset = at("2025-03-31T22:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-30"),
+                           .today = 1,
+                           .month = 3,
+                           .daily_reset = at("2025-03-30T22:00:00Z"),
+                           .monthly_reset = at("2025-03-31T22:00:00Z")});
 
   f.set_time("2025-03-30T01:00:00Z");  // 03:00 CEST
   check_denied(f.consume(u), limit_kind::monthly, at("2025-03-31T22:00:00Z"), 45h);
   f.clock->set(just_before(at("2025-03-31T22:00:00Z")));  // 23:59:59.999999 CEST on the 31st
   check_denied(f.consume(u), limit_kind::monthly, at("2025-03-31T22:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-03-31"), .today = 0, .month = 3,
-                           .daily_reset = at("2025-03-31T22:00:00Z"), .monthly_reset = at("2025-03-31T22:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-03-31"),
+                           .today = 0,
+                           .month = 3,
+                           .daily_reset = at("2025-03-31T22:00:00Z"),
+                           .monthly_reset = at("2025-03-31T22:00:00Z")});
 
   f.advance(1us);  // 00:00 CEST on April 1st
   check_allowed(f.consume(u), date("2025-04-01"));
-  check_quota(f.quota(u), {.day = date("2025-04-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-04-01T22:00:00Z"), .monthly_reset = at("2025-04-30T22:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-04-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-04-01T22:00:00Z"),
+                           .monthly_reset = at("2025-04-30T22:00:00Z")});
 
   check_day(f, u, date("2025-03-28"), 2);
   check_day(f, u, date("2025-03-30"), 1);
@@ -1312,7 +1610,8 @@ TEST_CASE("time: a monthly limit across the spring DST change in Europe/Paris re
   f.check_audit(u, {date("2025-03-28"), date("2025-03-30"), date("2025-03-31"), date("2025-04-01")});
 }
 
-TEST_CASE("time: a monthly limit across the fall DST change in America/New_York resets at December 1st local midnight") {
+TEST_CASE(
+    "time: a monthly limit across the fall DST change in America/New_York resets at December 1st local midnight") {
   service_fixture f(in_zone("America/New_York"), "2025-11-01T12:00:00Z");  // 08:00 EDT
   f.set_limits("free", std::nullopt, 2, std::nullopt);
   const auto u = f.add_user("new-york");
@@ -1320,20 +1619,29 @@ TEST_CASE("time: a monthly limit across the fall DST change in America/New_York 
   REQUIRE(f.consume_n(u, 2) == 2);
   // Reported while still on EDT, the reset is already in EST: 00:00 EST = 05:00Z.
   check_denied(f.consume(u), limit_kind::monthly, at("2025-12-01T05:00:00Z"), 29 * 24h + 17h);
-  check_quota(f.quota(u), {.day = date("2025-11-01"), .today = 2, .month = 2,
-                           .daily_reset = at("2025-11-02T04:00:00Z"), .monthly_reset = at("2025-12-01T05:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-01"),
+                           .today = 2,
+                           .month = 2,
+                           .daily_reset = at("2025-11-02T04:00:00Z"),
+                           .monthly_reset = at("2025-12-01T05:00:00Z")});
 
   f.set_time("2025-11-02T06:30:00Z");  // 01:30 EST, after the change
   check_denied(f.consume(u), limit_kind::monthly, at("2025-12-01T05:00:00Z"), 28 * 24h + 22h + 30min);
   f.clock->set(just_before(at("2025-12-01T05:00:00Z")));  // 23:59:59.999999 EST on Nov 30th
   check_denied(f.consume(u), limit_kind::monthly, at("2025-12-01T05:00:00Z"), 1s);
-  check_quota(f.quota(u), {.day = date("2025-11-30"), .today = 0, .month = 2,
-                           .daily_reset = at("2025-12-01T05:00:00Z"), .monthly_reset = at("2025-12-01T05:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-11-30"),
+                           .today = 0,
+                           .month = 2,
+                           .daily_reset = at("2025-12-01T05:00:00Z"),
+                           .monthly_reset = at("2025-12-01T05:00:00Z")});
 
   f.advance(1us);
   check_allowed(f.consume(u), date("2025-12-01"));
-  check_quota(f.quota(u), {.day = date("2025-12-01"), .today = 1, .month = 1,
-                           .daily_reset = at("2025-12-02T05:00:00Z"), .monthly_reset = at("2026-01-01T05:00:00Z")});
+  check_quota(f.quota(u), {.day = date("2025-12-01"),
+                           .today = 1,
+                           .month = 1,
+                           .daily_reset = at("2025-12-02T05:00:00Z"),
+                           .monthly_reset = at("2026-01-01T05:00:00Z")});
 
   check_day(f, u, date("2025-11-01"), 2);
   check_day(f, u, date("2025-11-02"), 0);
@@ -1351,18 +1659,24 @@ TEST_CASE("time: a token denial at the end of a month points at the next month's
   check_denied(f.consume(u, 50), limit_kind::tokens, at("2025-02-01T00:00:00Z"), 6h);
 
   f.clock->set(just_before(at("2025-02-01T00:00:00Z")));
-  check_allowed(f.consume(u, 40), date("2025-01-31"));  // exactly the limit
+  check_allowed(f.consume(u, 40), date("2025-01-31"));                                // exactly the limit
   check_denied(f.consume(u, 0), limit_kind::tokens, at("2025-02-01T00:00:00Z"), 1s);  // exhausted
   auto q = f.quota(u);
   CHECK_FALSE(q.can_send_message);
-  check_quota(q, {.day = date("2025-01-31"), .today = 2, .month = 2, .daily_reset = at("2025-02-01T00:00:00Z"),
+  check_quota(q, {.day = date("2025-01-31"),
+                  .today = 2,
+                  .month = 2,
+                  .daily_reset = at("2025-02-01T00:00:00Z"),
                   .monthly_reset = at("2025-02-01T00:00:00Z")});
   CHECK(q.tokens_this_month == 100);
 
   f.advance(1us);
   check_allowed(f.consume(u, 100), date("2025-02-01"));
   q = f.quota(u);
-  check_quota(q, {.day = date("2025-02-01"), .today = 1, .month = 1, .daily_reset = at("2025-02-02T00:00:00Z"),
+  check_quota(q, {.day = date("2025-02-01"),
+                  .today = 1,
+                  .month = 1,
+                  .daily_reset = at("2025-02-02T00:00:00Z"),
                   .monthly_reset = at("2025-03-01T00:00:00Z")});
   CHECK(q.tokens_this_month == 100);
 
@@ -1384,7 +1698,10 @@ TEST_CASE("time: a token denial on the 25-hour America/New_York day points at De
   CHECK(f.quota(u).can_send_message);  // only that estimate did not fit; a smaller request still does
   check_allowed(f.consume(u, 20), date("2025-11-02"));
   auto q = f.quota(u);
-  check_quota(q, {.day = date("2025-11-02"), .today = 2, .month = 2, .daily_reset = at("2025-11-03T05:00:00Z"),
+  check_quota(q, {.day = date("2025-11-02"),
+                  .today = 2,
+                  .month = 2,
+                  .daily_reset = at("2025-11-03T05:00:00Z"),
                   .monthly_reset = at("2025-12-01T05:00:00Z")});
   CHECK(q.tokens_today == 100);
   CHECK(q.tokens_this_month == 100);
@@ -1394,7 +1711,10 @@ TEST_CASE("time: a token denial on the 25-hour America/New_York day points at De
   f.advance(1us);
   check_allowed(f.consume(u, 1), date("2025-12-01"));
   q = f.quota(u);
-  check_quota(q, {.day = date("2025-12-01"), .today = 1, .month = 1, .daily_reset = at("2025-12-02T05:00:00Z"),
+  check_quota(q, {.day = date("2025-12-01"),
+                  .today = 1,
+                  .month = 1,
+                  .daily_reset = at("2025-12-02T05:00:00Z"),
                   .monthly_reset = at("2026-01-01T05:00:00Z")});
   CHECK(q.tokens_this_month == 1);
 

@@ -235,8 +235,8 @@ TEST_CASE("malformed request ids are invalid_argument and count nothing") {
   service_fixture f;
   const auto u = f.add_user("alice");
   const auto before = observe(f, u);
-  for (const auto& bad : std::vector<std::string>{"", std::string(129, 'r'), "req\x01", "req\xff",
-                                                  std::string("re\0q", 4)}) {
+  for (const auto& bad :
+       std::vector<std::string>{"", std::string(129, 'r'), "req\x01", "req\xff", std::string("re\0q", 4)}) {
     INFO("request id of " << bad.size() << " bytes");
     const auto ctx = with_request_id(bad);
     check_error(f.svc.try_consume(u, 0, ctx), errc::invalid_argument);

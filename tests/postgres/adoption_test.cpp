@@ -147,9 +147,10 @@ TEST_CASE("migrate adopts an original Alembic database and keeps its rows") {
 
 TEST_CASE("migrate refuses an Alembic database at another revision") {
   const std::string db = kq_test::pg_create_database();
-  kq_test::pg_exec("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
-                   "INSERT INTO alembic_version VALUES ('5f20090c835c');",
-                   db);
+  kq_test::pg_exec(
+      "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
+      "INSERT INTO alembic_version VALUES ('5f20090c835c');",
+      db);
   std::shared_ptr<storage> store = must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db));
   check_error(store->migrate({}), errc::schema_mismatch);
   CHECK(kq_test::pg_query("SELECT to_regclass('subscription_tiers') IS NULL", db) == "t");

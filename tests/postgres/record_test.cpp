@@ -24,8 +24,8 @@ TEST_CASE("a composite value's text form is split into its fields") {
   auto r = rows::from_record(R"((t,none,,"",12,"a b","x""y","back\\slash","(p),q","2026-11-28 07:49:40.5"))");
   REQUIRE(r);
   CHECK(r->size() == 1);
-  CHECK(fields(*r) == f{"t", "none", std::nullopt, "", "12", "a b", "x\"y", "back\\slash", "(p),q",
-                        "2026-11-28 07:49:40.5"});
+  CHECK(fields(*r) ==
+        f{"t", "none", std::nullopt, "", "12", "a b", "x\"y", "back\\slash", "(p),q", "2026-11-28 07:49:40.5"});
   CHECK(r->boolean(0, 0));
   CHECK(r->null(0, 2));
   CHECK(r->text(0, 2).empty());

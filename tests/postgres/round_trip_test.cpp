@@ -35,7 +35,8 @@ TEST_CASE("each quota operation costs one round trip on PostgreSQL") {
   };
   for (int i = 0; i < 20; ++i) {
     CHECK(measure([&] { CHECK(must(f.svc.try_consume(u, 5)).allowed); }) == 1);
-    CHECK(measure([&] { CHECK(must(f.svc.try_consume(u, 5, with_request_id("rt-" + std::to_string(i)))).allowed); }) == 1);
+    CHECK(measure([&] { CHECK(must(f.svc.try_consume(u, 5, with_request_id("rt-" + std::to_string(i)))).allowed); }) ==
+          1);
     decision d;
     CHECK(measure([&] { d = must(f.svc.reserve(u, 10)); }) == 1);
     CHECK(measure([&] { must(f.svc.commit(*d.reservation, 7)); }) == 1);
@@ -54,19 +55,21 @@ TEST_CASE("a retried library key is answered from the audit row and counts once"
   // What the library sends for a call without a request_id, then what it
   // resends after losing the acknowledgement of that call.
   auto call = [&](const char* mode) {
-    return kq_test::pg_query(std::string("SELECT allowed::text || '/' || replayed::text FROM kauri_quota_consume('retry', "
-                                         "'2025-11-07', '2025-11-07 10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-1', "
-                                         "NULL, NULL, 0.8, 'free', '") +
-                                 mode + "', 1000000000000)",
-                             db);
+    return kq_test::pg_query(
+        std::string("SELECT allowed::text || '/' || replayed::text FROM kauri_quota_consume('retry', "
+                    "'2025-11-07', '2025-11-07 10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-1', "
+                    "NULL, NULL, 0.8, 'free', '") +
+            mode + "', 1000000000000)",
+        db);
   };
   CHECK(call("auto") == "true/false");
   CHECK(call("auto-retry") == "true/true");
   CHECK(f.quota(u).messages_today == 1);
   // A key that never landed is applied on retry.
-  CHECK(kq_test::pg_query("SELECT replayed::text FROM kauri_quota_consume('retry', '2025-11-07', '2025-11-07 "
-                          "10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-2', NULL, NULL, 0.8, 'free', 'auto-retry', 1000000000000)",
-                          db) == "false");
+  CHECK(kq_test::pg_query(
+            "SELECT replayed::text FROM kauri_quota_consume('retry', '2025-11-07', '2025-11-07 "
+            "10:00:00', 1, 3, false, NULL, NULL, 'kq-auto-2', NULL, NULL, 0.8, 'free', 'auto-retry', 1000000000000)",
+            db) == "false");
   CHECK(f.quota(u).messages_today == 2);
   // Library keys are not stored as idempotency keys.
   CHECK(kq_test::pg_query("SELECT count(*) FROM kauri_quota_idempotency_keys", db) == "0");

@@ -67,11 +67,12 @@ TEST_CASE("every runtime operation works under the runtime role") {
   kq_test::pg_exec("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role + " LOGIN PASSWORD 'runtime'");
   kq_test::pg_exec(replace_all(runtime_grants(role), "current_database_placeholder", db), db);
   // The schema belongs to the migration role; the runtime role owns nothing.
-  CHECK(kq_test::pg_query("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = '" +
-                              role + "')",
-                          db) == "0");
+  CHECK(kq_test::pg_query(
+            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = '" + role + "')",
+            db) == "0");
 
-  std::shared_ptr<storage> store = must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db + " user=" + role));
+  std::shared_ptr<storage> store =
+      must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db + " user=" + role));
   service_options opts;
   auto clock = std::make_shared<manual_clock>(at("2025-11-07T10:00:00Z"));
   opts.time_source = clock;

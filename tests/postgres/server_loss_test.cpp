@@ -8,9 +8,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -80,7 +80,8 @@ TEST_CASE("a stopped server makes calls fail promptly, and nothing is lost or do
   }
   constexpr int restarts = 2;
   for (int i = 1; i <= restarts; ++i) {
-    while (progress.load() < i * threads * per_thread / (restarts + 1)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (progress.load() < i * threads * per_thread / (restarts + 1))
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     kq_test::pg_stop_immediate();
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     kq_test::pg_start();

@@ -18,10 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 using namespace kauri_quota;
 using namespace kauri_quota::testing;
-
 
 namespace {
 
@@ -39,13 +37,12 @@ TEST_CASE("4 processes x 4 threads consuming for one user admit exactly the dail
 
   temp_dir out_dir;
   std::vector<worker_run> runs;
-  for (int p = 0; p < processes; ++p) runs.push_back(spawn_worker(f.db.file.string(), u, threads, attempts, f.now(),
-                                                                   out_dir.path(), p));
+  for (int p = 0; p < processes; ++p)
+    runs.push_back(spawn_worker(f.db.file.string(), u, threads, attempts, f.now(), out_dir.path(), p));
   std::int64_t allowed = 0, denied = 0, errors = 0, per_thread_allowed = 0;
   for (int p = 0; p < processes; ++p) {
     const auto r = wait_worker(runs[static_cast<std::size_t>(p)]);
-    INFO("worker " << p << " exit " << r.exit_status << "\nstdout:\n" << r.stdout_text << "stderr:\n"
-                   << r.stderr_text);
+    INFO("worker " << p << " exit " << r.exit_status << "\nstdout:\n" << r.stdout_text << "stderr:\n" << r.stderr_text);
     REQUIRE(r.exit_status == 0);
     REQUIRE(r.allowed >= 0);
     CHECK(r.thread_lines == threads);
@@ -86,8 +83,7 @@ TEST_CASE("4 processes mixing consume, reserve/commit and reserve/release keep t
   std::int64_t kept = 0, errors = 0;
   for (int p = 0; p < processes; ++p) {
     const auto r = wait_worker(runs[static_cast<std::size_t>(p)]);
-    INFO("worker " << p << " exit " << r.exit_status << "\nstdout:\n" << r.stdout_text << "stderr:\n"
-                   << r.stderr_text);
+    INFO("worker " << p << " exit " << r.exit_status << "\nstdout:\n" << r.stdout_text << "stderr:\n" << r.stderr_text);
     REQUIRE(r.exit_status == 0);
     REQUIRE(r.allowed >= 0);
     CHECK(r.errors == 0);
@@ -120,8 +116,7 @@ TEST_CASE("processes on both sides of midnight keep each day's counters and the 
   std::int64_t allowed_d = 0, allowed_d1 = 0;
   for (int p = 0; p < 4; ++p) {
     const auto r = wait_worker(runs[static_cast<std::size_t>(p)]);
-    INFO("worker " << p << " exit " << r.exit_status << "\nstdout:\n" << r.stdout_text << "stderr:\n"
-                   << r.stderr_text);
+    INFO("worker " << p << " exit " << r.exit_status << "\nstdout:\n" << r.stdout_text << "stderr:\n" << r.stderr_text);
     REQUIRE(r.exit_status == 0);
     CHECK(r.errors == 0);
     CHECK(r.allowed == threads * attempts);
@@ -204,8 +199,10 @@ TEST_CASE("threads mixing consume, reserve/commit and reserve/release on SQLite 
         switch ((t + k) % 3) {
           case 0: {
             auto d = f.svc.try_consume(u, 1);
-            if (!d) ++errors;
-            else if (d.value().allowed) ++kept;
+            if (!d)
+              ++errors;
+            else if (d.value().allowed)
+              ++kept;
             break;
           }
           case 1: {
@@ -213,8 +210,10 @@ TEST_CASE("threads mixing consume, reserve/commit and reserve/release on SQLite 
             if (!d) {
               ++errors;
             } else if (d.value().allowed) {
-              if (d.value().reservation && f.svc.commit(*d.value().reservation, 7)) ++kept;
-              else ++errors;
+              if (d.value().reservation && f.svc.commit(*d.value().reservation, 7))
+                ++kept;
+              else
+                ++errors;
             }
             break;
           }

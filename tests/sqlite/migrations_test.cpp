@@ -23,15 +23,14 @@ test_db unmigrated_sqlite() {
 }
 
 const std::vector<std::string> spec_indexes{
-    "ix_users_subscription_tier",    "ix_users_subscription_status", "ix_subscription_tiers_tier_id",
-    "ix_user_usage_user_id",         "ix_user_usage_usage_date",     "ix_user_usage_user_date",
-    "ix_usage_logs_user_id",         "ix_usage_logs_event_type",     "ix_usage_logs_event_timestamp",
+    "ix_users_subscription_tier", "ix_users_subscription_status", "ix_subscription_tiers_tier_id",
+    "ix_user_usage_user_id",      "ix_user_usage_usage_date",     "ix_user_usage_user_date",
+    "ix_usage_logs_user_id",      "ix_usage_logs_event_type",     "ix_usage_logs_event_timestamp",
     "ix_usage_logs_user_event",
 };
 
-const std::vector<std::string> subscription_columns{"subscription_tier", "subscription_status",
-                                                    "subscription_start_date", "subscription_end_date",
-                                                    "trial_end_date"};
+const std::vector<std::string> subscription_columns{
+    "subscription_tier", "subscription_status", "subscription_start_date", "subscription_end_date", "trial_end_date"};
 
 /// Creates the host's own users table, as a host application had it before
 /// adopting the library, with `n` rows.
@@ -241,14 +240,16 @@ TEST_CASE("migrating a host's users table keeps all 2500 rows, puts them on free
   CHECK(raw.text("SELECT created_at FROM users WHERE user_id = 'host-0000'") ==
         std::optional<std::string>{"2024-01-01T00:00:00Z"});
 
-  const auto tier_col = raw.rows("SELECT \"notnull\", dflt_value FROM pragma_table_info('users') "
-                                 "WHERE name = 'subscription_tier'");
+  const auto tier_col = raw.rows(
+      "SELECT \"notnull\", dflt_value FROM pragma_table_info('users') "
+      "WHERE name = 'subscription_tier'");
   REQUIRE(tier_col.size() == 1);
   CHECK(tier_col[0][0] == std::optional<std::string>{"1"});
   REQUIRE(tier_col[0][1].has_value());
   CHECK(tier_col[0][1]->find("free") != std::string::npos);
-  const auto status_col = raw.rows("SELECT \"notnull\", dflt_value FROM pragma_table_info('users') "
-                                   "WHERE name = 'subscription_status'");
+  const auto status_col = raw.rows(
+      "SELECT \"notnull\", dflt_value FROM pragma_table_info('users') "
+      "WHERE name = 'subscription_status'");
   REQUIRE(status_col.size() == 1);
   CHECK(status_col[0][0] == std::optional<std::string>{"1"});
   REQUIRE(status_col[0][1].has_value());
@@ -262,8 +263,9 @@ TEST_CASE("users of a host's table are usable through the library after migratio
   {
     // The host keeps inserting users without knowing the subscription columns.
     raw_sqlite raw(db.file);
-    raw.exec("INSERT INTO users (user_id, email, created_at) VALUES ('late-host-user', 'late@example.com', "
-             "'2025-11-07T09:00:00Z')");
+    raw.exec(
+        "INSERT INTO users (user_id, email, created_at) VALUES ('late-host-user', 'late@example.com', "
+        "'2025-11-07T09:00:00Z')");
   }
   service_fixture f(std::move(db));
   const auto sub = must(f.svc.get_subscription(user_id{"host-0007"}));
@@ -312,8 +314,9 @@ TEST_CASE("the SQLite schema has the spec's index names, a unique (user_id, usag
   const auto indexes = raw.names("index");
   for (const auto& ix : spec_indexes) CHECK_MESSAGE(indexes.contains(ix), "missing index " << ix);
 
-  const auto unique = raw.rows("SELECT \"unique\" FROM pragma_index_list('user_usage') "
-                               "WHERE name = 'ix_user_usage_user_date'");
+  const auto unique = raw.rows(
+      "SELECT \"unique\" FROM pragma_index_list('user_usage') "
+      "WHERE name = 'ix_user_usage_user_date'");
   REQUIRE(unique.size() == 1);
   CHECK(unique[0][0] == std::optional<std::string>{"1"});
   const auto cols = raw.rows("SELECT name FROM pragma_index_info('ix_user_usage_user_date') ORDER BY seqno");

@@ -39,7 +39,8 @@ TEST_CASE("stress: SIGKILL at random points loses nothing acknowledged and count
     const auto rows = audit_rows_per_request(f.db, log.answered);
     for (const auto& id : log.answered) {
       const auto it = rows.find(id);
-      CHECK_MESSAGE((it != rows.end() && it->second == 1), "acknowledged request " << id << " is not in the audit log once");
+      CHECK_MESSAGE((it != rows.end() && it->second == 1),
+                    "acknowledged request " << id << " is not in the audit log once");
     }
     // Requests in doubt: sent again with their ids, as a client would. One
     // that had landed is answered as a replay; either way it counts once.

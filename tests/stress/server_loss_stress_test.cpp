@@ -36,10 +36,10 @@ TEST_CASE("stress: restarts and terminated backends under load lose nothing and 
     for (int i = 0; i < terminations_wanted / restarts + 1; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 40)(rng)));
       try {
-        terminated += std::stoi(kq_test::pg_query(
-            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" + f.db.pg_database +
-                "' AND pid <> pg_backend_pid() AND state = 'active'",
-            "postgres"));
+        terminated += std::stoi(
+            kq_test::pg_query("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
+                                  f.db.pg_database + "' AND pid <> pg_backend_pid() AND state = 'active'",
+                              "postgres"));
         ++rounds;
       } catch (const std::exception&) {
         // The server may be starting up.
@@ -52,10 +52,11 @@ TEST_CASE("stress: restarts and terminated backends under load lose nothing and 
   // Keep terminating until the load is done or enough backends were hit.
   while (terminated < terminations_wanted) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    terminated += std::stoi(kq_test::pg_query("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-                                              "datname = '" + f.db.pg_database +
-                                                  "' AND pid <> pg_backend_pid()",
-                                              "postgres"));
+    terminated +=
+        std::stoi(kq_test::pg_query("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                                    "datname = '" +
+                                        f.db.pg_database + "' AND pid <> pg_backend_pid()",
+                                    "postgres"));
     ++rounds;
   }
   load_counts total;
@@ -79,8 +80,8 @@ TEST_CASE("stress: restarts and terminated backends under load lose nothing and 
   }
   const auto rep = check_invariants(f.db, daily_limit);
   CHECK(terminated >= terminations_wanted);
-  MESSAGE("server loss: " << restarts << " immediate stops and restarts, " << terminated
-                          << " backends terminated (in " << rounds << " rounds), " << total.attempts << " attempts, "
-                          << answered.size() << " keyed requests answered and each in the audit log once, "
-                          << rep.audit_rows << " audit rows reconciled");
+  MESSAGE("server loss: " << restarts << " immediate stops and restarts, " << terminated << " backends terminated (in "
+                          << rounds << " rounds), " << total.attempts << " attempts, " << answered.size()
+                          << " keyed requests answered and each in the audit log once, " << rep.audit_rows
+                          << " audit rows reconciled");
 }

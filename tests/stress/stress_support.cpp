@@ -60,8 +60,6 @@ load_process spawn_load(const std::string& url, int index, int threads, std::int
   return p;
 }
 
-
-
 load_counts wait_load(const load_process& p) {
   load_counts c;
   c.exit_status = wait_process(p.pid);
@@ -119,8 +117,8 @@ std::map<std::string, std::int64_t> audit_rows_per_request(const test_db& db, co
     if (batch.empty()) return;
     std::string list;
     for (const auto& id : batch) list += (list.empty() ? "'" : ",'") + id + "'";  // ids are [a-z0-9-]
-    for (const auto& r : query(db, "SELECT request_id, COUNT(*) FROM usage_logs WHERE request_id IN (" + list +
-                                       ") GROUP BY request_id"))
+    for (const auto& r : query(
+             db, "SELECT request_id, COUNT(*) FROM usage_logs WHERE request_id IN (" + list + ") GROUP BY request_id"))
       out[*r[0]] = std::stoll(*r[1]);
     batch.clear();
   };
@@ -165,8 +163,8 @@ invariant_report check_invariants(const test_db& db, std::int64_t daily_limit) {
     month_latest[{user, month}] = {num(r[4]), num(r[5])};  // rows come in date order
   }
   for (const auto& [key, s] : sums)
-    CHECK_MESSAGE((s.first == 0 && s.second == 0), "audit rows of " << key.first << " on " << key.second
-                                                                    << " without a day row");
+    CHECK_MESSAGE((s.first == 0 && s.second == 0),
+                  "audit rows of " << key.first << " on " << key.second << " without a day row");
   for (const auto& [key, latest] : month_latest) {
     const bool same = latest == month_sum[key];
     CHECK_MESSAGE(same, "month-to-date of " << key.first << " in " << key.second);
@@ -176,12 +174,13 @@ invariant_report check_invariants(const test_db& db, std::int64_t daily_limit) {
                          "SELECT request_id, COUNT(*) FROM usage_logs WHERE request_id IS NOT NULL AND event_type IN"
                          " ('message_sent', 'usage_recorded', 'reservation_created', 'quota_exceeded')"
                          " GROUP BY request_id HAVING COUNT(*) > 1");
-  CHECK_MESSAGE(dup.empty(), dup.size() << " request ids were applied more than once, e.g. "
-                                        << (dup.empty() ? "" : *dup[0][0]));
+  CHECK_MESSAGE(dup.empty(),
+                dup.size() << " request ids were applied more than once, e.g. " << (dup.empty() ? "" : *dup[0][0]));
   rep.keyed_requests = num(query(db, "SELECT COUNT(DISTINCT request_id) FROM usage_logs")[0][0]);
   // Denials of the hot user: the usage it saw plus the request did not fit.
-  const auto denials = query(db, "SELECT event_metadata FROM usage_logs WHERE user_id = 'hot' AND"
-                                 " event_type = 'quota_exceeded'");
+  const auto denials = query(db,
+                             "SELECT event_metadata FROM usage_logs WHERE user_id = 'hot' AND"
+                             " event_type = 'quota_exceeded'");
   for (const auto& r : denials) {
     const json_value m = parse_json(*r[0]);
     ++rep.denials_checked;

@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
   auto report = [&](const std::string& what, const kq::error& e) {
     ++t.errors;
     std::lock_guard lock(err_mutex);
-    std::fprintf(stderr, "%s: %s (%s)\n", what.c_str(), e.message.c_str(), kq::to_string(static_cast<kq::errc>(e.code.value())));
+    std::fprintf(stderr, "%s: %s (%s)\n", what.c_str(), e.message.c_str(),
+                 kq::to_string(static_cast<kq::errc>(e.code.value())));
   };
 
   std::vector<std::thread> pool;
@@ -162,15 +163,19 @@ int main(int argc, char** argv) {
         const kq::user_id bg{"bg-" + std::to_string(pick(50))};
         if (roll < 40) {  // the hot user
           const std::int64_t tokens = pick(20);
-          auto d = keyed("consume", hot, tokens, [&](const kq::request_context& c) { return svc.try_consume(hot, tokens, c); });
+          auto d = keyed("consume", hot, tokens,
+                         [&](const kq::request_context& c) { return svc.try_consume(hot, tokens, c); });
           if (!d) continue;
           d.value().allowed ? ++t.allowed : ++t.denied;
           if (pick(10) == 0 && mode == "mix") {  // a duplicate submission
             kq::request_context c;
-            c.id = kq::request_id{"w" + std::to_string(index) + "-t" + std::to_string(th) + "-" + std::to_string(serial - 1)};
+            c.id = kq::request_id{"w" + std::to_string(index) + "-t" + std::to_string(th) + "-" +
+                                  std::to_string(serial - 1)};
             auto again = svc.try_consume(hot, tokens, c);
-            if (!again) report("replay", again.error());
-            else if (!again.value().replayed || again.value().allowed != d.value().allowed) ++t.replay_mismatches;
+            if (!again)
+              report("replay", again.error());
+            else if (!again.value().replayed || again.value().allowed != d.value().allowed)
+              ++t.replay_mismatches;
           }
         } else if (roll < 50) {  // the hot user through a reservation
           auto d = keyed("reserve", hot, 10, [&](const kq::request_context& c) { return svc.reserve(hot, 10, c); });
@@ -189,11 +194,13 @@ int main(int argc, char** argv) {
           }
         } else if (roll < 65) {
           const std::int64_t tokens = pick(50);
-          auto d = keyed("consume", bg, tokens, [&](const kq::request_context& c) { return svc.try_consume(bg, tokens, c); });
+          auto d = keyed("consume", bg, tokens,
+                         [&](const kq::request_context& c) { return svc.try_consume(bg, tokens, c); });
           if (d) d.value().allowed ? ++t.allowed : ++t.denied;
         } else if (roll < 75) {
           const std::int64_t tokens = pick(100);
-          (void)keyed("record", bg, tokens, [&](const kq::request_context& c) { return svc.increment_usage(bg, 1, tokens, c); });
+          (void)keyed("record", bg, tokens,
+                      [&](const kq::request_context& c) { return svc.increment_usage(bg, 1, tokens, c); });
         } else if (roll < 85) {
           auto q = svc.get_user_quota_info(pick(2) == 0 ? hot : bg);
           if (!q && !keep_trying) report("quota", q.error());

@@ -247,8 +247,9 @@ void check_audit_matches_counters(storage& store, const user_id& user, sys_time 
   for (const auto& [day, sum] : per_day) {
     auto snap = store.snapshot(user, day, now, default_tier);
     if (!snap) {
-      ADD_FAIL_CHECK_AT(file, line, "cannot read the counters of " << user.str() << " on " << show(day) << ": "
-                                                                  << describe(snap.error()));
+      ADD_FAIL_CHECK_AT(
+          file, line,
+          "cannot read the counters of " << user.str() << " on " << show(day) << ": " << describe(snap.error()));
       continue;
     }
     const auto& c = snap.value().counters;
@@ -361,11 +362,10 @@ void service_fixture::check_month_to_date(const user_id& user, local_date latest
   const auto last = usage_on(user, latest);
   if (last.messages_this_month != messages || last.tokens_this_month != tokens) {
     ADD_FAIL_CHECK_AT(loc.file_name(), static_cast<int>(loc.line()),
-                      "month-to-date of " << user.str() << " on " << show(latest)
-                                          << " is messages_this_month=" << last.messages_this_month
-                                          << " tokens_this_month=" << last.tokens_this_month
-                                          << " but the month's days add up to " << messages << " messages / "
-                                          << tokens << " tokens");
+                      "month-to-date of " << user.str() << " on " << show(latest) << " is messages_this_month="
+                                          << last.messages_this_month << " tokens_this_month=" << last.tokens_this_month
+                                          << " but the month's days add up to " << messages << " messages / " << tokens
+                                          << " tokens");
   }
 }
 
@@ -527,14 +527,30 @@ class json_parser {
       if (pos_ >= s_.size()) fail("unterminated escape");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned cp = hex4();
           if (cp >= 0xD800 && cp < 0xDC00) {
@@ -548,7 +564,8 @@ class json_parser {
           append_utf8(out, cp);
           break;
         }
-        default: fail("bad escape");
+        default:
+          fail("bad escape");
       }
     }
     return out;
@@ -564,7 +581,8 @@ json_value parse_json(std::string_view text) { return json_parser(text).parse_do
 
 bool contains_string(const json_value& v, std::string_view s) {
   switch (v.type) {
-    case json_value::kind::string: return v.text == s;
+    case json_value::kind::string:
+      return v.text == s;
     case json_value::kind::array:
       for (const auto& item : v.items) {
         if (contains_string(item, s)) return true;
@@ -575,7 +593,8 @@ bool contains_string(const json_value& v, std::string_view s) {
         if (contains_string(member, s)) return true;
       }
       return false;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -625,31 +644,44 @@ bool json_value::as_bool() const {
 
 const char* name_of(limit_kind k) noexcept {
   switch (k) {
-    case limit_kind::none: return "none";
-    case limit_kind::daily: return "daily";
-    case limit_kind::monthly: return "monthly";
-    case limit_kind::tokens: return "tokens";
+    case limit_kind::none:
+      return "none";
+    case limit_kind::daily:
+      return "daily";
+    case limit_kind::monthly:
+      return "monthly";
+    case limit_kind::tokens:
+      return "tokens";
   }
   return "(bad limit_kind)";
 }
 
 const char* name_of(reservation_state s) noexcept {
   switch (s) {
-    case reservation_state::open: return "open";
-    case reservation_state::committed: return "committed";
-    case reservation_state::released: return "released";
-    case reservation_state::expired: return "expired";
+    case reservation_state::open:
+      return "open";
+    case reservation_state::committed:
+      return "committed";
+    case reservation_state::released:
+      return "released";
+    case reservation_state::expired:
+      return "expired";
   }
   return "(bad reservation_state)";
 }
 
 const char* name_of(subscription_status s) noexcept {
   switch (s) {
-    case subscription_status::active: return "active";
-    case subscription_status::trialing: return "trialing";
-    case subscription_status::past_due: return "past_due";
-    case subscription_status::canceled: return "canceled";
-    case subscription_status::expired: return "expired";
+    case subscription_status::active:
+      return "active";
+    case subscription_status::trialing:
+      return "trialing";
+    case subscription_status::past_due:
+      return "past_due";
+    case subscription_status::canceled:
+      return "canceled";
+    case subscription_status::expired:
+      return "expired";
   }
   return "(bad subscription_status)";
 }

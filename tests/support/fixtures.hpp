@@ -8,8 +8,8 @@
 // meant to be called from inside a test case.
 #pragma once
 
-#include <doctest/doctest.h>
 #include <kauri_quota/kauri_quota.hpp>
+#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstdint>
@@ -107,12 +107,12 @@ class temp_dir {
 /// asked otherwise, and destroyed (file removed / server stopped) at the
 /// end of the test. Move-only.
 struct test_db {
-  std::string backend;                ///< "sqlite" or "postgresql"
-  std::string url;                    ///< what open_storage() was given
-  std::filesystem::path file;         ///< SQLite: the database file; empty otherwise
+  std::string backend;         ///< "sqlite" or "postgresql"
+  std::string url;             ///< what open_storage() was given
+  std::filesystem::path file;  ///< SQLite: the database file; empty otherwise
   std::shared_ptr<kauri_quota::storage> store;
-  std::optional<temp_dir> dir;        ///< SQLite: holds `file` (and its -wal / -shm)
-  std::string pg_database;            ///< PostgreSQL: the database, dropped at the end
+  std::optional<temp_dir> dir;  ///< SQLite: holds `file` (and its -wal / -shm)
+  std::string pg_database;      ///< PostgreSQL: the database, dropped at the end
 
   test_db() = default;
   test_db(test_db&&) noexcept = default;
@@ -265,9 +265,7 @@ const char* name_of(subscription_status s) noexcept;
 namespace doctest {
 template <>
 struct StringMaker<std::chrono::year_month_day> {
-  static String convert(const std::chrono::year_month_day& d) {
-    return kauri_quota::testing::show(d).c_str();
-  }
+  static String convert(const std::chrono::year_month_day& d) { return kauri_quota::testing::show(d).c_str(); }
 };
 template <>
 struct StringMaker<kauri_quota::sys_time> {

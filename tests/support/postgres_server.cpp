@@ -55,7 +55,8 @@ void with_result(const std::string& sql, const std::string& dbname, F&& use) {
     PQfinish(c);
     throw std::runtime_error("test server: " + msg);
   }
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   PGresult* r = PQexec(c, sql.c_str());
   const auto st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

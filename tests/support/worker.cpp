@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
   const std::string path = argv[1];
   const kauri_quota::user_id user{argv[2]};
 
-  const bool is_url = path.rfind("sqlite:", 0) == 0 || path.find("://") != std::string::npos ||
-                      path.find('=') != std::string::npos;
+  const bool is_url =
+      path.rfind("sqlite:", 0) == 0 || path.find("://") != std::string::npos || path.find('=') != std::string::npos;
   kauri_quota::open_options oo;
   oo.create = false;
   auto opened = kauri_quota::open_storage(is_url ? path : "sqlite:" + path, oo);
@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
   std::shared_ptr<kauri_quota::storage> store(std::move(opened).value());
 
   kauri_quota::service_options opts;
-  opts.time_source = std::make_shared<kauri_quota::manual_clock>(
-      kauri_quota::sys_time{std::chrono::microseconds{epoch_us}});
+  opts.time_source =
+      std::make_shared<kauri_quota::manual_clock>(kauri_quota::sys_time{std::chrono::microseconds{epoch_us}});
   auto made = kauri_quota::quota_service::create(store, opts);
   if (!made) {
     std::fprintf(stderr, "cannot create the service: %s\n", made.error().message.c_str());
@@ -93,9 +93,12 @@ int main(int argc, char** argv) {
         const auto kind = mode == "mixed" ? (static_cast<std::int64_t>(t) + k) % 3 : 0;
         if (kind == 0) {
           auto d = svc.try_consume(user, 1);
-          if (!d) report("try_consume", d.error());
-          else if (d.value().allowed) ++c.allowed;
-          else ++c.denied;
+          if (!d)
+            report("try_consume", d.error());
+          else if (d.value().allowed)
+            ++c.allowed;
+          else
+            ++c.denied;
           continue;
         }
         auto d = svc.reserve(user, 10);
@@ -107,8 +110,10 @@ int main(int argc, char** argv) {
           report("reserve", kauri_quota::make_error(kauri_quota::errc::internal, "allowed without a reservation"));
         } else if (kind == 1) {
           auto r = svc.commit(*d.value().reservation, 7);
-          if (!r) report("commit", r.error());
-          else ++c.allowed;
+          if (!r)
+            report("commit", r.error());
+          else
+            ++c.allowed;
         } else {
           auto r = svc.release(*d.value().reservation);
           if (!r) report("release", r.error());

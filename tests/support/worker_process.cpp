@@ -21,10 +21,7 @@ extern char** environ;
 #endif
 
 namespace kauri_quota::testing {
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -33,8 +30,7 @@ std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-pid_t spawn_process(std::vector<std::string> args, const std::filesystem::path& out,
-                    const std::filesystem::path& err) {
+pid_t spawn_process(std::vector<std::string> args, const std::filesystem::path& out, const std::filesystem::path& err) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -59,9 +55,8 @@ int wait_process(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-worker_run spawn_worker(const std::string& db, const user_id& user, int threads, int attempts,
-                        sys_time now, const std::filesystem::path& out_dir, int index,
-                        const char* mode) {
+worker_run spawn_worker(const std::string& db, const user_id& user, int threads, int attempts, sys_time now,
+                        const std::filesystem::path& out_dir, int index, const char* mode) {
   worker_run run;
   run.out = out_dir / ("worker-" + std::to_string(index) + ".out");
   run.err = out_dir / ("worker-" + std::to_string(index) + ".err");
@@ -92,6 +87,5 @@ worker_result wait_worker(const worker_run& run) {
   }
   return r;
 }
-
 
 }  // namespace kauri_quota::testing

@@ -20,8 +20,8 @@ TEST_CASE("parse_storage_url tells the backends apart and refuses the rest") {
   CHECK(detail::parse_storage_url("sqlite::memory:").value().target == ":memory:");
   CHECK(detail::parse_storage_url("postgresql://h/db").value().backend == detail::storage_url::kind::postgresql);
   CHECK(detail::parse_storage_url("host=h dbname=d").value().backend == detail::storage_url::kind::postgresql);
-  const std::string_view bad_urls[] = {"", "sqlite:", "sqlite://", "mysql://x", "just-a-path.db",
-                                      std::string_view("sqlite:\0x", 9)};
+  const std::string_view bad_urls[] = {"",          "sqlite:",        "sqlite://",
+                                       "mysql://x", "just-a-path.db", std::string_view("sqlite:\0x", 9)};
   for (const std::string_view bad : bad_urls) {
     CAPTURE(bad);
     auto r = detail::parse_storage_url(bad);
@@ -31,16 +31,17 @@ TEST_CASE("parse_storage_url tells the backends apart and refuses the rest") {
 }
 
 TEST_CASE("redact_url hides a URI password even when the userinfo contains '?' or '#'") {
-  for (const std::string_view url : {"postgresql://u:pa?ss@h/db", "postgresql://u:s3cr#t@h/db",
-                                     "postgresql://u#1:s3cret@h/db", "postgres://u?x:s3cret@h:5432/db",
-                                     "postgresql://user:S3cret/x@127.0.0.1:1/db"}) {
+  for (const std::string_view url :
+       {"postgresql://u:pa?ss@h/db", "postgresql://u:s3cr#t@h/db", "postgresql://u#1:s3cret@h/db",
+        "postgres://u?x:s3cret@h:5432/db", "postgresql://user:S3cret/x@127.0.0.1:1/db"}) {
     CAPTURE(url);
     const std::string redacted = redact_url(url);
     CAPTURE(redacted);
     for (const std::string_view secret : {"pa?ss", "s3cr#t", "s3cret", "S3cret"})
       CHECK(redacted.find(secret) == std::string::npos);
   }
-  CHECK(redact_url("postgresql://alice:pw@db.example.com:5432/kauri") == "postgresql://alice:***@db.example.com:5432/kauri");
+  CHECK(redact_url("postgresql://alice:pw@db.example.com:5432/kauri") ==
+        "postgresql://alice:***@db.example.com:5432/kauri");
 }
 
 TEST_CASE("redact_url hides a keyword password whatever whitespace surrounds '='") {
@@ -62,7 +63,8 @@ TEST_CASE("redact_url hides the whole password value, as libpq delimits it") {
 }
 
 TEST_CASE("redact_url reads a keyword string as one even when a value holds a URI") {
-  CHECK(redact_url("host=postgresql://h/db?padb password=ssword='ikauri") == "host=postgresql://h/db?padb password=***");
+  CHECK(redact_url("host=postgresql://h/db?padb password=ssword='ikauri") ==
+        "host=postgresql://h/db?padb password=***");
   CHECK(redact_url("dbname=postgresql://x password=s3cret") == "dbname=postgresql://x password=***");
 }
 
