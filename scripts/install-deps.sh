@@ -42,6 +42,7 @@ packages=(
   libhowardhinnant-date-dev
   libboost-dev
   doctest-dev
+  nlohmann-json3-dev
   libpq-dev
   libbenchmark-dev
   tzdata

@@ -1,7 +1,9 @@
 // End-to-end tests of the kauri-quota binary on a temporary SQLite
 // database: exit statuses, error lines, and what it prints.
 
-#include "cli_process.hpp"
+#include "support/json.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>  // to prepare a host's own users table before migrate
@@ -17,8 +19,9 @@
 
 namespace {
 
-using cli_test::json;
-using cli_test::run_result;
+using kauri_quota::testing::json_value;
+using kauri_quota::testing::run_result;
+namespace kqt = kauri_quota::testing;
 
 const char* const cli_path = KAURI_QUOTA_CLI_PATH;
 
@@ -32,7 +35,7 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 void check_error(const run_result& r) {
   INFO(show(r));
   CHECK(r.exit_code == 1);
-  const auto lines = cli_test::lines_of(r.err);
+  const auto lines = kqt::lines_of(r.err);
   REQUIRE(lines.size() == 1);
   CHECK(starts_with(lines[0], "error: "));
   CHECK(r.err.back() == '\n');
@@ -42,7 +45,7 @@ void check_error(const run_result& r) {
 void check_usage_error(const run_result& r) {
   INFO(show(r));
   CHECK(r.exit_code == 2);
-  const auto lines = cli_test::lines_of(r.err);
+  const auto lines = kqt::lines_of(r.err);
   REQUIRE(lines.size() == 2);
   CHECK((starts_with(lines[0], "usage error: ") || starts_with(lines[0], "error: ")));
   CHECK(lines[1].find("--help") != std::string::npos);
@@ -58,16 +61,16 @@ class cli {
 
   run_result run(std::vector<std::string> args) const {
     args.insert(args.begin(), {"--db", url_});
-    return cli_test::run_program(cli_path, args);
+    return kqt::run_program(cli_path, args);
   }
 
   /// Runs with --json, requires `expected_exit` and parses stdout.
-  json run_json(std::vector<std::string> args, int expected_exit = 0) const {
+  json_value run_json(std::vector<std::string> args, int expected_exit = 0) const {
     args.insert(args.begin(), "--json");
     const run_result r = run(std::move(args));
     INFO(show(r));
     REQUIRE(r.exit_code == expected_exit);
-    auto parsed = json::parse(r.out);
+    auto parsed = kqt::try_parse_json(r.out);
     REQUIRE(parsed.has_value());
     return *parsed;
   }
@@ -109,7 +112,7 @@ class cli {
   }
 
  private:
-  cli_test::temp_dir dir_;
+  kqt::temp_dir dir_;
   std::string url_;
 };
 
@@ -117,29 +120,29 @@ class cli {
 
 TEST_SUITE("kauri-quota") {
   TEST_CASE("--help and --version exit 0 and a missing command is a usage error") {
-    const run_result help = cli_test::run_program(cli_path, {"--help"});
+    const run_result help = kqt::run_program(cli_path, {"--help"});
     CHECK(help.exit_code == 0);
     CHECK(help.out.find("kauri-quota") != std::string::npos);
     CHECK(help.out.find("consume USER") != std::string::npos);
     CHECK(help.err.empty());
 
-    const run_result version = cli_test::run_program(cli_path, {"--version"});
+    const run_result version = kqt::run_program(cli_path, {"--version"});
     CHECK(version.exit_code == 0);
     CHECK(starts_with(version.out, "kauri-quota "));
 
-    check_usage_error(cli_test::run_program(cli_path, {}));
+    check_usage_error(kqt::run_program(cli_path, {}));
   }
 
   TEST_CASE("migrate creates the database and schema reports it up to date") {
     cli c;
     CHECK_FALSE(std::filesystem::exists(c.db_path()));
-    const json m = c.run_json({"migrate"});
+    const json_value m = c.run_json({"migrate"});
     CHECK(std::filesystem::exists(c.db_path()));
     CHECK(m["from_version"].as_int() == 0);
     CHECK(m["to_version"].as_int() >= 4);
     CHECK(m["applied"].size() == static_cast<std::size_t>(m["to_version"].as_int()));
 
-    const json s = c.run_json({"schema"});
+    const json_value s = c.run_json({"schema"});
     CHECK(s["current_version"].as_int() == m["to_version"].as_int());
     CHECK(s["newest_version"].as_int() == m["to_version"].as_int());
     REQUIRE(s["migrations"].size() >= 4);
@@ -161,7 +164,7 @@ TEST_SUITE("kauri-quota") {
     cli c;
     const std::int64_t newest = c.run_json({"migrate"})["to_version"].as_int();
 
-    const json down = c.run_json({"migrate", "--down", "1"});
+    const json_value down = c.run_json({"migrate", "--down", "1"});
     CHECK(down["to_version"].as_int() == newest - 1);
     CHECK(c.run_json({"schema"})["current_version"].as_int() == newest - 1);
 
@@ -173,7 +176,7 @@ TEST_SUITE("kauri-quota") {
     check_error(c.run({"migrate", "--down", std::to_string(newest + 5)}));
     check_usage_error(c.run({"migrate", "--down", "1", "--to", "2"}));
 
-    const json up = c.run_json({"migrate", "--to", std::to_string(newest)});
+    const json_value up = c.run_json({"migrate", "--to", std::to_string(newest)});
     CHECK(up["to_version"].as_int() == newest);
     c.ok({"tiers"});
   }
@@ -188,7 +191,7 @@ TEST_SUITE("kauri-quota") {
     INFO(show(r));
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());  // no progress lines on a pipe
-    const json sub = c.run_json({"user", "show", "host-2500"});
+    const json_value sub = c.run_json({"user", "show", "host-2500"});
     CHECK(sub["subscription_tier"].as_string() == "free");
     CHECK(sub["subscription_status"].as_string() == "active");
   }
@@ -207,16 +210,16 @@ TEST_SUITE("kauri-quota") {
   TEST_CASE("the database URL comes from KAURI_QUOTA_DB when --db is not given") {
     cli c;
     c.migrate();
-    const run_result r = cli_test::run_program(cli_path, {"--json", "tiers"}, {{"KAURI_QUOTA_DB", c.url()}});
+    const run_result r = kqt::run_program(cli_path, {"--json", "tiers"}, {{"KAURI_QUOTA_DB", c.url()}});
     INFO(show(r));
     CHECK(r.exit_code == 0);
-    CHECK(json::parse(r.out).has_value());
+    CHECK(kqt::try_parse_json(r.out).has_value());
   }
 
   TEST_CASE("tiers --json lists the four tiers with the spec's prices") {
     cli c;
     c.migrate();
-    const json tiers = c.run_json({"tiers"});
+    const json_value tiers = c.run_json({"tiers"});
     REQUIRE(tiers.size() == 4);
     const std::vector<std::pair<std::string, std::int64_t>> expected{
         {"free", 0}, {"pro", 7000}, {"max", 22000}, {"enterprise", 85000}};
@@ -229,7 +232,7 @@ TEST_SUITE("kauri-quota") {
     CHECK(tiers[0]["messages_per_month"].as_int() == 150);
     CHECK(tiers[3]["messages_per_day"].is_null());
 
-    const json free = c.run_json({"tier", "free"});
+    const json_value free = c.run_json({"tier", "free"});
     CHECK(free["name_fr"].as_string() == "Gratuit");
 
     const run_result human = c.run({"tiers"});
@@ -241,7 +244,7 @@ TEST_SUITE("kauri-quota") {
   TEST_CASE("tier set changes limits, null makes them unlimited") {
     cli c;
     c.migrate();
-    const json set = c.run_json({"tier", "set", "free", "--daily", "2", "--tokens", "null", "--name", "Libre"});
+    const json_value set = c.run_json({"tier", "set", "free", "--daily", "2", "--tokens", "null", "--name", "Libre"});
     CHECK(set["messages_per_day"].as_int() == 2);
     CHECK(set["tokens_per_month"].is_null());
     CHECK(set["name"].as_string() == "Libre");
@@ -257,13 +260,13 @@ TEST_SUITE("kauri-quota") {
   TEST_CASE("user add puts a new user on free and active and user show reads it back") {
     cli c;
     c.migrate();
-    const json added = c.run_json({"user", "add", "u1", "--email", "u1@example.com"});
+    const json_value added = c.run_json({"user", "add", "u1", "--email", "u1@example.com"});
     CHECK(added["user_id"].as_string() == "u1");
     CHECK(added["subscription_tier"].as_string() == "free");
     CHECK(added["subscription_status"].as_string() == "active");
     CHECK(added["email"].as_string() == "u1@example.com");
 
-    const json shown = c.run_json({"user", "show", "u1"});
+    const json_value shown = c.run_json({"user", "show", "u1"});
     CHECK(shown["subscription_tier"].as_string() == "free");
 
     check_error(c.run({"user", "add", "u1"}));  // user_exists
@@ -282,7 +285,7 @@ TEST_SUITE("kauri-quota") {
     c.with_user();
     for (int i = 1; i <= 5; ++i) {
       CAPTURE(i);
-      const json d = c.run_json({"consume", "u1"});
+      const json_value d = c.run_json({"consume", "u1"});
       CHECK(d["allowed"].as_bool());
       CHECK(d["quota"]["messages_today"].as_int() == i);
     }
@@ -290,7 +293,7 @@ TEST_SUITE("kauri-quota") {
     INFO(show(denied));
     CHECK(denied.exit_code == 3);
     CHECK(denied.err.empty());
-    const auto payload = json::parse(denied.out);
+    const auto payload = kqt::try_parse_json(denied.out);
     REQUIRE(payload.has_value());
     CHECK((*payload)["error"].as_string() == "quota_exceeded");
     CHECK((*payload)["limit"].as_string() == "daily");
@@ -308,12 +311,12 @@ TEST_SUITE("kauri-quota") {
     for (int i = 0; i < 5; ++i) c.ok({"consume", "u1"});
     CHECK(c.run({"consume", "u1"}).exit_code == 3);
 
-    const json up = c.run_json({"upgrade", "u1", "pro"});
+    const json_value up = c.run_json({"upgrade", "u1", "pro"});
     CHECK(up["success"].as_bool());
     CHECK(up["subscription"]["subscription_tier"].as_string() == "pro");
 
     CHECK(c.run({"check", "u1"}).exit_code == 0);
-    const json d = c.run_json({"consume", "u1"});
+    const json_value d = c.run_json({"consume", "u1"});
     CHECK(d["allowed"].as_bool());
     CHECK(d["quota"]["messages_today"].as_int() == 6);
 
@@ -324,9 +327,9 @@ TEST_SUITE("kauri-quota") {
   TEST_CASE("consume with a request id counts a retry once") {
     cli c;
     c.with_user();
-    const json first = c.run_json({"consume", "u1", "--request-id", "req-1", "--tokens", "10"});
+    const json_value first = c.run_json({"consume", "u1", "--request-id", "req-1", "--tokens", "10"});
     CHECK_FALSE(first["replayed"].as_bool());
-    const json retry = c.run_json({"consume", "u1", "--request-id", "req-1", "--tokens", "10"});
+    const json_value retry = c.run_json({"consume", "u1", "--request-id", "req-1", "--tokens", "10"});
     CHECK(retry["replayed"].as_bool());
     CHECK(c.run_json({"quota", "u1"})["messages_today"].as_int() == 1);
     check_error(c.run({"consume", "u1", "--request-id", "req-1", "--tokens", "11"}));  // idempotency_mismatch
@@ -335,17 +338,17 @@ TEST_SUITE("kauri-quota") {
   TEST_CASE("record, reserve, commit and release round trip") {
     cli c;
     c.with_user();
-    const json rec = c.run_json({"record", "u1", "--messages", "2", "--tokens", "100"});
+    const json_value rec = c.run_json({"record", "u1", "--messages", "2", "--tokens", "100"});
     CHECK(rec["messages_today"].as_int() == 2);
     CHECK(rec["tokens_this_month"].as_int() == 100);
 
-    const json reserved = c.run_json({"reserve", "u1", "--tokens", "500"});
+    const json_value reserved = c.run_json({"reserve", "u1", "--tokens", "500"});
     CHECK(reserved["allowed"].as_bool());
     const std::string res = reserved["reservation_id"].as_string();
     REQUIRE_FALSE(res.empty());
     CHECK(reserved["quota"]["messages_today"].as_int() == 3);
 
-    const json committed = c.run_json({"commit", res, "--tokens", "420"});
+    const json_value committed = c.run_json({"commit", res, "--tokens", "420"});
     CHECK(committed["state"].as_string() == "committed");
     CHECK(committed["actual_tokens"].as_int() == 420);
     check_error(c.run({"commit", res, "--tokens", "1"}));  // already closed
@@ -355,11 +358,11 @@ TEST_SUITE("kauri-quota") {
     CHECK(c.run_json({"release", res2})["state"].as_string() == "released");
     check_error(c.run({"release", "no-such-reservation"}));
 
-    const json q = c.run_json({"quota", "u1"});
+    const json_value q = c.run_json({"quota", "u1"});
     CHECK(q["messages_today"].as_int() == 3);
     CHECK(q["tokens_this_month"].as_int() == 520);
 
-    const json expired = c.run_json({"expire"});
+    const json_value expired = c.run_json({"expire"});
     CHECK(expired["expired"].as_int() == 0);
     CHECK(expired["request_ids_forgotten"].as_int() == 0);
 
@@ -394,7 +397,7 @@ TEST_SUITE("kauri-quota") {
     cli c;
     c.with_user();
     for (int i = 0; i < 3; ++i) c.ok({"consume", "u1"});
-    const json r = c.run_json({"reset", "daily", "--user", "u1"});
+    const json_value r = c.run_json({"reset", "daily", "--user", "u1"});
     CHECK(r["users_touched"].as_int() == 1);
     CHECK(c.run_json({"quota", "u1"})["messages_today"].as_int() == 0);
     c.ok({"reset", "monthly"});
@@ -407,12 +410,12 @@ TEST_SUITE("kauri-quota") {
     c.with_user();
     c.ok({"consume", "u1", "--ip", "192.0.2.7", "--user-agent", "tests/1.0"});
     c.ok({"consume", "u1"});
-    const json all = c.run_json({"events", "u1"});
+    const json_value all = c.run_json({"events", "u1"});
     std::size_t sent = 0;
     for (std::size_t i = 0; i < all.size(); ++i) sent += all[i]["event_type"].as_string() == "message_sent" ? 1 : 0;
     CHECK(sent == 2);
 
-    const json one = c.run_json({"events", "u1", "--type", "message_sent", "--limit", "1"});
+    const json_value one = c.run_json({"events", "u1", "--type", "message_sent", "--limit", "1"});
     REQUIRE(one.size() == 1);
     CHECK(one[0]["event_type"].as_string() == "message_sent");
 
@@ -434,7 +437,7 @@ TEST_SUITE("kauri-quota") {
     CHECK(q.out.find("resets") != std::string::npos);
     CHECK(q.out.find("warning") != std::string::npos);  // 80% of the daily limit
 
-    const json spec = c.run_json({"quota", "u1"});
+    const json_value spec = c.run_json({"quota", "u1"});
     CHECK(spec["messages_per_day_limit"].as_int() == 5);
     CHECK(spec["messages_remaining_today"].as_int() == 1);
     CHECK(spec["warning_threshold_reached"].as_bool());
@@ -451,10 +454,10 @@ TEST_SUITE("kauri-quota") {
   TEST_CASE("global options may come after the command") {
     cli c;
     c.with_user();
-    const run_result r = cli_test::run_program(cli_path, {"quota", "u1", "--json", "--db", c.url()});
+    const run_result r = kqt::run_program(cli_path, {"quota", "u1", "--json", "--db", c.url()});
     INFO(show(r));
     CHECK(r.exit_code == 0);
-    CHECK(json::parse(r.out).has_value());
+    CHECK(kqt::try_parse_json(r.out).has_value());
   }
 
   TEST_CASE("bad input is refused with one error line and changes nothing") {
@@ -501,12 +504,12 @@ TEST_SUITE("kauri-quota") {
     }
     SUBCASE("unreadable database path") {
       const std::vector<std::string> args{"--db", "sqlite:/nonexistent-dir/x.db", "consume", "u1"};
-      check_error(cli_test::run_program(cli_path, args));
-      check_error(cli_test::run_program(cli_path, {"--db", "sqlite:/nonexistent-dir/x.db", "migrate"}));
+      check_error(kqt::run_program(cli_path, args));
+      check_error(kqt::run_program(cli_path, {"--db", "sqlite:/nonexistent-dir/x.db", "migrate"}));
       CHECK_FALSE(std::filesystem::exists("/nonexistent-dir"));
     }
     SUBCASE("a password is never shown") {
-      const run_result r = cli_test::run_program(
+      const run_result r = kqt::run_program(
           cli_path, {"--db", "postgresql://kauri:s3cret-pw@127.0.0.1:1/kauri?connect_timeout=1", "tiers"});
       check_error(r);
       CHECK(r.err.find("s3cret-pw") == std::string::npos);
@@ -516,9 +519,9 @@ TEST_SUITE("kauri-quota") {
   }
 
   TEST_CASE("demo tells the story and exits 0") {
-    const cli_test::temp_dir tmp;
+    const kqt::temp_dir tmp;
     const std::map<std::string, std::string> env{{"TMPDIR", tmp.path().string()}};
-    const run_result r = cli_test::run_program(cli_path, {"demo"}, env);
+    const run_result r = kqt::run_program(cli_path, {"demo"}, env);
     INFO(show(r));
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
@@ -527,23 +530,24 @@ TEST_SUITE("kauri-quota") {
 
     CHECK(std::filesystem::is_empty(tmp.path()));  // the temporary database is removed
 
-    const run_result j = cli_test::run_program(cli_path, {"demo", "--json"}, env);
+    const run_result j = kqt::run_program(cli_path, {"demo", "--json"}, env);
     INFO(show(j));
     CHECK(j.exit_code == 0);
-    const auto steps = json::parse(j.out);
+    const auto steps = kqt::try_parse_json(j.out);
     REQUIRE(steps.has_value());
-    REQUIRE(steps->type() == json::kind::array);
+    REQUIRE(steps->type == json_value::kind::array);
     CHECK(steps->size() >= 8);
     bool saw_denial = false;
     for (std::size_t i = 0; i < steps->size(); ++i) {
       CAPTURE(i);
       CHECK((*steps)[i]["ok"].as_bool());
-      if ((*steps)[i]["result"]["error"].as_string() == "quota_exceeded") saw_denial = true;
+      const json_value& result = (*steps)[i]["result"];
+      if (result.has("error") && result["error"].as_string() == "quota_exceeded") saw_denial = true;
     }
     CHECK(saw_denial);
     CHECK(std::filesystem::is_empty(tmp.path()));
 
-    const run_result kept = cli_test::run_program(cli_path, {"demo", "--keep"}, env);
+    const run_result kept = kqt::run_program(cli_path, {"demo", "--keep"}, env);
     CHECK(kept.exit_code == 0);
     CHECK_FALSE(std::filesystem::is_empty(tmp.path()));
   }

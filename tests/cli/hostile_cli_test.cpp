@@ -14,7 +14,10 @@
 // environment string at 128 KiB (MAX_ARG_STRLEN), so "1 MB" arguments are
 // 128 KiB - 1 bytes each, plus one run whose arguments add up to 1 MB.
 
-#include "cli_process.hpp"
+#include "support/json.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+#include "support/utf8.hpp"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>  // to read the schema text of the database directly
@@ -33,8 +36,9 @@
 
 namespace {
 
-using cli_test::json;
-using cli_test::run_result;
+using kauri_quota::testing::json_value;
+using kauri_quota::testing::run_result;
+namespace kqt = kauri_quota::testing;
 
 const char* const cli_path = KAURI_QUOTA_CLI_PATH;
 constexpr std::string_view canary = "S3cretCanary";
@@ -110,7 +114,7 @@ void check_refused(const run_result& r, std::string_view input = {}) {
   INFO(show(r));
   CHECK((r.exit_code == 1 || r.exit_code == 2));
   CHECK(r.out.empty());
-  const auto lines = cli_test::lines_of(r.err);
+  const auto lines = kqt::lines_of(r.err);
   REQUIRE_FALSE(lines.empty());
   CHECK(r.err.back() == '\n');
   if (r.exit_code == 1) {
@@ -142,7 +146,7 @@ class cli {
 
   run_result run(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) const {
     args.insert(args.begin(), {"--db", url_});
-    return cli_test::run_program(cli_path, args, env);
+    return kqt::run_program(cli_path, args, env);
   }
 
   run_result ok(std::vector<std::string> args) const {
@@ -152,11 +156,11 @@ class cli {
     return r;
   }
 
-  json run_json(std::vector<std::string> args) const {
+  json_value run_json(std::vector<std::string> args) const {
     args.insert(args.begin(), "--json");
     const run_result r = ok(std::move(args));
     INFO(show(r));
-    auto parsed = json::parse(r.out);
+    auto parsed = kqt::try_parse_json(r.out);
     REQUIRE(parsed.has_value());
     return *parsed;
   }
@@ -186,7 +190,7 @@ class cli {
     return out;
   }
 
-  cli_test::temp_dir dir_;
+  kqt::temp_dir dir_;
   std::string url_;
 };
 
@@ -237,43 +241,6 @@ std::vector<sample> malformed_values() {
       {"0xFF", "u1\xFF"},
       {"128 KiB of 0xFF", std::string(max_arg, '\xFF')},
   };
-}
-
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if (b < 0x80) {
-      n = 1;
-      cp = b;
-    } else if ((b & 0xE0) == 0xC0) {
-      n = 2;
-      cp = b & 0x1Fu;
-      min = 0x80;
-    } else if ((b & 0xF0) == 0xE0) {
-      n = 3;
-      cp = b & 0x0Fu;
-      min = 0x800;
-    } else if ((b & 0xF8) == 0xF0) {
-      n = 4;
-      cp = b & 0x07u;
-      min = 0x10000;
-    } else {
-      return false;
-    }
-    if (s.size() - i < n) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n;
-  }
-  return true;
 }
 
 /// Storage URLs that must be refused, several carrying the password.
@@ -330,17 +297,17 @@ TEST_SUITE("kauri-quota") {
     REQUIRE(schema_before.find("CREATE TABLE") != std::string::npos);
     for (const auto& p : injection_payloads()) {
       INFO("user id: " << p.label << " = " << printable(p.value));
-      const json added = c.run_json({"user", "add", p.value, "--tier", "pro", "--email", p.value});
+      const json_value added = c.run_json({"user", "add", p.value, "--tier", "pro", "--email", p.value});
       CHECK(added["user_id"].as_string() == p.value);
       CHECK(added["email"].as_string() == p.value);
-      const json d =
+      const json_value d =
           c.run_json({"consume", p.value, "--tokens", "3", "--request-id", p.value, "--user-agent", p.value});
       CHECK(d["allowed"].as_bool());
       CHECK(d["quota"]["user_id"].as_string() == p.value);
-      const json q = c.run_json({"quota", p.value});
+      const json_value q = c.run_json({"quota", p.value});
       CHECK(q["user_id"].as_string() == p.value);
       CHECK(q["messages_today"].as_int() == 1);
-      const json events = c.run_json({"events", p.value});
+      const json_value events = c.run_json({"events", p.value});
       REQUIRE(events.size() >= 2);
       for (std::size_t i = 0; i < events.size(); ++i) CHECK(events[i]["user_id"].as_string() == p.value);
       CHECK(events[0]["user_agent"].as_string() == p.value);
@@ -351,7 +318,7 @@ TEST_SUITE("kauri-quota") {
     for (const std::string id : {"--help", "--db=sqlite:/tmp/kq-hostile-other.db", "-x"}) {
       INFO("user id " << id);
       c.ok({"user", "add", "--", id});
-      const json q = c.run_json({"quota", "--", id});
+      const json_value q = c.run_json({"quota", "--", id});
       CHECK(q["user_id"].as_string() == id);
     }
     CHECK_FALSE(std::filesystem::exists("/tmp/kq-hostile-other.db"));
@@ -423,7 +390,7 @@ TEST_SUITE("kauri-quota") {
       INFO("value: " << v.label << " = " << printable(v.value));
       const std::string& x = v.value;
       // Not valid UTF-8, or far too long for any of these fields: refused.
-      const bool must_refuse = !valid_utf8(x) || x.size() > 4096;
+      const bool must_refuse = !kqt::valid_utf8(x) || x.size() > 4096;
 
       const run_result ip = c.run({"consume", "ent", "--ip", x});
       const run_result agent = c.run({"consume", "ent", "--user-agent", x});
@@ -449,7 +416,7 @@ TEST_SUITE("kauri-quota") {
     }
     // u1, the schema and the other tiers are untouched.
     CHECK(c.u1_state() == before);
-    const json tiers = c.run_json({"tiers", "--all"});
+    const json_value tiers = c.run_json({"tiers", "--all"});
     REQUIRE(tiers.size() == 4);
     CHECK(tiers[0]["name"].as_string() == "Free");
     CHECK(tiers[1]["name"].as_string() == "Pro");
@@ -608,12 +575,12 @@ TEST_SUITE("kauri-quota") {
         INFO("--db " << printable(url) << " " << cmd[0]);
         std::vector<std::string> args{"--db", url};
         args.insert(args.end(), cmd.begin(), cmd.end());
-        check_refused(cli_test::run_program(cli_path, args), url);
+        check_refused(kqt::run_program(cli_path, args), url);
       }
       if (url.rfind("sqlite:", 0) != 0) {
         // migrate may create: only for URLs that name no SQLite file.
         INFO("--db " << printable(url) << " migrate");
-        check_refused(cli_test::run_program(cli_path, {"--json", "--db", url, "migrate"}), url);
+        check_refused(kqt::run_program(cli_path, {"--json", "--db", url, "migrate"}), url);
       }
     }
     CHECK(c.state() == before);
@@ -628,14 +595,14 @@ TEST_SUITE("kauri-quota") {
     for (const auto& url : hostile_urls()) {
       for (const auto& cmd : url_commands()) {
         INFO("KAURI_QUOTA_DB=" << printable(url) << " " << cmd[0]);
-        check_refused(cli_test::run_program(cli_path, cmd, {{"KAURI_QUOTA_DB", url}}), url);
+        check_refused(kqt::run_program(cli_path, cmd, {{"KAURI_QUOTA_DB", url}}), url);
       }
     }
     // --db wins over the variable, and the variable's password is not shown.
     const std::map<std::string, std::string> env{{"KAURI_QUOTA_DB", "postgresql://user:S3cretCanary@127.0.0.1:1/db"}};
     for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
              {"--db", c.url(), "schema"}, {"--db", c.url(), "--json", "schema"}, {"--db", c.url(), "quota", "u1"}}) {
-      const run_result r = cli_test::run_program(cli_path, args, env);
+      const run_result r = kqt::run_program(cli_path, args, env);
       INFO(show(r));
       CHECK(r.exit_code == 0);
       check_no_canary(r);

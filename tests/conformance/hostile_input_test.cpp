@@ -26,6 +26,7 @@
 //     library's bound (10^12) is invalid_argument, not a quota denial: no
 //     configured limit was hit, the library's own range was.
 #include "support/fixtures.hpp"
+#include "support/utf8.hpp"  // an independent UTF-8 reader: the test must not trust the library's
 
 #include <cstdint>
 #include <initializer_list>
@@ -46,49 +47,6 @@ namespace {
 constexpr std::size_t one_mb = std::size_t{1} << 20;
 constexpr std::int64_t bound = 1'000'000'000'000;  // 10^12, the documented bound on counts
 constexpr std::size_t max_message_bytes = 500;
-
-// --- An independent UTF-8 reader (the test must not trust the library's) ----
-
-/// The code points of `s`, or nullopt when it is not well-formed UTF-8
-/// (overlongs, surrogates, > U+10FFFF, stray or missing continuation bytes).
-std::optional<std::vector<char32_t>> decode_utf8(std::string_view s) {
-  std::vector<char32_t> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    char32_t cp = 0;
-    char32_t min = 0;
-    if (b < 0x80) {
-      n = 1;
-      cp = b;
-    } else if ((b & 0xE0) == 0xC0) {
-      n = 2;
-      cp = b & 0x1Fu;
-      min = 0x80;
-    } else if ((b & 0xF0) == 0xE0) {
-      n = 3;
-      cp = b & 0x0Fu;
-      min = 0x800;
-    } else if ((b & 0xF8) == 0xF0) {
-      n = 4;
-      cp = b & 0x07u;
-      min = 0x10000;
-    } else {
-      return std::nullopt;
-    }
-    if (s.size() - i < n) return std::nullopt;
-    for (std::size_t k = 1; k < n; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return std::nullopt;
-      cp = (cp << 6) | (c & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-    out.push_back(cp);
-    i += n;
-  }
-  return out;
-}
 
 bool is_control(char32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
 

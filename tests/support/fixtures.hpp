@@ -1,12 +1,15 @@
 // Test support shared by the kauri_quota test suites: fresh databases for
 // the backend under test, a quota_service driven by a manual clock, audit
-// bookkeeping, time parsing, result checks and a small JSON reader.
+// bookkeeping, time parsing, result checks and (support/json.hpp) a JSON reader.
 //
 // The backend comes from the environment variable KQ_TEST_BACKEND
 // ("sqlite" when unset), so one conformance executable runs against every
 // backend. Everything here reports problems through doctest assertions and is
 // meant to be called from inside a test case.
 #pragma once
+
+#include "support/json.hpp"      // the JSON reader is part of the fixtures' interface
+#include "support/temp_dir.hpp"  // test_db holds one
 
 #include <kauri_quota/kauri_quota.hpp>
 #include <doctest/doctest.h>
@@ -85,23 +88,6 @@ bool check_error(const result<T>& r, errc expected, std::source_location loc = s
 
 /// KQ_TEST_BACKEND, or "sqlite" when unset or empty.
 std::string backend_from_env();
-
-/// A directory under $TMPDIR (or /tmp) removed with its contents when the
-/// object is destroyed. Move-only.
-class temp_dir {
- public:
-  temp_dir();
-  temp_dir(temp_dir&& other) noexcept;
-  temp_dir& operator=(temp_dir&& other) noexcept;
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir();
-
-  const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// A fresh database of one backend, migrated to the newest version unless
 /// asked otherwise, and destroyed (file removed / server stopped) at the
@@ -221,37 +207,6 @@ struct service_fixture {
 
 /// A request context carrying only an idempotency key.
 request_context with_request_id(std::string_view id);
-
-// --- JSON ----------------------------------------------------------------------
-
-/// A parsed JSON value: enough to inspect the library's JSON output field by
-/// field, independently of its spacing and field order.
-struct json_value {
-  enum class kind { null, boolean, number, string, array, object };
-  kind type = kind::null;
-  bool boolean = false;
-  std::string text;  ///< the string's value, or the number as written
-  std::vector<json_value> items;
-  std::vector<std::pair<std::string, json_value>> members;
-
-  bool is_null() const noexcept { return type == kind::null; }
-  bool has(std::string_view key) const noexcept;
-  /// The member `key`; fails the test when this is not an object with it.
-  const json_value& operator[](std::string_view key) const;
-  /// The number as an integer; fails the test when it is not one.
-  std::int64_t as_int() const;
-  double as_double() const;
-  /// The string value; fails the test when this is not a string.
-  const std::string& as_string() const;
-  bool as_bool() const;
-};
-
-/// Parses `text` as one JSON value; fails the test when it is not valid JSON.
-json_value parse_json(std::string_view text);
-
-/// True when some string anywhere inside `v` (a member value or an array
-/// item, at any depth; not keys) equals `s`.
-bool contains_string(const json_value& v, std::string_view s);
 
 // --- Names for diagnostics -------------------------------------------------------
 

@@ -2,58 +2,15 @@
 
 #include <doctest/doctest.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <sstream>
-#include <vector>
-
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
+#include <string>
 
 #ifndef KAURI_QUOTA_TEST_WORKER
 #error "KAURI_QUOTA_TEST_WORKER must name the worker executable"
 #endif
 
 namespace kauri_quota::testing {
-namespace {}  // namespace
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-pid_t spawn_process(std::vector<std::string> args, const std::filesystem::path& out, const std::filesystem::path& err) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) FAIL("posix_spawn(" << args[0] << ") failed: " << std::strerror(rc));
-  return pid;
-}
-
-int wait_process(pid_t pid) {
-  int status = 0;
-  pid_t got = -1;
-  do {
-    got = ::waitpid(pid, &status, 0);
-  } while (got < 0 && errno == EINTR);
-  REQUIRE(got == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 worker_run spawn_worker(const std::string& db, const user_id& user, int threads, int attempts, sys_time now,
                         const std::filesystem::path& out_dir, int index, const char* mode) {

@@ -2,6 +2,8 @@
 // opens the database given to it and hammers one user from several threads.
 #pragma once
 
+#include "support/process.hpp"  // spawn_process, wait_process and slurp, which the suites also use
+
 #include <kauri_quota/kauri_quota.hpp>
 
 #include <sys/types.h>
@@ -29,14 +31,6 @@ struct worker_result {
   std::string stdout_text;
   std::string stderr_text;
 };
-
-/// Starts `args` (args[0] is the executable) with stdout and stderr sent to
-/// the given files; fails the test when it cannot.
-pid_t spawn_process(std::vector<std::string> args, const std::filesystem::path& out, const std::filesystem::path& err);
-/// Waits for a child; its exit status, or 128 + the signal that ended it.
-int wait_process(pid_t pid);
-/// The whole content of a file ("" when it cannot be read).
-std::string slurp(const std::filesystem::path& p);
 
 /// Starts a worker on `db` (an SQLite file or a storage URL) for `user`:
 /// `threads` threads of `attempts` requests each at the fixed instant

@@ -1,7 +1,9 @@
 // JSON views: escaping, field names and order, nulls, denial payloads.
+#include "support/json.hpp"  // nlohmann-json behind json_value: the independent oracle
 #include "core/json_writer.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
+#include "support/utf8.hpp"
 
 #include <kauri_quota/json.hpp>
 
@@ -10,8 +12,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -101,6 +105,68 @@ TEST_CASE("json_quote replaces invalid UTF-8 so the output stays valid JSON") {
   CHECK(json_quote("\xC0\xAF") == R"("\ufffd\ufffd")");            // overlong
   CHECK(json_quote("\xED\xA0\x80") == R"("\ufffd\ufffd\ufffd")");  // surrogate
   CHECK(json_quote("ab\xE2\x82") == R"("ab\ufffd\ufffd")");        // truncated
+}
+
+TEST_CASE("json_quote of every Unicode scalar value reads back as the same text through an independent parser") {
+  std::string all;
+  for (char32_t cp = 0; cp <= 0x10FFFF; ++cp) {
+    if (cp < 0xD800 || cp > 0xDFFF) testing::append_utf8(all, cp);
+  }
+  const std::string quoted = json_quote(all);
+  const auto back = testing::parse_json(quoted);
+  REQUIRE(back.type == testing::json_value::kind::string);
+  CHECK(back.as_string() == all);
+  CHECK(detail::valid_json(quoted));
+}
+
+TEST_CASE("valid_json agrees with nlohmann-json except where the two are documented to differ") {
+  // checker: what detail::valid_json answers; oracle: what the tests' reader
+  // (nlohmann-json, which refuses a byte order mark here) answers. See
+  // oracle_accepts in fuzz/fuzz_json.cpp for why each difference is right.
+  struct row {
+    const char* what;
+    std::string text;
+    bool checker;
+    bool oracle;
+  };
+  const std::vector<row> rows{
+      {"an object", R"({"a": [1, -0.5e-3, true, null, "x"]})", true, true},
+      {"duplicate keys", R"({"a": 1, "a": 2})", true, true},
+      {"an escaped surrogate pair", R"(["\uD83D\uDE00"])", true, true},
+      {"a lone high surrogate escape", R"(["\uD800"])", true, false},
+      {"a lone low surrogate escape", R"(["\uDC00"])", true, false},
+      {"a number beyond a double", "[1e999]", true, false},
+      {"a number below a double's precision", "[1e-999]", true, true},
+      {"a value inside 64 containers", std::string(64, '[') + "0" + std::string(64, ']'), true, true},
+      {"a value inside 65 containers", std::string(65, '[') + "0" + std::string(65, ']'), false, true},
+      {"a byte order mark", "\xEF\xBB\xBF{}", false, false},
+      {"a leading zero", "[01]", false, false},
+      {"a raw tab in a string", "[\"\t\"]", false, false},
+      {"invalid UTF-8 in a string", "[\"\xC0\xAF\"]", false, false},
+      {"a trailing comma", "[1,]", false, false},
+      {"two values", "1 2", false, false},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.what);
+    CHECK(detail::valid_json(r.text) == r.checker);
+    CHECK(testing::try_parse_json(r.text).has_value() == r.oracle);
+  }
+}
+
+TEST_CASE("the tests' JSON reader keeps member order, duplicate keys and numbers as written") {
+  const auto v = testing::parse_json(R"({"z": 1, "a": [2.50, -0, 1E2], "z": {"k": "\u00e9"}})");
+  REQUIRE(v.members.size() == 3);
+  CHECK(v.members[0].first == "z");
+  CHECK(v.members[1].first == "a");
+  CHECK(v.members[2].first == "z");
+  CHECK(v["z"].as_int() == 1);  // the first of two equal keys
+  REQUIRE(v["a"].size() == 3);
+  CHECK(v["a"][0].text == "2.50");
+  CHECK(v["a"][1].as_int() == 0);
+  CHECK(v["a"][2].text == "1E2");
+  CHECK(v["a"][2].as_double() == 100.0);
+  CHECK(v.members[2].second["k"].as_string() == "\xC3\xA9");
+  CHECK_FALSE(testing::try_parse_json("{\"a\": }").has_value());
 }
 
 TEST_CASE("json_writer separates members and elements with commas") {
