@@ -7,16 +7,6 @@ using namespace kauri_quota;
 using namespace kauri_quota::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-service_options in_zone(std::string zone) {
-  service_options o;
-  o.time_zone = std::move(zone);
-  return o;
-}
-
-}  // namespace
-
 TEST_CASE("a new day starts at zero without a reset job while the month keeps counting") {
   service_fixture f;
   const auto u = f.add_user("alice");

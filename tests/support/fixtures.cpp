@@ -380,6 +380,54 @@ request_context with_request_id(std::string_view id) {
   return ctx;
 }
 
+service_options in_zone(std::string zone) {
+  service_options o;
+  o.time_zone = std::move(zone);
+  return o;
+}
+
+// --- Spec values -------------------------------------------------------------------
+
+quota_info expected_fresh_free_quota(const user_id& user, local_date day) {
+  using std::chrono::sys_days;
+  const auto first_of_next_month = (day.year() / day.month() / std::chrono::day{1}) + std::chrono::months{1};
+  quota_info q;
+  q.user = user;
+  q.subscription_tier = tier_id{"free"};
+  q.tier_name = "Free";
+  q.tier_name_fr = "Gratuit";
+  q.status = subscription_status::active;
+  q.messages_per_day_limit = 5;
+  q.messages_per_month_limit = 150;
+  q.tokens_per_month_limit = 100'000;
+  q.messages_remaining_today = 5;
+  q.messages_remaining_month = 150;
+  q.tokens_remaining_month = 100'000;
+  q.can_send_message = true;
+  q.usage_date = day;
+  q.daily_resets_at = sys_time{sys_days{next_day(day)}};
+  q.monthly_resets_at = sys_time{sys_days{first_of_next_month}};
+  return q;
+}
+
+std::string show(const quota_info& q) {
+  const auto lim = [](const limit& l) { return l ? std::to_string(*l) : std::string("unlimited"); };
+  const auto yes = [](bool b) { return b ? "true" : "false"; };
+  std::string out = "{user=" + q.user.str() + " tier=" + q.subscription_tier.str() + " name=" + q.tier_name +
+                    " name_fr=" + q.tier_name_fr + " status=" + name_of(q.status);
+  out += " limits=" + lim(q.messages_per_day_limit) + "/" + lim(q.messages_per_month_limit) + "/" +
+         lim(q.tokens_per_month_limit);
+  out += " used=" + std::to_string(q.messages_today) + "/" + std::to_string(q.messages_this_month) + " tokens " +
+         std::to_string(q.tokens_today) + "/" + std::to_string(q.tokens_this_month);
+  out += " remaining=" + lim(q.messages_remaining_today) + "/" + lim(q.messages_remaining_month) + "/" +
+         lim(q.tokens_remaining_month);
+  out += std::string(" can_send=") + yes(q.can_send_message) + " exceeded=" + yes(q.is_quota_exceeded) +
+         " needs_upgrade=" + yes(q.needs_upgrade) + " warning=" + yes(q.warning_threshold_reached);
+  out += " day=" + show(q.usage_date) + " daily_reset=" + show(q.daily_resets_at) +
+         " monthly_reset=" + show(q.monthly_resets_at) + "}";
+  return out;
+}
+
 // --- Names ----------------------------------------------------------------------------
 
 const char* name_of(limit_kind k) noexcept {

@@ -208,6 +208,21 @@ struct service_fixture {
 /// A request context carrying only an idempotency key.
 request_context with_request_id(std::string_view id);
 
+/// Service options with the quota time zone `zone` (an IANA name) and
+/// every other option at its default.
+service_options in_zone(std::string zone);
+
+// --- Spec values ------------------------------------------------------------------
+
+/// The quota_info the spec gives for `user` just created on the free tier
+/// (5 messages a day, 150 a month, 100,000 tokens, nothing used yet) on
+/// `day` in UTC: it resets at the next midnight and at the first midnight
+/// of the next month. Written out here, not taken from the library.
+quota_info expected_fresh_free_quota(const user_id& user, local_date day);
+
+/// Every field of `q`, for diagnostics.
+std::string show(const quota_info& q);
+
 // --- Names for diagnostics -------------------------------------------------------
 
 const char* name_of(limit_kind k) noexcept;
@@ -243,6 +258,10 @@ struct StringMaker<std::chrono::seconds> {
 template <class Tag>
 struct StringMaker<kauri_quota::basic_id<Tag>> {
   static String convert(const kauri_quota::basic_id<Tag>& id) { return ("\"" + id.str() + "\"").c_str(); }
+};
+template <>
+struct StringMaker<kauri_quota::quota_info> {
+  static String convert(const kauri_quota::quota_info& q) { return kauri_quota::testing::show(q).c_str(); }
 };
 template <>
 struct StringMaker<kauri_quota::limit_kind> {

@@ -1,6 +1,7 @@
 // Limit evaluation, warnings, quota info, usage stats and denials.
 #include "core/policy.hpp"
 #include "core/period.hpp"
+#include "support/fixtures.hpp"  // expected_fresh_free_quota
 
 #include <doctest/doctest.h>
 
@@ -204,29 +205,8 @@ TEST_CASE("subscription_lapsed on canceled, expired, ended and finished trials")
 }
 
 TEST_CASE("make_quota_info of a fresh free user matches the spec field by field") {
-  const quota_info q = detail::make_quota_info(fresh_free_user(), utc_zone(), 0.8);
-  CHECK(q.user == user_id{"7336840a-b662-428b-b912-ffcf4dd0635d"});
-  CHECK(q.subscription_tier == tier_id{"free"});
-  CHECK(q.tier_name == "Free");
-  CHECK(q.tier_name_fr == "Gratuit");
-  CHECK(q.status == subscription_status::active);
-  CHECK(q.messages_per_day_limit == limit{5});
-  CHECK(q.messages_per_month_limit == limit{150});
-  CHECK(q.tokens_per_month_limit == limit{100'000});
-  CHECK(q.messages_today == 0);
-  CHECK(q.messages_this_month == 0);
-  CHECK(q.tokens_today == 0);
-  CHECK(q.tokens_this_month == 0);
-  CHECK(q.messages_remaining_today == limit{5});
-  CHECK(q.messages_remaining_month == limit{150});
-  CHECK(q.tokens_remaining_month == limit{100'000});
-  CHECK(q.can_send_message);
-  CHECK_FALSE(q.is_quota_exceeded);
-  CHECK_FALSE(q.needs_upgrade);
-  CHECK_FALSE(q.warning_threshold_reached);
-  CHECK(q.usage_date == 2025y / November / 7d);
-  CHECK(q.daily_resets_at == sys_time{sys_days{2025y / November / 8d}});
-  CHECK(q.monthly_resets_at == sys_time{sys_days{2025y / December / 1d}});
+  CHECK(detail::make_quota_info(fresh_free_user(), utc_zone(), 0.8) ==
+        testing::expected_fresh_free_quota(user_id{"7336840a-b662-428b-b912-ffcf4dd0635d"}, 2025y / November / 7d));
 }
 
 TEST_CASE("make_quota_info of an exhausted day says the user must upgrade") {
