@@ -24,7 +24,9 @@
 // machine allows (on few cores, where client and server share the CPUs and
 // commits are quick, no implementation scales much further).
 // By default a throw-away server with durable settings is started for the
-// run (scripts/pg-test-server.sh); --pg CONNINFO uses another one.
+// run (scripts/pg-test-server.sh); --pg CONNINFO uses another one, given as
+// a libpq keyword string or a postgresql:// URI (the benchmark creates and
+// uses its own database, kauri_quota_bench, on that server).
 //
 // Usage: kauri_quota_bench [--dir DIR] [--rounds N] [--quick] [--pg auto|none|CONNINFO]
 #include <kauri_quota/kauri_quota.hpp>
@@ -46,6 +48,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -380,6 +383,35 @@ class raw_pg {
   PGconn* c_;
 };
 
+/// `conninfo` (a libpq keyword string or a postgresql:// URI) for the
+/// database `dbname` instead of the one it names, as a keyword string.
+/// Appending " dbname=..." works only for keyword strings, so the text is
+/// parsed by libpq itself and written back without its own dbname.
+std::string for_database(const std::string& conninfo, const std::string& dbname) {
+  char* why = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &why);
+  if (options == nullptr) {
+    const std::string message = why != nullptr ? why : "out of memory";
+    PQfreemem(why);
+    die("--pg: " + message);
+  }
+  const auto quoted = [](std::string_view v) {
+    std::string out = "'";
+    for (const char c : v) {
+      if (c == '\\' || c == '\'') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  };
+  std::string out;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0' || std::string_view{o->keyword} == "dbname") continue;
+    out += fmt::format("{}={} ", o->keyword, quoted(o->val));
+  }
+  PQconninfoFree(options);
+  return out + "dbname=" + quoted(dbname);
+}
+
 void bench_postgres(const config& cfg, const std::string& conninfo, const std::string& sqlite_dir) {
   // A database of its own, created through the server's maintenance db.
   {
@@ -391,7 +423,7 @@ void bench_postgres(const config& cfg, const std::string& conninfo, const std::s
     PQclear(r);
     PQfinish(admin);
   }
-  const std::string db = conninfo + " dbname=kauri_quota_bench";
+  const std::string db = for_database(conninfo, "kauri_quota_bench");
   kq::postgres_options po;
   po.conninfo = db;
   po.pool_size = 8;
