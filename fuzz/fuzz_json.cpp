@@ -1,12 +1,17 @@
-// Fuzz target: JSON output (json_quote, detail::json_writer) and the
-// RFC 3339 / ISO 8601 formatting of instants and days.
+// Fuzz target: the JSON syntax checker (detail::valid_json), JSON output
+// (json_quote, detail::json_writer) and the RFC 3339 / ISO 8601 formatting
+// of instants and days.
 //
-// Properties checked for every input:
+// nlohmann-json is the oracle throughout: an implementation independent of
+// the library's. Properties checked for every input:
+// - detail::valid_json(input) says what nlohmann says, except where the two
+//   legitimately differ (see checker_agrees), and valid_json_object(input)
+//   also wants an object;
 // - json_quote(input) is exactly one JSON string literal, and a JSON
 //   document built by json_writer with the input as keys and values is
-//   valid JSON, both by a strict RFC 8259 reader written here: only the
-//   escapes JSON defines, no lone surrogate escapes, valid UTF-8, no raw
-//   control characters;
+//   valid JSON, both by nlohmann's strict parser (only the escapes JSON
+//   defines, no lone surrogate escapes, valid UTF-8, no raw control
+//   characters);
 // - the output shows no raw C0/DEL/C1 control character, U+2028 or U+2029
 //   (the writer escapes them, so that logs and JavaScript can hold it);
 // - decoding gives the input back, each byte that starts no well-formed
@@ -22,6 +27,10 @@
 #include <kauri_quota/json.hpp>
 #include <kauri_quota/types.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -38,248 +47,154 @@ namespace {
 namespace chr = std::chrono;
 using kauri_quota_fuzz::violated;
 
-/// A strict reader of one JSON text (RFC 8259) that records every string
-/// it decodes and the text of every number, in document order.
-class json_reader {
+/// What nlohmann's parser reported, through its SAX interface: every string
+/// it decoded (keys included) and the text of every number, in document
+/// order, how many values it saw at the top level, and how deep the
+/// deepest value sat (the number of containers around it).
+class json_events final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  explicit json_reader(std::string_view text) : text_(text) {}
+  std::vector<std::string> strings;
+  std::vector<std::string> numbers;
+  std::size_t top_level_values = 0;
+  std::size_t max_depth = 0;
+  int error_id = 0;              ///< nlohmann's exception id when parsing failed
+  std::size_t error_offset = 0;  ///< bytes read when it failed
+  std::string error_token;       ///< the token it failed on
 
-  /// One JSON value, optionally surrounded by whitespace, and nothing else.
-  bool document() {
-    skip_whitespace();
-    if (!value(0)) return false;
-    skip_whitespace();
-    return pos_ == text_.size();
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t n) override { return number(std::to_string(n)); }
+  bool number_unsigned(number_unsigned_t n) override { return number(std::to_string(n)); }
+  bool number_float(number_float_t, const string_t& written) override { return number(written); }
+  bool string(string_t& s) override {
+    strings.push_back(s);
+    return value();
   }
-
-  /// Exactly one string literal and nothing else.
-  bool string_literal() { return string() && pos_ == text_.size(); }
-
-  const std::vector<std::string>& strings() const noexcept { return strings_; }
-  const std::vector<std::string>& numbers() const noexcept { return numbers_; }
+  bool binary(binary_t&) override { return false; }
+  bool start_object(std::size_t) override { return open(); }
+  bool key(string_t& k) override {
+    strings.push_back(k);
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t offset, const std::string& token, const nlohmann::detail::exception& e) override {
+    error_id = e.id;
+    error_offset = offset;
+    error_token = token;
+    return false;
+  }
 
  private:
-  static constexpr int max_depth = 64;
-
-  bool at(char c) const noexcept { return pos_ < text_.size() && text_[pos_] == c; }
-
-  void skip_whitespace() noexcept {
-    while (at(' ') || at('\t') || at('\n') || at('\r')) ++pos_;
-  }
-
-  bool value(int depth) {
-    if (depth > max_depth || pos_ >= text_.size()) return false;
-    switch (text_[pos_]) {
-      case '{':
-        return object(depth + 1);
-      case '[':
-        return array(depth + 1);
-      case '"':
-        return string();
-      case 't':
-        return word("true");
-      case 'f':
-        return word("false");
-      case 'n':
-        return word("null");
-      default:
-        return number();
-    }
-  }
-
-  bool object(int depth) {
-    ++pos_;  // '{'
-    skip_whitespace();
-    if (at('}')) {
-      ++pos_;
-      return true;
-    }
-    for (;;) {
-      skip_whitespace();
-      if (!at('"') || !string()) return false;
-      skip_whitespace();
-      if (!at(':')) return false;
-      ++pos_;
-      skip_whitespace();
-      if (!value(depth)) return false;
-      skip_whitespace();
-      if (at('}')) {
-        ++pos_;
-        return true;
-      }
-      if (!at(',')) return false;
-      ++pos_;
-    }
-  }
-
-  bool array(int depth) {
-    ++pos_;  // '['
-    skip_whitespace();
-    if (at(']')) {
-      ++pos_;
-      return true;
-    }
-    for (;;) {
-      skip_whitespace();
-      if (!value(depth)) return false;
-      skip_whitespace();
-      if (at(']')) {
-        ++pos_;
-        return true;
-      }
-      if (!at(',')) return false;
-      ++pos_;
-    }
-  }
-
-  bool word(std::string_view w) {
-    if (text_.substr(pos_, w.size()) != w) return false;
-    pos_ += w.size();
+  bool value() {
+    max_depth = std::max(max_depth, open_);
+    if (open_ == 0) ++top_level_values;
     return true;
   }
-
-  bool digits() {
-    const std::size_t start = pos_;
-    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
-    return pos_ > start;
+  bool number(std::string written) {
+    numbers.push_back(std::move(written));
+    return value();
   }
-
-  // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-  bool number() {
-    const std::size_t start = pos_;
-    if (at('-')) ++pos_;
-    if (at('0')) {
-      ++pos_;
-    } else if (pos_ < text_.size() && text_[pos_] >= '1' && text_[pos_] <= '9') {
-      digits();
-    } else {
-      return false;
-    }
-    if (at('.')) {
-      ++pos_;
-      if (!digits()) return false;
-    }
-    if (at('e') || at('E')) {
-      ++pos_;
-      if (at('+') || at('-')) ++pos_;
-      if (!digits()) return false;
-    }
-    numbers_.emplace_back(text_.substr(start, pos_ - start));
+  bool open() {
+    value();
+    ++open_;
     return true;
   }
-
-  std::optional<char32_t> hex4() {
-    if (text_.size() - pos_ < 4) return std::nullopt;
-    char32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = text_[pos_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= static_cast<char32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        v |= static_cast<char32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        v |= static_cast<char32_t>(c - 'A' + 10);
-      } else {
-        return std::nullopt;
-      }
-    }
-    return v;
-  }
-
-  static void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  /// An escape after its backslash; appends what it stands for.
-  bool escape(std::string& out) {
-    if (pos_ >= text_.size()) return false;
-    const char c = text_[pos_++];
-    switch (c) {
-      case '"':
-      case '\\':
-      case '/':
-        out += c;
-        return true;
-      case 'b':
-        out += '\b';
-        return true;
-      case 'f':
-        out += '\f';
-        return true;
-      case 'n':
-        out += '\n';
-        return true;
-      case 'r':
-        out += '\r';
-        return true;
-      case 't':
-        out += '\t';
-        return true;
-      case 'u':
-        break;
-      default:
-        return false;
-    }
-    auto cp = hex4();
-    if (!cp) return false;
-    if (*cp >= 0xDC00 && *cp <= 0xDFFF) return false;  // a lone low surrogate
-    if (*cp >= 0xD800 && *cp <= 0xDBFF) {              // must be followed by its low half
-      if (text_.substr(pos_, 2) != "\\u") return false;
-      pos_ += 2;
-      const auto low = hex4();
-      if (!low || *low < 0xDC00 || *low > 0xDFFF) return false;
-      *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*low - 0xDC00);
-    }
-    append_utf8(out, *cp);
+  bool close() {
+    --open_;
     return true;
   }
-
-  bool string() {
-    if (!at('"')) return false;
-    ++pos_;
-    std::string decoded;
-    for (;;) {
-      if (pos_ >= text_.size()) return false;
-      const auto b = static_cast<unsigned char>(text_[pos_]);
-      if (b == '"') {
-        ++pos_;
-        strings_.push_back(std::move(decoded));
-        return true;
-      }
-      if (b == '\\') {
-        ++pos_;
-        if (!escape(decoded)) return false;
-        continue;
-      }
-      if (b < 0x20) return false;  // raw control characters are not allowed in strings
-      char32_t cp = 0;
-      const std::size_t len = kauri_quota_fuzz::utf8_decode(text_, pos_, cp);
-      if (len == 0) return false;
-      decoded.append(text_.substr(pos_, len));
-      pos_ += len;
-    }
-  }
-
-  std::string_view text_;
-  std::size_t pos_ = 0;
-  std::vector<std::string> strings_;
-  std::vector<std::string> numbers_;
+  std::size_t open_ = 0;
 };
+
+/// Whether nlohmann's strict parser (the one nlohmann::json::accept runs)
+/// takes `text` as one JSON text; `events` gets what it saw.
+bool nlohmann_parses(std::string_view text, json_events& events) {
+  return nlohmann::json::sax_parse(text.begin(), text.end(), &events);
+}
+
+/// nlohmann's exception id for a number it cannot hold as a double
+/// ("number overflow", out_of_range.406).
+constexpr int nlohmann_number_overflow = 406;
+
+/// `text` with the four hex digits of every \uD800-\uDFFF escape replaced
+/// by 0041. Only the digits change, so the text keeps its structure; an
+/// escape is a backslash ending an odd run of backslashes (inside a string
+/// the run pairs up; outside one any backslash is an error either way).
+std::string without_surrogate_escapes(std::string_view text) {
+  std::string out(text);
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] != '\\') {
+      run = 0;
+      continue;
+    }
+    ++run;
+    if (run % 2 == 1 && i + 5 < out.size() && out[i + 1] == 'u' && (out[i + 2] == 'd' || out[i + 2] == 'D') &&
+        std::string_view{"89abcdefABCDEF"}.find(out[i + 3]) != std::string_view::npos &&
+        std::isxdigit(static_cast<unsigned char>(out[i + 4])) != 0 &&
+        std::isxdigit(static_cast<unsigned char>(out[i + 5])) != 0) {
+      out.replace(i + 2, 4, "0041");
+      run = 0;
+      i += 5;
+    }
+  }
+  return out;
+}
+
+/// What detail::valid_json must answer for `input`, from nlohmann, with the
+/// places where the checker (src/core/json.cpp) and nlohmann legitimately
+/// differ made explicit:
+/// - a UTF-8 byte order mark: nlohmann skips one at the start (RFC 8259
+///   §8.1 lets a parser ignore it); the checker, which vets stored text
+///   before embedding it in the library's output, refuses it, because JSON
+///   text must not carry one;
+/// - escapes of UTF-16 surrogates (\uD800 alone, \uDC00 first): nlohmann
+///   refuses unpaired ones; the checker checks only the RFC 8259 grammar,
+///   which allows any four hex digits (§8.2 leaves their meaning open);
+/// - numbers beyond the range of a double (1e999): nlohmann refuses them
+///   (out_of_range.406); the checker checks syntax, and RFC 8259 §6 leaves
+///   the range to the implementation. Each such number is replaced by 0
+///   and the text parsed again;
+/// - depth: the checker refuses any value inside more than 64 containers,
+///   so that hostile input cannot exhaust its stack; nlohmann parses
+///   without recursion and has no limit;
+/// - a NUL byte: nlohmann takes one as the end of the input, so it accepts
+///   "0" followed by a NUL and anything; a NUL is no JSON token and, raw in
+///   a string, a control character, so no JSON text holds one;
+/// - duplicate object keys are no difference: both accept them (RFC 8259
+///   §4 says names SHOULD be unique).
+bool oracle_accepts(std::string_view input) {
+  if (input.starts_with("\xEF\xBB\xBF")) return false;
+  if (input.find('\0') != std::string_view::npos) return false;
+  std::string text = without_surrogate_escapes(input);
+  for (;;) {
+    json_events events;
+    if (nlohmann_parses(text, events)) return events.max_depth <= 64;
+    if (events.error_id != nlohmann_number_overflow) return false;
+    const std::size_t length = events.error_token.size();
+    const std::size_t end = events.error_offset;
+    if (length == 0 || end < length || end > text.size() ||
+        std::string_view{text}.substr(end - length, length) != events.error_token) {
+      violated("the oracle cannot locate the number nlohmann could not hold", input, events.error_token);
+    }
+    text.replace(end - length, length, "0");
+  }
+}
+
+void check_checker(std::string_view input) {
+  const bool expected = oracle_accepts(input);
+  if (kauri_quota::detail::valid_json(input) != expected)
+    violated(
+        expected ? "valid_json refuses a JSON text nlohmann accepts" : "valid_json accepts a text nlohmann refuses",
+        input);
+  const auto first = input.find_first_not_of(" \t\r\n");
+  const bool object = expected && first != std::string_view::npos && input[first] == '{';
+  if (kauri_quota::detail::valid_json_object(input) != object)
+    violated(object ? "valid_json_object refuses a JSON object" : "valid_json_object accepts what is no JSON object",
+             input);
+}
 
 /// What a JSON string holding `s` decodes to: `s`, with each byte that
 /// starts no well-formed UTF-8 sequence replaced by U+FFFD.
@@ -315,9 +230,11 @@ void check_output_text(std::string_view what, std::string_view input, const std:
 void check_quote(std::string_view input) {
   const std::string out = kauri_quota::json_quote(input);
   check_output_text("json_quote output", input, out);
-  json_reader reader{out};
-  if (!reader.string_literal()) violated("json_quote output is not one JSON string literal", input, out);
-  if (reader.strings().front() != sanitized(input))
+  json_events events;
+  if (!out.starts_with('"') || !nlohmann_parses(out, events) || events.strings.size() != 1 || !events.numbers.empty() ||
+      events.max_depth != 0)
+    violated("json_quote output is not one JSON string literal", input, out);
+  if (events.strings.front() != sanitized(input))
     violated("json_quote output does not decode to the input", input, out);
 }
 
@@ -342,15 +259,14 @@ void check_writer(std::string_view input) {
   const std::string out = w.take();
 
   check_output_text("json_writer output", input, out);
-  json_reader reader{out};
-  if (!reader.document()) violated("json_writer output is not valid JSON", input, out);
+  json_events events;
+  if (!nlohmann_parses(out, events)) violated("json_writer output is not valid JSON", input, out);
 
   const std::string s = sanitized(input);
   const std::vector<std::string> expected_strings{s, s, "count", "ratio", "limit", "list", s, "nested", s, s};
-  if (reader.strings() != expected_strings)
-    violated("json_writer strings do not decode to what was written", input, out);
+  if (events.strings != expected_strings) violated("json_writer strings do not decode to what was written", input, out);
 
-  const std::vector<std::string>& numbers = reader.numbers();
+  const std::vector<std::string>& numbers = events.numbers;
   const bool finite = std::isfinite(ratio);
   if (numbers.size() != (finite ? 2U : 1U)) violated("json_writer wrote the wrong numbers", input, out);
   if (numbers[0] != std::to_string(count)) violated("json_writer wrote the wrong integer", input, out);
@@ -438,6 +354,7 @@ void check_time(std::string_view input) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input{reinterpret_cast<const char*>(data), size};
   try {
+    check_checker(input);
     check_quote(input);
     check_writer(input);
     check_date(input);

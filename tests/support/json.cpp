@@ -102,6 +102,9 @@ std::pair<std::optional<json_value>, std::string> parse(std::string_view text) {
   // nlohmann skips a leading byte order mark, which RFC 8259 §8.1 lets a
   // parser do; the library must never write one, so it is an error here.
   if (text.starts_with("\xEF\xBB\xBF")) return {std::nullopt, "a byte order mark"};
+  // nlohmann also takes a NUL byte as the end of the input; no JSON text
+  // holds one (it is no token, and raw in a string a control character).
+  if (text.find('\0') != std::string_view::npos) return {std::nullopt, "a NUL byte"};
   builder b;
   if (!nlohmann::json::sax_parse(text.begin(), text.end(), &b)) return {std::nullopt, b.error()};
   return {b.take(), {}};

@@ -121,7 +121,7 @@ TEST_CASE("json_quote of every Unicode scalar value reads back as the same text 
 
 TEST_CASE("valid_json agrees with nlohmann-json except where the two are documented to differ") {
   // checker: what detail::valid_json answers; oracle: what the tests' reader
-  // (nlohmann-json, which refuses a byte order mark here) answers. See
+  // (nlohmann-json, which refuses a byte order mark and a NUL byte here) answers. See
   // oracle_accepts in fuzz/fuzz_json.cpp for why each difference is right.
   struct row {
     const char* what;
@@ -145,6 +145,7 @@ TEST_CASE("valid_json agrees with nlohmann-json except where the two are documen
       {"invalid UTF-8 in a string", "[\"\xC0\xAF\"]", false, false},
       {"a trailing comma", "[1,]", false, false},
       {"two values", "1 2", false, false},
+      {"a NUL byte after the value", std::string("0\0 1", 4), false, false},
   };
   for (const auto& r : rows) {
     CAPTURE(r.what);
