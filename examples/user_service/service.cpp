@@ -297,6 +297,11 @@ std::optional<kq::tier> visible_tier(const service_context& ctx, const std::stri
   }
   kq::result<kq::tier> t = ctx.quota->get_tier_config(kq::tier_id{id});
   if (!t) {
+    // A tier id the library calls invalid names no tier either.
+    if (t.error().is(kq::errc::invalid_argument)) {
+      send_error(res, 404, "Tier not found");
+      return std::nullopt;
+    }
     send_library_error(res, t.error());
     return std::nullopt;
   }
