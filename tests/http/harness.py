@@ -143,7 +143,8 @@ class Service:
         return out[0]
 
     def log(self):
-        self.stderr_file.flush()
+        if not self.stderr_file.closed:
+            self.stderr_file.flush()
         with open(self.stderr_path) as f:
             return f.read()
 
