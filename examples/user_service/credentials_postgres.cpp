@@ -27,6 +27,12 @@ constexpr const char* sql_up =
     " user_id VARCHAR(128) PRIMARY KEY, email VARCHAR(320) NOT NULL UNIQUE, password_hash VARCHAR(512) NOT NULL,"
     " created_at TIMESTAMPTZ NOT NULL DEFAULT now(), updated_at TIMESTAMPTZ NOT NULL DEFAULT now());"
     "INSERT INTO kauri_user_service_migrations (version, name) VALUES (1, 'credentials') ON CONFLICT DO NOTHING;"
+    // The original service's users.hashed_password is NOT NULL; users
+    // registered here keep their password in kauri_user_credentials and
+    // have none there. (Not restored by the down migration: such rows exist.)
+    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+    " AND table_name = 'users' AND column_name = 'hashed_password' AND is_nullable = 'NO') THEN"
+    " ALTER TABLE users ALTER COLUMN hashed_password DROP NOT NULL; END IF; END $$;"
     "COMMIT;";
 constexpr const char* sql_down =
     "BEGIN;"
