@@ -220,6 +220,23 @@ class SpecTests(harness.ServiceTest, unittest.TestCase):
         self.assertEqual(self.svc.get("/static/../main.cpp").status, 404)
         self.assertEqual(self.svc.get("/nowhere").status, 404)
 
+    def test_keep_alive_requests_are_not_held_back_by_nagle(self):
+        import http.client
+        import time
+        conn = http.client.HTTPConnection("127.0.0.1", self.svc.port, timeout=30)
+        conn.request("GET", "/api/v1/subscription/tier/free")
+        conn.getresponse().read()
+        started = time.monotonic()
+        for _ in range(20):
+            conn.request("GET", "/api/v1/subscription/tier/free")
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        conn.close()
+        # Headers and body are two writes: with Nagle on, each answer would
+        # wait for the client's delayed ACK (about 40 ms, 0.8 s in all).
+        self.assertLess(time.monotonic() - started, 0.6)
+
     def test_request_log_names_route_patterns_never_secrets(self):
         token, user_id = self.svc.token_for(unique_email(), "SecretPassw0rd!")
         self.svc.get("/api/v1/subscription/tier/enterprise")
