@@ -14,6 +14,7 @@ pages are only tested if the browser really runs.
 """
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -215,15 +216,17 @@ class page_test(unittest.TestCase):
                   "the page to switch to " + lang)
 
     def screenshot(self, name):
-        """The whole page as PNG, named after the test class and `name`."""
+        """The whole page (beyond the window) as PNG, named after the test class and `name`."""
         directory = CONFIG["screenshots"]
         os.makedirs(directory, exist_ok=True)
-        height = self.browser.execute_script("return document.documentElement.scrollHeight")
-        self.browser.set_window_size(1280, max(900, min(int(height) + 20, 4000)))
         time.sleep(0.4)  # the bars animate their width for 0.3 s
+        size = self.browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        shot = self.browser.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}})
         path = os.path.join(directory, "%s-%s.png" % (type(self).__name__, name))
-        self.browser.save_screenshot(path)
-        self.browser.set_window_size(1280, 900)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
         return path
 
     def assert_no_console_errors(self):
@@ -292,6 +295,17 @@ class pricing_page(pricing_checks):
         self.browser.refresh()
         self.check_cards("fr")
         self.assert_no_console_errors()
+
+    def test_fits_a_phone_screen_in_both_languages(self):
+        self.browser.set_window_size(390, 844)
+        self.open("/")
+        for lang in ("en", "fr"):
+            self.switch_language(lang)
+            self.check_cards(lang)
+            overflow = self.browser.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            self.assertLessEqual(overflow, 0, "the page scrolls sideways on a phone")
+            self.screenshot("phone-" + lang)
 
     def test_a_call_to_action_leads_to_the_account_page(self):
         self.open("/")

@@ -67,7 +67,9 @@
       ratio = limit > 0 ? Math.min(1, used / limit) : 1;
     }
     bar.dataset.level = ratio >= 1 ? "full" : ratio >= 0.8 ? "high" : "normal";
-    bar.firstElementChild.style.width = (ratio * 100).toFixed(1) + "%";
+    // A little use still shows: at least 1.5% of the track once anything is used.
+    const percent = used > 0 ? Math.max(ratio * 100, 1.5) : 0;
+    bar.firstElementChild.style.width = percent.toFixed(1) + "%";
   }
 
   // The instant the blocking limit lifts: the month's when a monthly message
@@ -203,6 +205,9 @@
       const answer = await kq.api.upgrade(tier.tier_id);
       if (answer.success === false) throw new Error(answer.message);
       set_notice("account.upgraded", {name: tier_name(tier)});
+      // The button was far down the page: bring the confirmation into view.
+      $("notice").focus();
+      window.scrollTo(0, 0);
     } catch (e) {
       if (e.status === 401) return session_lost();
       show_error($("account-error"), e);
