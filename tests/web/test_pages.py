@@ -481,8 +481,12 @@ class account_page(page_test):
         status, body = self.service.call("POST", "/api/v1/auth/login",
                                          {"email": "awa@example.org", "password": "wrong password"})
         self.assertEqual(status, 401)
-        self.assertEqual(self.text("#login-error"), plain(body["detail"]))
+        self.assertEqual(self.text("#login-error"), "Adresse e-mail ou mot de passe incorrect.")
         self.screenshot("login-error-fr")
+        self.switch_language("en")
+        self.assertEqual(self.text("#login-error"), plain(body["detail"]))  # the service's own words
+        self.screenshot("login-error-en")
+        self.switch_language("fr")
 
         # Registering the same email again: the 409 detail is shown.
         self.find("#show-register").click()
@@ -493,8 +497,10 @@ class account_page(page_test):
         status, body = self.service.call("POST", "/api/v1/auth/register",
                                          {"email": "awa@example.org", "password": self.password})
         self.assertEqual(status, 409)
-        self.assertEqual(self.text("#register-error"), plain(body["detail"]))
+        self.assertEqual(self.text("#register-error"), "Un compte existe déjà pour cette adresse e-mail.")
+        self.screenshot("register-taken-fr")
         self.switch_language("en")
+        self.assertEqual(self.text("#register-error"), plain(body["detail"]))
         self.screenshot("register-taken-en")
 
     def test_an_invalid_session_returns_to_the_login_form(self):

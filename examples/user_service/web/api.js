@@ -14,14 +14,15 @@ window.kq = window.kq || {};
   const email_key = "kauri.email";
 
   class api_error extends Error {
-    // `key` names the page's own text when the service gave no detail, so
-    // the message can be shown again in the other language.
-    constructor(status, detail, key, values) {
-      super(detail);
+    // `key` names the page's own text for the error, so the message can be
+    // shown again in the other language; `detail` (the service's own words,
+    // when it gave any) is what English pages show.
+    constructor(status, message, key, values, detail) {
+      super(message);
       this.status = status;  // 0 when the service could not be reached
-      this.detail = detail;
       this.key = key || null;
       this.values = values || null;
+      this.detail = detail || null;
     }
   }
 
@@ -36,9 +37,20 @@ window.kq = window.kq || {};
     return null;
   }
 
-  function http_error(status, body) {
+  // The page's own name for the refusals a subscriber meets often, so they
+  // read in French too; the service's detail is kept and shown in English.
+  function known_error(path, status) {
+    if (status === 401 && path === "/api/v1/auth/login") return "error.login_failed";
+    if (status === 409 && path === "/api/v1/auth/register") return "error.email_taken";
+    if (status === 404 && path === "/api/v1/subscription/upgrade") return "error.tier_not_found";
+    if (status === 503) return "error.unavailable";
+    return null;
+  }
+
+  function http_error(path, status, body) {
     const detail = detail_text(body);
-    return detail ? new api_error(status, detail) : new api_error(status, kq.i18n.t("error.http", {status}), "error.http", {status});
+    const key = known_error(path, status) || (detail ? null : "error.http");
+    return new api_error(status, detail || kq.i18n.t(key, {status}), key, {status}, detail);
   }
 
   async function request(method, path, body, auth) {
@@ -69,7 +81,7 @@ window.kq = window.kq || {};
         parsed = null;  // not JSON (a proxy's error page): reported by status below
       }
     }
-    if (!response.ok || parsed === null) throw http_error(response.status, parsed);
+    if (!response.ok || parsed === null) throw http_error(path, response.status, parsed);
     return parsed;
   }
 

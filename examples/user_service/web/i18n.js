@@ -88,6 +88,10 @@ window.kq = window.kq || {};
       "account.session_expired": "Your session has expired. Please log in again.",
       "error.network": "The service cannot be reached. Check your connection and try again.",
       "error.http": "The service answered with an error ({status}).",
+      "error.login_failed": "Incorrect email or password.",
+      "error.email_taken": "An account already exists for this email address.",
+      "error.tier_not_found": "This plan is not available.",
+      "error.unavailable": "The service is briefly unavailable. Please try again in a moment.",
       "footer.text": "Kauri: quotas by subscription plan.",
     },
     fr: {
@@ -160,6 +164,10 @@ window.kq = window.kq || {};
       "account.session_expired": "Votre session a expiré. Veuillez vous reconnecter.",
       "error.network": "Le service est injoignable. Vérifiez votre connexion et réessayez.",
       "error.http": "Le service a répondu par une erreur ({status}).",
+      "error.login_failed": "Adresse e-mail ou mot de passe incorrect.",
+      "error.email_taken": "Un compte existe déjà pour cette adresse e-mail.",
+      "error.tier_not_found": "Cette offre n’est pas disponible.",
+      "error.unavailable": "Le service est momentanément indisponible. Réessayez dans un instant.",
       "footer.text": "Kauri : quotas par offre d’abonnement.",
     },
   };
@@ -246,7 +254,7 @@ window.kq = window.kq || {};
       el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
     });
     scope.querySelectorAll("[data-msg-key]").forEach((el) => {
-      el.textContent = t(el.dataset.msgKey, JSON.parse(el.dataset.msgValues || "{}"));
+      el.textContent = message_text(el);
     });
   }
 
@@ -257,12 +265,23 @@ window.kq = window.kq || {};
     if (error && error.key) {
       box.dataset.msgKey = error.key;
       box.dataset.msgValues = JSON.stringify(error.values || {});
-      box.textContent = t(error.key, error.values);
+      if (error.detail) {
+        box.dataset.msgDetail = error.detail;
+      } else {
+        delete box.dataset.msgDetail;
+      }
+      box.textContent = message_text(box);
     } else {
       delete box.dataset.msgKey;
       box.textContent = error instanceof Error ? error.message : String(error);
     }
     box.hidden = false;
+  }
+
+  // English shows the service's detail as sent; French the page's text.
+  function message_text(box) {
+    if (current === "en" && box.dataset.msgDetail) return box.dataset.msgDetail;
+    return t(box.dataset.msgKey, JSON.parse(box.dataset.msgValues || "{}"));
   }
 
   let on_change = null;
