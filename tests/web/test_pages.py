@@ -503,6 +503,22 @@ class account_page(page_test):
         self.assertEqual(self.text("#register-error"), plain(body["detail"]))
         self.screenshot("register-taken-en")
 
+    def test_every_field_has_a_label_and_every_bar_a_name(self):
+        self.open("/account")
+        self.wait(lambda: self.visible("#login-form"), "the login form")
+        for lang in ("en", "fr"):
+            self.switch_language(lang)
+            unlabelled = self.browser.execute_script(
+                "return [...document.querySelectorAll('input')].filter(i => !i.labels.length"
+                " || !i.labels[0].textContent.trim()).map(i => i.id)")
+            self.assertEqual(unlabelled, [], "inputs without a visible label")
+            unnamed = self.browser.execute_script(
+                "return [...document.querySelectorAll('[role=progressbar]')].filter(b => {"
+                " const l = document.getElementById(b.getAttribute('aria-labelledby'));"
+                " return !l || !l.textContent.trim(); }).map(b => b.id)")
+            self.assertEqual(unnamed, [], "progress bars without a name")
+            self.screenshot("login-" + lang)
+
     def test_an_invalid_session_returns_to_the_login_form(self):
         self.service.register("yao@example.org", self.password)
         self.open("/account")
