@@ -74,7 +74,7 @@ window.kq = window.kq || {};
       "account.bar.month": "Messages this month",
       "account.bar.tokens": "Tokens this month",
       "account.of": "{used} / {limit}",
-      "account.warning": "You have used more than 80% of your quota. Upgrade to keep chatting without interruption.",
+      "account.warning": "You have used 80% or more of your quota. Upgrade to keep chatting without interruption.",
       "account.exceeded_title": "Quota exceeded",
       "account.exceeded": "You cannot send more messages for now. Your quota resets on {when}.",
       "account.exceeded_upgrade": "Upgrade your plan to continue right away.",
@@ -150,7 +150,7 @@ window.kq = window.kq || {};
       "account.bar.tokens": "Jetons ce mois-ci",
       "account.of": "{used} / {limit}",
       "account.warning":
-        "Vous avez utilisé plus de 80 % de votre quota. Passez à l’offre supérieure pour continuer sans interruption.",
+        "Vous avez utilisé au moins 80 % de votre quota. Passez à l’offre supérieure pour continuer sans interruption.",
       "account.exceeded_title": "Quota dépassé",
       "account.exceeded": "Vous ne pouvez plus envoyer de messages pour le moment. Votre quota repart le {when}.",
       "account.exceeded_upgrade": "Changez d’offre pour continuer tout de suite.",
