@@ -13,15 +13,25 @@ failure, never a skip.
                                         systemd-analyze verify on copies of
                                         the units whose /usr/local/bin
                                         programs are taken from BINDIR
+  deploy_checks.py scrape PROGRAM [ARG...]
+                                        starts a service on a fresh SQLite
+                                        database and a free loopback port,
+                                        and runs promtool check metrics on
+                                        its live /metrics
 """
 
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 
 def fail(message):
@@ -193,6 +203,68 @@ def check_systemd(directory, bindir, units):
     print(f"systemd: {', '.join(units)} verified")
 
 
+def start_service(program, args, tmp):
+    """Starts `program` on 127.0.0.1:0 with a fresh database and token
+    secret in `tmp`; returns (process, base URL) once it listens."""
+    secret = os.path.join(tmp, "jwt-secret")
+    with open(secret, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32))
+    argv = [program, "--db", "sqlite:" + os.path.join(tmp, "kauri_quota.db"), "--migrate", "--listen", "127.0.0.1:0",
+            "--jwt-secret-file", secret, "--threads", "2", *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "stderr"), "w"), text=True)
+    line = proc.stdout.readline()
+    m = re.match(r"listening on (http://127\.0\.0\.1:\d+)", line)
+    if not m:
+        proc.kill()
+        proc.wait()
+        fail(f"{' '.join(argv)} printed {line!r} instead of 'listening on http://127.0.0.1:PORT': "
+             + open(os.path.join(tmp, "stderr")).read())
+    return proc, m.group(1)
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read()
+
+
+def check_scrape(program, args):
+    promtool = tool("promtool")
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, base = start_service(program, args, tmp)
+        try:
+            # Some traffic first, so that request series exist beside the
+            # ones initialised at zero.
+            get(base + "/healthz")
+            get(base + "/no-such-page")
+            status, content_type, body = get(base + "/metrics")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                fail(f"{program} did not stop within 15 s of SIGTERM")
+    if status != 200:
+        fail(f"GET /metrics answered {status}")
+    if not content_type.startswith("text/plain") or "version=0.0.4" not in content_type:
+        fail(f"GET /metrics has Content-Type {content_type!r}, not the text format 0.0.4")
+    if not body.endswith(b"\n"):
+        fail("the exposition does not end with a newline")
+    # promtool exits 3 on a lint problem and 1 on a parse error.
+    proc = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60)
+    report = (proc.stdout + proc.stderr).decode(errors="replace")
+    if proc.returncode != 0 or report.strip():
+        fail(f"promtool check metrics exited {proc.returncode}:\n{report}")
+    if code != 0:
+        fail(f"{program} exited {code} after SIGTERM")
+    families = len(re.findall(rb"^# TYPE ", body, re.M))
+    print(f"scrape: {os.path.basename(program)} /metrics, {families} metric families, promtool check metrics clean")
+
+
 def main(argv):
     if len(argv) < 3:
         fail(__doc__)
@@ -205,6 +277,8 @@ def main(argv):
         check_dashboard(argv[2])
     elif command == "systemd" and len(argv) >= 5:
         check_systemd(argv[2], argv[3], argv[4:])
+    elif command == "scrape":
+        check_scrape(argv[2], argv[3:])
     else:
         fail(__doc__)
 
