@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages needed to build kauri_quota, its CLI, its
-# tests and its benchmark. Safe to run again: packages already installed
+# HTTP services, its tests and its benchmark. Safe to run again: packages already installed
 # are left alone, and nothing is fetched when all of them are present.
 #
 # Usage: bash scripts/install-deps.sh [--with-postgres-server]
@@ -45,6 +45,20 @@ packages=(
   libpq-dev
   libbenchmark-dev
   tzdata
+  # The HTTP host programs (examples/host_common, examples/user_service):
+  # cpp-httplib 0.11 (a shared library), JSON bodies, HMAC for tokens,
+  # argon2id password hashes, crypt_r for adopted bcrypt hashes.
+  libcpp-httplib-dev
+  nlohmann-json3-dev
+  libssl-dev
+  libsodium-dev
+  libcrypt-dev
+  # Their HTTP tests: Python 3 with PyJWT (tokens minted by another
+  # implementation) and bcrypt (password hashes as the original service
+  # wrote them).
+  python3
+  python3-jwt
+  python3-bcrypt
 )
 if [[ ${with_postgres_server} -eq 1 ]]; then
   # postgresql: initdb and pg_ctl for the throw-away test cluster, which
