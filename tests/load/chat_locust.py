@@ -87,6 +87,25 @@ class ChatUser(HttpUser):
                 r.failure(why)
         return status, retry_after, detail, time.monotonic() - started
 
+    def until_outcome(self, user, key, body, name, record, replay):
+        """Sends the request to this user's gate. When the kill cuts it
+        off, this user moves to the other gate and retries with the same
+        key until the request has an outcome (409: still open)."""
+        status, retry_after, detail, took = self.post(self.gate, user, key, body, name)
+        record["attempts"].append({"gate": self.gate, "status": status, "retry_after": retry_after,
+                                   "detail": detail, "seconds": took, "replay": replay})
+        if status != 0:
+            return status
+        self.gate = 1 - self.gate
+        deadline = time.monotonic() + RETRY_DEADLINE_S
+        while True:
+            status, retry_after, detail, took = self.post(self.gate, user, key, body, "retry after kill", True)
+            record["attempts"].append({"gate": self.gate, "status": status, "retry_after": retry_after,
+                                       "detail": detail, "seconds": took, "replay": replay, "retry": True})
+            if status != 409 or time.monotonic() > deadline:
+                return status
+            gevent.sleep(min(float(retry_after or 1), 1.0))
+
     @task
     def chat(self):
         user = random.choice(HOT) if HOT and random.random() < HOT_SHARE else random.choice(COLD)
@@ -94,30 +113,14 @@ class ChatUser(HttpUser):
         estimate = random.randint(30, 120)
         body = json.dumps({"message": "hello there", "max_tokens": estimate})
         record = {"key": key, "user": user, "estimate": estimate, "attempts": []}
-        gate = self.gate
-        status, retry_after, detail, took = self.post(gate, user, key, body, "POST /api/v1/chat")
-        record["attempts"].append({"gate": gate, "status": status, "retry_after": retry_after, "detail": detail,
-                                   "seconds": took, "first": True})
-        if status == 0:
-            # Cut off by the kill: this user moves to the other gate and
-            # retries with the same key until the request has an outcome.
-            self.gate = gate = 1 - gate
-            deadline = time.monotonic() + RETRY_DEADLINE_S
-            while True:
-                status, retry_after, detail, took = self.post(gate, user, key, body, "retry after kill", True)
-                record["attempts"].append({"gate": gate, "status": status, "retry_after": retry_after,
-                                           "detail": detail, "seconds": took})
-                if status != 409 or time.monotonic() > deadline:
-                    break
-                gevent.sleep(min(float(retry_after or 1), 1.0))
-        elif random.random() < REPLAY_SHARE:
+        status = self.until_outcome(user, key, body, "POST /api/v1/chat", record, replay=False)
+        if status and random.random() < REPLAY_SHARE:
             # The same request again, on either gate: it must get the same
             # outcome and never be counted twice.
-            other = random.randrange(len(GATES))
-            if GATES[other] != killed_gate():
-                status, retry_after, detail, took = self.post(other, user, key, body, "replay")
-                record["attempts"].append({"gate": other, "status": status, "retry_after": retry_after,
-                                           "detail": detail, "seconds": took, "replay": True})
+            self.gate = random.randrange(len(GATES))
+            if GATES[self.gate] == killed_gate():
+                self.gate = 1 - self.gate
+            self.until_outcome(user, key, body, "replay", record, replay=True)
         if OUT:
             OUT.write(json.dumps(record) + "\n")
             OUT.flush()

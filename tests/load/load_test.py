@@ -204,29 +204,28 @@ def run(args):
 def verify(args, db, out_file, hot, orphans, settle_s, elapsed):
     records = [json.loads(line) for line in open(out_file, encoding="utf-8")]
     first = [r["attempts"][0] for r in records]
-    final = {r["key"]: r["attempts"][-1] if not r["attempts"][-1].get("replay") else r["attempts"][-2]
-             for r in records}
+    # The outcome of a request: its last attempt before any replay.
+    final = {r["key"]: [a for a in r["attempts"] if not a["replay"]][-1] for r in records}
     codes = {}
     for a in first:
         codes[a["status"]] = codes.get(a["status"], 0) + 1
 
     # Answers: 200, 429 with Retry-After, 502 from the generator; 0 only
-    # for requests cut off by the kill, and 409 only on their retries.
-    cut = [r for r in records if r["attempts"][0]["status"] == 0]
+    # from the killed gate (gate 1), and 409 only on the retries that follow.
+    cut = [r for r in records if any(a["status"] == 0 for a in r["attempts"])]
     cut_keys = {r["key"] for r in cut}
     for r in records:
         for a in r["attempts"]:
             ok = a["status"] in (200, 502) or (a["status"] == 429 and a["retry_after"])
-            ok = ok or (a["status"] == 0 and r["key"] in cut_keys and a is r["attempts"][0])
-            ok = ok or (a["status"] == 409 and r["key"] in cut_keys and a["retry_after"])
+            ok = ok or (a["status"] == 0 and a["gate"] == 1 and not a.get("retry"))
+            ok = ok or (a["status"] == 409 and a.get("retry") and a["retry_after"])
             check(ok, f"request {r['key']} got {a['status']} ({a['detail']})")
-    for r in cut:
-        check(r["attempts"][-1]["status"] in (200, 429, 502), f"retried request {r['key']} ended with "
-              f"{r['attempts'][-1]['status']}")
-    replays = [r for r in records if r["attempts"][-1].get("replay")]
+        check(r["attempts"][-1]["status"] in (200, 429, 502),
+              f"request {r['key']} ended with {r['attempts'][-1]['status']}")
+    replays = [r for r in records if r["attempts"][-1]["replay"]]
     for r in replays:
-        check(r["attempts"][-1]["status"] == r["attempts"][-2]["status"],
-              f"replay of {r['key']} got {r['attempts'][-1]['status']} after {r['attempts'][-2]['status']}")
+        check(r["attempts"][-1]["status"] == final[r["key"]]["status"],
+              f"replay of {r['key']} got {r['attempts'][-1]['status']} after {final[r['key']]['status']}")
 
     # No user over any limit in any period.
     over = db.query(f"SELECT user_id, usage_date, messages_today, messages_this_month, tokens_this_month"
