@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -193,7 +194,13 @@ def run(args):
         gates[0][0].send_signal(signal.SIGTERM)
         check(gates[0][0].wait(timeout=30) == 0, "the surviving gate did not exit 0 on SIGTERM")
         gates = []
-        return verify(args, db, out_file, hot, orphans, settle_s, elapsed)
+        status = verify(args, db, out_file, hot, orphans, settle_s, elapsed)
+        # Kept when a check failed: the gates' logs and every request.
+        if status == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"load_test: logs and requests kept in {tmp}")
+        return status
     finally:
         for proc, _ in gates:
             proc.kill()
