@@ -71,6 +71,10 @@ if [[ ${with_postgres_server} -eq 1 ]]; then
   packages+=(clang libclang-rt-14-dev)
   # clang-format for scripts/format.sh --check.
   packages+=(clang-format)
+  # promtool (in Debian's prometheus package; the server it also installs
+  # is never started by the tests) for the deploy checks, systemd for
+  # systemd-analyze verify, and Locust for the load tests.
+  packages+=(prometheus systemd python3-locust)
 fi
 
 missing=()

@@ -1,0 +1,26 @@
+// What the gate sends with a decision: the draft IETF rate-limit fields on
+// every chat answer, Retry-After and the localized denial body on a 429.
+//
+// These are the gate's only view of the HTTP answer rules, so that the
+// flow in chat_gate.cpp does not depend on how they are computed.
+#pragma once
+
+#include "response.hpp"
+
+#include <kauri_quota/types.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace kauri_gate {
+
+/// Adds RateLimit-Policy and RateLimit for the limits of `q` (unlimited
+/// ones omitted) as they stand at `now`.
+void add_rate_limit_fields(response& r, const kauri_quota::quota_info& q, kauri_quota::sys_time now);
+
+/// The 429 answer to a denial: Retry-After, the rate-limit fields and the
+/// library's denial payload with `message` in the language Accept-Language
+/// prefers (both languages stay in the body).
+response denial_response(const kauri_quota::decision& d, std::string_view accept_language, kauri_quota::sys_time now);
+
+}  // namespace kauri_gate
