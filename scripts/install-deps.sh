@@ -50,7 +50,6 @@ packages=(
   # cpp-httplib 0.11 (a shared library), JSON bodies, HMAC for tokens,
   # argon2id password hashes, crypt_r for adopted bcrypt hashes.
   libcpp-httplib-dev
-  nlohmann-json3-dev
   libssl-dev
   libsodium-dev
   libcrypt-dev
@@ -75,6 +74,9 @@ if [[ ${with_postgres_server} -eq 1 ]]; then
   # is never started by the tests) for the deploy checks, systemd for
   # systemd-analyze verify, and Locust for the load tests.
   packages+=(prometheus systemd python3-locust)
+  # Headless Chromium, its driver (the same version, by dependency) and
+  # Selenium for the browser tests of the pages (tests/web, tests/gate).
+  packages+=(chromium chromium-driver python3-selenium)
 fi
 
 missing=()
