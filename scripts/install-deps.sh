@@ -75,8 +75,9 @@ if [[ ${with_postgres_server} -eq 1 ]]; then
   # systemd-analyze verify, and Locust for the load tests.
   packages+=(prometheus systemd python3-locust)
   # Headless Chromium, its driver (the same version, by dependency) and
-  # Selenium for the browser tests of the pages (tests/web, tests/gate).
-  packages+=(chromium chromium-driver python3-selenium)
+  # Selenium for the browser tests of the pages (tests/web, tests/gate),
+  # with a font so that screenshots show text.
+  packages+=(chromium chromium-driver python3-selenium fonts-dejavu-core)
 fi
 
 missing=()
