@@ -1,5 +1,7 @@
 #include "json_writer.hpp"
 
+#include "core/utf8.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -9,47 +11,6 @@
 
 namespace kauri_quota::detail {
 namespace {
-
-/// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
-/// surrogates, nothing above U+10FFFF) starting at s[i], or 0 if there is
-/// none; stores the code point.
-std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& cp) noexcept {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  std::size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-    cp = b0 & 0x1Fu;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    cp = b0 & 0x0Fu;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    cp = b0 & 0x07u;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < len) {
-    return 0;
-  }
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) {
-      return 0;
-    }
-    cp = (cp << 6) | (b & 0x3Fu);
-  }
-  return len;
-}
 
 void append_u_escape(std::string& out, char32_t cp) { out += fmt::format("\\u{:04x}", static_cast<unsigned>(cp)); }
 
@@ -75,7 +36,7 @@ void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     char32_t cp = 0;
-    const std::size_t len = utf8_sequence(s, i, cp);
+    const std::size_t len = utf8::decode(s, i, cp);
     if (len == 0) {
       // One replacement character per byte that starts no valid sequence.
       out += "\\ufffd";
@@ -108,7 +69,7 @@ void append_json_string(std::string& out, std::string_view s) {
         // C0, DEL and C1 are escaped so that logs and terminals showing the
         // JSON stay readable; U+2028/U+2029 because JavaScript string
         // literals before ES2019 cannot contain them raw.
-        if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029) {
+        if (utf8::is_control(cp) || cp == 0x2028 || cp == 0x2029) {
           append_u_escape(out, cp);
         } else {
           out.append(s.substr(i, len));

@@ -5,6 +5,8 @@
 #include <kauri_quota/result.hpp>
 #include <kauri_quota/types.hpp>
 
+#include "core/utf8.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,7 +24,7 @@ inline constexpr std::int64_t max_count = 1'000'000'000'000;  // 10^12: far belo
 std::string quote_for_message(std::string_view s);
 
 /// True when `s` is well-formed UTF-8 (no overlongs, no surrogates).
-bool valid_utf8(std::string_view s) noexcept;
+inline bool valid_utf8(std::string_view s) noexcept { return utf8::valid(s); }
 
 /// 1-128 bytes of valid UTF-8 without control characters (C0, DEL, C1).
 result<void> check_id(std::string_view field, std::string_view value);
