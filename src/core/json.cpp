@@ -1,12 +1,12 @@
 #include <kauri_quota/json.hpp>
 
 #include "json_writer.hpp"
+#include "time_format.hpp"
 #include "validate.hpp"
 
 #include <fmt/format.h>
 
 #include <cctype>
-#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -14,7 +14,6 @@
 namespace kauri_quota {
 namespace {
 
-namespace chr = std::chrono;
 using detail::json_writer;
 
 /// A strict RFC 8259 syntax check, used before embedding stored text
@@ -187,14 +186,6 @@ class json_checker {
   std::string_view s_;
   std::size_t pos_ = 0;
 };
-
-/// Writes `v` as exactly `width` decimal digits (zero-padded) at `p`.
-void put_digits(char* p, unsigned v, int width) noexcept {
-  for (int i = width - 1; i >= 0; --i) {
-    p[i] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  }
-}
 
 bool embeddable_json(std::string_view s) { return detail::valid_json(s); }
 
@@ -397,37 +388,9 @@ std::string denial_message_fr(const decision& d, const denial_facts& f) {
 
 }  // namespace
 
-std::string format_date(local_date d) {
-  const int y = static_cast<int>(d.year());
-  if (y < 0 || y > 9999) {
-    return fmt::format("{:04}-{:02}-{:02}", y, static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
-  }
-  char buf[10];
-  put_digits(buf, static_cast<unsigned>(y), 4);
-  buf[4] = '-';
-  put_digits(buf + 5, static_cast<unsigned>(d.month()), 2);
-  buf[7] = '-';
-  put_digits(buf + 8, static_cast<unsigned>(d.day()), 2);
-  return {buf, sizeof buf};
-}
+std::string format_date(local_date d) { return detail::format_iso_date(d); }
 
-std::string format_time(sys_time t) {
-  const auto day = chr::floor<chr::days>(t);
-  const chr::hh_mm_ss<chr::microseconds> tod{t - day};
-  std::string out = format_date(chr::year_month_day{day});
-  char buf[17];  // "THH:MM:SS.ffffffZ"
-  buf[0] = 'T';
-  put_digits(buf + 1, static_cast<unsigned>(tod.hours().count()), 2);
-  buf[3] = ':';
-  put_digits(buf + 4, static_cast<unsigned>(tod.minutes().count()), 2);
-  buf[6] = ':';
-  put_digits(buf + 7, static_cast<unsigned>(tod.seconds().count()), 2);
-  buf[9] = '.';
-  put_digits(buf + 10, static_cast<unsigned>(tod.subseconds().count()), 6);
-  buf[16] = 'Z';
-  out.append(buf, sizeof buf);
-  return out;
-}
+std::string format_time(sys_time t) { return detail::format_rfc3339(t); }
 
 std::string json_quote(std::string_view s) {
   std::string out;
