@@ -1,11 +1,13 @@
 #include "json_writer.hpp"
 
+#include "core/time_format.hpp"
 #include "core/utf8.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -141,8 +143,19 @@ json_writer& json_writer::value(double v) {
     return null();  // JSON has no NaN or infinity
   }
   separate();
-  // Percentages: two decimals are enough, and trailing zeros are noise.
-  std::string text = fmt::format("{:.2f}", v);
+  // fmt's default for a double is the shortest round-trip form, which is
+  // also what PostgreSQL prints (extra_float_digits = 1, its default).
+  fmt::format_to(std::back_inserter(out_), "{}", v);
+  return *this;
+}
+
+json_writer& json_writer::value(percentage p) {
+  if (!std::isfinite(p.value)) {
+    return null();
+  }
+  separate();
+  // Two decimals are enough for people, and trailing zeros are noise.
+  std::string text = fmt::format("{:.2f}", p.value);
   while (text.back() == '0') {
     text.pop_back();
   }
@@ -155,6 +168,10 @@ json_writer& json_writer::value(double v) {
   out_ += text;
   return *this;
 }
+
+json_writer& json_writer::value(sys_time t) { return value(std::string_view{format_rfc3339(t)}); }
+
+json_writer& json_writer::value(local_date d) { return value(std::string_view{format_iso_date(d)}); }
 
 json_writer& json_writer::value(bool v) {
   separate();
