@@ -1,8 +1,8 @@
 #include "core/sql_support.hpp"
 
+#include "core/error_text.hpp"
 #include "core/json_writer.hpp"
 #include "core/time_format.hpp"
-#include "core/validate.hpp"
 
 #include <fmt/format.h>
 
@@ -184,10 +184,7 @@ std::string fingerprint(std::string_view operation, std::int64_t messages, std::
 }
 
 error mismatch_error(const request_id& id, std::string_view stored_operation) {
-  return make_error(errc::idempotency_mismatch,
-                    fmt::format("request_id {} was already used for a different {} request; a retry must repeat "
-                                "the original arguments",
-                                quote_for_message(id.str()), stored_operation));
+  return error_text::request_id_reused(id.str(), stored_operation);
 }
 
 std::string new_reservation_id() {
@@ -200,13 +197,8 @@ std::string new_reservation_id() {
 }
 
 result<void> check_settleable(const reservation& r, sys_time now) {
-  if (r.state != reservation_state::open)
-    return make_error(errc::reservation_closed,
-                      fmt::format("reservation {} is already {}", r.id.str(), to_string(r.state)));
-  if (now >= r.expires_at)
-    return make_error(errc::reservation_closed,
-                      fmt::format("reservation {} expired at {} and is settled at its estimate of {} tokens",
-                                  r.id.str(), format_db_time(r.expires_at), r.estimated_tokens));
+  if (r.state != reservation_state::open) return error_text::reservation_already_closed(r.id.str(), r.state);
+  if (now >= r.expires_at) return error_text::reservation_expired(r.id.str(), r.expires_at, r.estimated_tokens);
   return ok();
 }
 
