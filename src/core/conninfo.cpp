@@ -1,6 +1,6 @@
 #include "core/conninfo.hpp"
 
-#include <kauri_quota/storage.hpp>
+#include <kauri_quota/open.hpp>
 
 #include <algorithm>
 #include <cctype>
