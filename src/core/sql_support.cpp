@@ -6,8 +6,6 @@
 
 #include <fmt/format.h>
 
-#include <array>
-#include <cstdio>
 #include <random>
 
 namespace kauri_quota::detail {
@@ -25,12 +23,6 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   out = v;
   return true;
 }
-
-}  // namespace
-
-std::string format_db_time(sys_time t) { return format_stored_time(t); }
-
-namespace {
 
 /// The day at the start of `s` and the length of its text: "YYYY-MM-DD", or
 /// an expanded year (a sign, or a fifth digit: what time_format.hpp writes
@@ -59,6 +51,8 @@ std::optional<local_date> parse_date_prefix(std::string_view s, std::size_t& len
 }
 
 }  // namespace
+
+std::string format_db_time(sys_time t) { return format_stored_time(t); }
 
 std::optional<local_date> parse_db_date(std::string_view s) {
   std::size_t length = 0;
