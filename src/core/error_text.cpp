@@ -42,6 +42,10 @@ error reservation_expired(std::string_view id, sys_time expired_at, std::int64_t
                                 quote_for_message(id), format_stored_time(expired_at), estimated_tokens));
 }
 
+error count_would_exceed(std::string_view counter, std::int64_t max) {
+  return make_error(errc::invalid_argument, fmt::format("{} would exceed {}", counter, max));
+}
+
 error request_id_reused(std::string_view id, std::string_view stored_operation) {
   return make_error(errc::idempotency_mismatch,
                     fmt::format("request_id {} was already used for a different {} request; a retry must repeat "

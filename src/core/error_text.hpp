@@ -27,6 +27,10 @@ error reservation_already_closed(std::string_view id, reservation_state state);
 /// reservation_closed: `reservation "r_..." expired at 2025-11-07
 /// 10:59:24.625159 and is settled at its estimate of 500 tokens`.
 error reservation_expired(std::string_view id, sys_time expired_at, std::int64_t estimated_tokens);
+/// invalid_argument: a counter would pass its bound,
+/// `messages_this_month would exceed 1000000000000` (the wording of the
+/// PostgreSQL functions' KQ007).
+error count_would_exceed(std::string_view counter, std::int64_t max);
 /// idempotency_mismatch: the request id was first used by another
 /// operation or with other arguments.
 error request_id_reused(std::string_view id, std::string_view stored_operation);

@@ -1,5 +1,6 @@
 #include "validate.hpp"
 
+#include "core/error_text.hpp"
 #include "core/utf8.hpp"
 
 #include <fmt/format.h>
@@ -111,7 +112,11 @@ result<void> check_context(const request_context& ctx) {
 
 result<std::int64_t> checked_add(std::string_view field, std::int64_t a, std::int64_t b) {
   std::int64_t sum = 0;
-  if (__builtin_add_overflow(a, b, &sum) || sum > max_count || sum < -max_count) {
+  const bool overflow = __builtin_add_overflow(a, b, &sum);
+  if ((overflow && b > 0) || (!overflow && sum > max_count)) {
+    return error_text::count_would_exceed(field, max_count);
+  }
+  if (overflow || sum < -max_count) {
     return invalid(fmt::format("{} must stay between -{} and {} (got {} + {})", field, max_count, max_count, a, b));
   }
   return sum;

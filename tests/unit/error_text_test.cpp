@@ -2,10 +2,12 @@
 // every backend.
 #include "core/error_text.hpp"
 #include "core/sql_support.hpp"
+#include "core/validate.hpp"
 
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <limits>
 #include <string>
 
 namespace kauri_quota::detail {
@@ -47,6 +49,15 @@ TEST_CASE("error texts: a request id reused with other arguments") {
       m.message ==
       R"(request_id "req-1" was already used for a different consume request; a retry must repeat the original arguments)");
   CHECK(mismatch_error(request_id{"req-1"}, "consume").message == m.message);
+}
+
+TEST_CASE("error texts: a counter that would pass its bound, worded as the PostgreSQL functions do") {
+  const error e = error_text::count_would_exceed("messages_this_month", max_count);
+  CHECK(e.is(errc::invalid_argument));
+  CHECK(e.message == "messages_this_month would exceed 1000000000000");
+  CHECK(checked_add("messages_this_month", max_count, 1).error().message == e.message);
+  CHECK(checked_add("messages_this_month", std::numeric_limits<std::int64_t>::max(), 1).error().message == e.message);
+  CHECK(checked_add("tokens", -max_count, -1).error().message.find("must stay between") != std::string::npos);
 }
 
 TEST_CASE("error texts quote hostile facts on one short line") {
