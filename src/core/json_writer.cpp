@@ -82,6 +82,21 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+std::string format_percentage(double p) {
+  // Two decimals are enough for people, and trailing zeros are noise.
+  std::string text = fmt::format("{:.2f}", p);
+  while (text.back() == '0') {
+    text.pop_back();
+  }
+  if (text.back() == '.') {
+    text.pop_back();
+  }
+  if (text == "-0") {
+    text = "0";
+  }
+  return text;
+}
+
 void json_writer::separate() {
   if (after_key_) {
     after_key_ = false;
@@ -154,18 +169,7 @@ json_writer& json_writer::value(percentage p) {
     return null();
   }
   separate();
-  // Two decimals are enough for people, and trailing zeros are noise.
-  std::string text = fmt::format("{:.2f}", p.value);
-  while (text.back() == '0') {
-    text.pop_back();
-  }
-  if (text.back() == '.') {
-    text.pop_back();
-  }
-  if (text == "-0") {
-    text = "0";
-  }
-  out_ += text;
+  out_ += format_percentage(p.value);
   return *this;
 }
 

@@ -20,6 +20,11 @@ struct percentage {
   double value = 0;
 };
 
+/// "80", "66.67", "12.5", "0": a finite percentage as people write it, at
+/// most two decimals and no trailing zeros; the JSON views and the warning
+/// sentences both use it.
+std::string format_percentage(double p);
+
 class json_writer {
  public:
   json_writer& begin_object();

@@ -128,6 +128,9 @@ TEST_CASE("json_writer prints percentages with at most two decimals and no NaN")
   CHECK(one(-0.001) == "0");
   CHECK(one(std::nan("")) == "null");
   CHECK(one(std::numeric_limits<double>::infinity()) == "null");
+  // The warning sentences write percentages with the same rule.
+  CHECK(detail::format_percentage(66.666) == "66.67");
+  CHECK(detail::format_percentage(-0.001) == "0");
 }
 
 TEST_CASE("json_writer prints a number in full, in its shortest round-trip form") {
