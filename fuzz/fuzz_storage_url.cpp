@@ -1,9 +1,15 @@
-// Fuzz target: storage-URL parsing (detail::parse_storage_url) and
-// redaction (redact_url), which together decide what an error message may
-// show of a connection string.
+// Fuzz target: storage-URL parsing (detail::parse_storage_url), the secret
+// scan (detail::find_secrets) and its three users, redact_url,
+// pq::may_hold_password and pq::scrub, which together decide what an error
+// message may show of a connection string.
 //
 // Properties checked for every input:
-// - neither function throws;
+// - no function throws;
+// - find_secrets returns spans inside the input, in order, not overlapping;
+//   redact_url is the input with exactly those spans replaced by "***";
+//   may_hold_password is true whenever there is a span; scrub removes every
+//   span's text (of 2 bytes or more, without '*') from a message that
+//   quotes the whole input;
 // - a URL with a NUL byte is rejected; a parsed sqlite: URL has a non-empty
 //   path, which is the text after "sqlite:" or "sqlite://"; a parsed
 //   PostgreSQL URL is passed on unchanged; a rejection is invalid_argument
@@ -13,12 +19,15 @@
 //   legitimately appear elsewhere too, e.g. as the host name);
 // - with libpq as the reference: libpq reads neither the input's password
 //   nor the end of it from the redacted text.
+#include "core/conninfo.hpp"
 #include "core/storage_url.hpp"
 #include "fuzz_support.hpp"
 
 #include <kauri_quota/storage.hpp>
 
 #ifdef KAURI_QUOTA_FUZZ_WITH_LIBPQ
+#include "postgres/pq.hpp"  // may_hold_password and scrub, built with the PostgreSQL backend
+
 #include <libpq-fe.h>  // PQconninfoParse: the reference reading of a connection string
 #endif
 
@@ -27,6 +36,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -138,6 +148,46 @@ void check_libpq_reading(std::string_view input, const std::string& redacted) {
 }
 #endif
 
+/// The spans of find_secrets, checked for shape, and the three users of
+/// the scan checked against them.
+void check_secret_spans(std::string_view url) {
+  namespace kq = kauri_quota;
+  std::vector<kq::detail::secret_span> spans;
+  try {
+    spans = kq::detail::find_secrets(url);
+  } catch (...) {
+    violated("find_secrets threw", url);
+  }
+  std::size_t from = 0;
+  std::string expected;
+  for (const auto& span : spans) {
+    if (span.offset < from || span.offset > url.size() || span.length > url.size() - span.offset)
+      violated("find_secrets returned a span out of order or out of bounds", url);
+    expected.append(url.substr(from, span.offset - from));
+    expected += "***";
+    from = span.offset + span.length;
+  }
+  expected.append(url.substr(from));
+  if (kq::redact_url(url) != expected) violated("redact_url does not replace exactly the spans of find_secrets", url);
+
+#ifdef KAURI_QUOTA_FUZZ_WITH_LIBPQ
+  if (!spans.empty() && !kq::detail::pq::may_hold_password(url))
+    violated("may_hold_password is false for a string where find_secrets finds a password", url);
+  std::string scrubbed;
+  try {
+    scrubbed = kq::detail::pq::scrub("connection string: " + std::string(url), std::string{}, url);
+  } catch (...) {
+    violated("scrub threw", url);
+  }
+  for (const auto& span : spans) {
+    const std::string_view secret = url.substr(span.offset, span.length);
+    if (secret.size() >= 2 && secret.find('*') == std::string_view::npos &&
+        kauri_quota_fuzz::count_occurrences(scrubbed, secret) != 0)
+      violated("scrub left a password that find_secrets found", url, scrubbed);
+  }
+#endif
+}
+
 void check_redaction(std::string_view url) {
   std::string redacted;
   try {
@@ -164,6 +214,7 @@ void check_redaction(std::string_view url) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view url{reinterpret_cast<const char*>(data), size};
   check_parse(url);
+  check_secret_spans(url);
   check_redaction(url);
   return 0;
 }

@@ -26,6 +26,8 @@ enum class metered_call : std::uint8_t {
   quota_read,  ///< get_user_quota_info, and get_usage_stats and can_send_message through it
 };
 inline constexpr std::size_t metered_call_count = 6;
+static_assert(metered_call_count == static_cast<std::size_t>(metered_call::quota_read) + 1,
+              "metered_call_count sizes the per-call arrays: it must be one more than the last metered_call");
 
 /// The short stable name of a call, e.g. "consume".
 const char* to_string(metered_call c) noexcept;
@@ -53,7 +55,7 @@ struct metrics_snapshot {
   std::uint64_t replayed = 0;                            ///< answers to a retried request_id (counted above too)
   std::array<call_metrics, metered_call_count> calls{};  ///< indexed by metered_call
   /// errors[e]: metered calls that failed with errc e (index: its value).
-  std::array<std::uint64_t, static_cast<std::size_t>(errc::internal) + 1> errors{};
+  std::array<std::uint64_t, static_cast<std::size_t>(last_errc) + 1> errors{};
 
   const call_metrics& of(metered_call c) const noexcept { return calls[static_cast<std::size_t>(c)]; }
   std::uint64_t failures(errc e) const noexcept { return errors[static_cast<std::size_t>(e)]; }

@@ -36,6 +36,12 @@ enum class errc : int {
   internal = 16,               ///< a bug in kauri_quota; please report it
 };
 
+/// The highest code. A new code takes the next value and becomes last_errc;
+/// arrays indexed by errc (the metrics) are sized from it.
+inline constexpr errc last_errc = errc::internal;
+static_assert(static_cast<int>(last_errc) == 16,
+              "a new errc must become last_errc (metrics_snapshot::errors is sized by it); then update this check");
+
 /// The std::error_category of errc; its name() is "kauri_quota".
 const std::error_category& quota_category() noexcept;
 

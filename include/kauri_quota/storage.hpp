@@ -3,10 +3,28 @@
 // A storage owns its connections and is safe to use from many threads at
 // once; the backends also stay exact when many processes (SQLite: on one
 // host; PostgreSQL: anywhere) share one database. Most hosts use it only
-// through quota_service; tests and tools may call it directly.
+// through quota_service; tests and tools may call it directly. To open one,
+// see open.hpp (included below for the hosts that took it from here).
+//
+// Errors. Every call is one transaction, and an error result means that
+// nothing was changed, with one exception: a lost acknowledgement. When
+// storage_unavailable follows a connection lost after the request was sent,
+// or io_error follows a failed sync, the outcome is unknown: the change may
+// or may not be durable. Retry with the same request_id (request_context::
+// id): a retry of a request that landed returns its first outcome
+// (replayed) instead of counting it twice.
+//
+// Besides the codes each call lists, any call may fail with the storage
+// errors: storage_unavailable (cannot reach or open the database, or the
+// connection was lost), storage_busy (a lock wait exceeded the busy
+// timeout), conflict (serialization retries exhausted), io_error, corrupt,
+// schema_mismatch (the schema is not the one this library expects) and
+// internal (a bug).
 #pragma once
 
+#include <kauri_quota/open.hpp>
 #include <kauri_quota/result.hpp>
+#include <kauri_quota/storage_requests.hpp>
 #include <kauri_quota/types.hpp>
 
 #include <chrono>
@@ -56,96 +74,10 @@ struct migrate_report {
   bool adopted = false;       ///< an original (Alembic) database was recognised
 };
 
-/// Counters and applicable tier of one user at one instant.
-struct usage_snapshot {
-  subscription sub;  ///< the fields limits depend on: user, tier, status, end and trial end dates
-  tier applied;      ///< the tier whose limits apply (the default tier when the subscription lapsed); features are not
-                     ///< loaded
-  usage counters;
-};
-
-/// A check-and-increment (consume) or a reservation (reserve == true).
-struct consume_request {
-  user_id user;
-  sys_time now{};
-  local_date day{};           ///< day of `now` in the quota time zone
-  std::int64_t messages = 1;  ///< >= 1
-  std::int64_t tokens = 0;    ///< tokens counted now (for reserve: the estimate)
-  request_context ctx;
-  bool reserve = false;
-  std::chrono::seconds reservation_ttl{300};
-  double warning_threshold = 0.8;
-  tier_id default_tier{"free"};
-};
-
-struct consume_outcome {
-  bool allowed = false;
-  limit_kind denied_by = limit_kind::none;
-  usage_snapshot snapshot;  ///< state after the decision
-  std::optional<reservation_id> reservation;
-  bool replayed = false;
-};
-
-/// An unconditional after-the-fact record (increment_usage).
-struct record_request {
-  user_id user;
-  sys_time now{};
-  local_date day{};
-  std::int64_t messages = 0;
-  std::int64_t tokens = 0;
-  request_context ctx;
-  double warning_threshold = 0.8;
-  tier_id default_tier{"free"};
-};
-
-struct record_outcome {
-  usage_snapshot snapshot;
-  bool replayed = false;
-};
-
-/// Settles a reservation: commit (actual_tokens set) or release (empty).
-struct settle_request {
-  reservation_id id;  ///< globally unique
-  std::optional<std::int64_t> actual_tokens;
-  sys_time now{};
-  local_date day{};  ///< today, for the returned snapshot
-  tier_id default_tier{"free"};
-};
-
-struct settle_outcome {
-  reservation res;
-  usage_snapshot snapshot;
-};
-
-enum class reset_kind { daily, monthly };
-
-struct reset_request {
-  reset_kind kind = reset_kind::daily;
-  std::optional<user_id> user;  ///< empty: every user
-  sys_time now{};
-  local_date day{};
-};
-
-struct new_user {
-  user_id user;
-  std::optional<std::string> email;
-  tier_id tier{"free"};
-  sys_time now{};
-};
-
-struct subscription_change {
-  user_id user;
-  tier_id tier;
-  std::optional<subscription_status> status;  ///< empty: active
-  std::optional<sys_time> end_date;
-  std::optional<sys_time> trial_end_date;
-  sys_time now{};
-  std::string event_type{"subscription_changed"};
-  request_context ctx;
-};
-
 /// Abstract storage. Every call is one transaction: it happens entirely or
-/// not at all, and an error result means nothing was changed.
+/// not at all, and an error result means nothing was changed, except for a
+/// lost acknowledgement (see the top of this header: retry with the same
+/// request_id). Arguments are trusted: quota_service validates them first.
 class storage {
  public:
   virtual ~storage() = default;
@@ -157,27 +89,56 @@ class storage {
   virtual std::string_view backend() const noexcept = 0;
 
   // Schema.
+  /// The applied schema version (0 for an empty database).
   virtual result<int> schema_version() = 0;
+  /// Every embedded migration, with when it was applied.
   virtual result<std::vector<migration_info>> migrations() = 0;
+  /// Applies (or rolls back to opts.to) the migrations. invalid_argument for
+  /// a target outside 0 to the newest version or a batch_size outside
+  /// 1-1000000;
+  /// schema_mismatch when the database is newer than this library;
+  /// migration_failed when a step failed (that step was rolled back; the
+  /// steps before it stay applied).
   virtual result<migrate_report> migrate(const migrate_options& opts) = 0;
 
   // Tiers.
+  /// All tiers, or the visible ones, by display order.
   virtual result<std::vector<tier>> tiers(bool visible_only) = 0;
+  /// unknown_tier when `id` is not in subscription_tiers.
   virtual result<tier> get_tier(const tier_id& id) = 0;
+  /// Applies the fields that are set and returns the tier after the change;
+  /// unknown_tier when it does not exist.
   virtual result<tier> update_tier(const tier_update& update, sys_time now) = 0;
 
   // Users and subscriptions.
+  /// user_exists when the user is there already; unknown_tier when its tier
+  /// is not in subscription_tiers.
   virtual result<subscription> create_user(const new_user& user) = 0;
+  /// unknown_user when the user does not exist.
   virtual result<subscription> get_subscription(const user_id& user) = 0;
   /// Changes tier/status; returns the subscription before the change.
+  /// unknown_user, or unknown_tier when the new tier does not exist.
   virtual result<subscription> set_subscription(const subscription_change& change) = 0;
 
   // Usage.
+  /// The user's counters at `day` and the tier that applies. unknown_user;
+  /// unknown_tier when the default tier must apply (lapsed subscription or
+  /// missing tier) and is not in subscription_tiers.
   virtual result<usage_snapshot> snapshot(const user_id& user, local_date day, sys_time now,
                                           const tier_id& default_tier) = 0;
+  /// Check-and-increment, or a reservation. A denial is a value (allowed
+  /// false). unknown_user; unknown_tier as for snapshot;
+  /// idempotency_mismatch when req.ctx.id was used by a different request.
   virtual result<consume_outcome> consume(const consume_request& req) = 0;
+  /// Unconditional record. unknown_user; unknown_tier as for snapshot;
+  /// idempotency_mismatch as for consume; invalid_argument when a month
+  /// counter would pass 10^12.
   virtual result<record_outcome> record(const record_request& req) = 0;
+  /// Commits or releases a reservation. reservation_not_found;
+  /// reservation_closed when it is already committed, released or expired.
   virtual result<settle_outcome> settle(const settle_request& req) = 0;
+  /// The reservation as stored (an open one may be past its TTL);
+  /// reservation_not_found.
   virtual result<reservation> get_reservation(const reservation_id& id) = 0;
   /// Marks open reservations past their TTL as expired (settled at their
   /// estimate) and audits each; returns how many.
@@ -186,61 +147,14 @@ class storage {
   /// `before`, in short batches; returns how many.
   virtual result<std::int64_t> prune_request_ids(sys_time before) = 0;
   /// Administrative reset; returns the number of users touched.
+  /// unknown_user when req.user is set and does not exist.
   virtual result<std::int64_t> reset(const reset_request& req) = 0;
 
   // Audit.
+  /// Appends a row and returns its id; unknown_user.
   virtual result<std::int64_t> append_event(const usage_event& event) = 0;
+  /// The user's events, newest first (empty for an unknown user).
   virtual result<std::vector<usage_event>> events(const event_query& query) = 0;
 };
-
-/// SQLite synchronous setting (PRAGMA synchronous).
-enum class sqlite_synchronous { off, normal, full, extra };
-
-struct sqlite_options {
-  /// A file path, or ":memory:" for a private in-memory database.
-  std::string path;
-  /// FULL by default: acknowledged usage survives a power loss.
-  sqlite_synchronous synchronous = sqlite_synchronous::full;
-  /// How long a writer waits for another process's lock.
-  std::chrono::milliseconds busy_timeout{10000};
-  /// Create the file when it does not exist (else storage_unavailable).
-  bool create = true;
-  /// Apply pending migrations when opening.
-  bool auto_migrate = false;
-  /// Connections kept for concurrent readers (writers serialise anyway).
-  int pool_size = 4;
-};
-
-/// Opens an SQLite database. Never throws.
-result<std::unique_ptr<storage>> open_sqlite(const sqlite_options& opts);
-
-struct postgres_options {
-  /// A libpq URI (postgresql://...) or keyword string (host=... dbname=...).
-  std::string conninfo;
-  int pool_size = 8;
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds statement_timeout{5000};
-  int max_retries = 5;
-  bool auto_migrate = false;
-};
-
-/// Opens a PostgreSQL database (when the library was built with it).
-result<std::unique_ptr<storage>> open_postgres(const postgres_options& opts);
-
-/// Common options for open_storage.
-struct open_options {
-  bool auto_migrate = false;
-  /// SQLite: create the file when it does not exist (else storage_unavailable).
-  bool create = true;
-  sqlite_synchronous synchronous = sqlite_synchronous::full;
-  int pool_size = 0;  ///< 0: the backend's default
-};
-
-/// Opens `sqlite:PATH`, `sqlite::memory:`, `postgresql://...`,
-/// `postgres://...` or a libpq keyword string (`host=... dbname=...`).
-result<std::unique_ptr<storage>> open_storage(std::string_view url, const open_options& opts = {});
-
-/// The URL with any password replaced by "***", safe to log.
-std::string redact_url(std::string_view url);
 
 }  // namespace kauri_quota

@@ -5,10 +5,13 @@
 
 #include <kauri_quota/result.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace kauri_quota::detail {
@@ -41,13 +44,25 @@ class connection_pool {
     std::unique_ptr<Conn> c_;
   };
 
+  using clock_type = std::chrono::steady_clock;
+
   /// An idle connection, else a new one from `make()` (which returns
   /// result<std::unique_ptr<Conn>>) while fewer than max_size are open;
-  /// otherwise waits for one to come back.
+  /// otherwise waits for one to come back, until `deadline`: then
+  /// storage_busy, so that a caller's wait for a connection is bounded like
+  /// its other waits. (Opening a connection with `make` is bounded by the
+  /// backend's own connect timeout, not by `deadline`.)
   template <class Make>
-  result<lease> acquire(Make&& make) {
+  result<lease> acquire(Make&& make, clock_type::time_point deadline) {
     std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_size_; });
+    const auto ready = [&] { return !idle_.empty() || open_ < max_size_; };
+    if (deadline == clock_type::time_point::max()) {
+      cv_.wait(lock, ready);
+    } else if (!cv_.wait_until(lock, deadline, ready)) {
+      return make_error(errc::storage_busy, "no database connection became free in time (all " +
+                                                std::to_string(max_size_) +
+                                                " are in use); raise pool_size or the timeout");
+    }
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
@@ -63,6 +78,19 @@ class connection_pool {
       return made.error();
     }
     return lease(*this, std::move(made).value());
+  }
+
+  /// As above, waiting at most `timeout` for a connection to come back.
+  template <class Make>
+  result<lease> acquire(Make&& make, std::chrono::milliseconds timeout) {
+    return acquire(std::forward<Make>(make), clock_type::now() + timeout);
+  }
+
+  /// As above, without a deadline: waits as long as every connection is
+  /// leased. Kept for callers that bound the wait themselves.
+  template <class Make>
+  result<lease> acquire(Make&& make) {
+    return acquire(std::forward<Make>(make), clock_type::time_point::max());
   }
 
   /// Adds a connection opened outside acquire() (the first one, at open).

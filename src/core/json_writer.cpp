@@ -1,55 +1,18 @@
 #include "json_writer.hpp"
 
+#include "core/time_format.hpp"
+#include "core/utf8.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <string>
 #include <string_view>
 
 namespace kauri_quota::detail {
 namespace {
-
-/// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
-/// surrogates, nothing above U+10FFFF) starting at s[i], or 0 if there is
-/// none; stores the code point.
-std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& cp) noexcept {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  std::size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-    cp = b0 & 0x1Fu;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    cp = b0 & 0x0Fu;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    cp = b0 & 0x07u;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < len) {
-    return 0;
-  }
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) {
-      return 0;
-    }
-    cp = (cp << 6) | (b & 0x3Fu);
-  }
-  return len;
-}
 
 void append_u_escape(std::string& out, char32_t cp) { out += fmt::format("\\u{:04x}", static_cast<unsigned>(cp)); }
 
@@ -75,7 +38,7 @@ void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     char32_t cp = 0;
-    const std::size_t len = utf8_sequence(s, i, cp);
+    const std::size_t len = utf8::decode(s, i, cp);
     if (len == 0) {
       // One replacement character per byte that starts no valid sequence.
       out += "\\ufffd";
@@ -108,7 +71,7 @@ void append_json_string(std::string& out, std::string_view s) {
         // C0, DEL and C1 are escaped so that logs and terminals showing the
         // JSON stay readable; U+2028/U+2029 because JavaScript string
         // literals before ES2019 cannot contain them raw.
-        if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029) {
+        if (utf8::is_control(cp) || cp == 0x2028 || cp == 0x2029) {
           append_u_escape(out, cp);
         } else {
           out.append(s.substr(i, len));
@@ -117,6 +80,21 @@ void append_json_string(std::string& out, std::string_view s) {
     i += len;
   }
   out += '"';
+}
+
+std::string format_percentage(double p) {
+  // Two decimals are enough for people, and trailing zeros are noise.
+  std::string text = fmt::format("{:.2f}", p);
+  while (text.back() == '0') {
+    text.pop_back();
+  }
+  if (text.back() == '.') {
+    text.pop_back();
+  }
+  if (text == "-0") {
+    text = "0";
+  }
+  return text;
 }
 
 void json_writer::separate() {
@@ -180,20 +158,24 @@ json_writer& json_writer::value(double v) {
     return null();  // JSON has no NaN or infinity
   }
   separate();
-  // Percentages: two decimals are enough, and trailing zeros are noise.
-  std::string text = fmt::format("{:.2f}", v);
-  while (text.back() == '0') {
-    text.pop_back();
-  }
-  if (text.back() == '.') {
-    text.pop_back();
-  }
-  if (text == "-0") {
-    text = "0";
-  }
-  out_ += text;
+  // fmt's default for a double is the shortest round-trip form, which is
+  // also what PostgreSQL prints (extra_float_digits = 1, its default).
+  fmt::format_to(std::back_inserter(out_), "{}", v);
   return *this;
 }
+
+json_writer& json_writer::value(percentage p) {
+  if (!std::isfinite(p.value)) {
+    return null();
+  }
+  separate();
+  out_ += format_percentage(p.value);
+  return *this;
+}
+
+json_writer& json_writer::value(sys_time t) { return value(std::string_view{format_rfc3339(t)}); }
+
+json_writer& json_writer::value(local_date d) { return value(std::string_view{format_iso_date(d)}); }
 
 json_writer& json_writer::value(bool v) {
   separate();

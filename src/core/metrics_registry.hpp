@@ -34,7 +34,7 @@ class metrics_registry {
   counter denied_monthly_{0};
   counter denied_tokens_{0};
   counter replayed_{0};
-  std::array<counter, static_cast<std::size_t>(errc::internal) + 1> errors_{};
+  std::array<counter, static_cast<std::size_t>(last_errc) + 1> errors_{};
 };
 
 }  // namespace kauri_quota::detail

@@ -1,5 +1,7 @@
 #include "policy.hpp"
 
+#include "core/json_writer.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -63,18 +65,6 @@ std::optional<double> percent(const limit& max, std::int64_t used) noexcept {
   }
   const double p = 100.0 * static_cast<double>(used) / static_cast<double>(*max);
   return std::round(p * 100.0) / 100.0;
-}
-
-/// "80", "66.67", "12.5": a percentage as people write it.
-std::string format_percent(double p) {
-  std::string text = fmt::format("{:.2f}", p);
-  while (text.back() == '0') {
-    text.pop_back();
-  }
-  if (text.back() == '.') {
-    text.pop_back();
-  }
-  return text;
 }
 
 struct limit_view {
@@ -189,7 +179,7 @@ usage_stats make_usage_stats(const quota_info& q, double threshold) {
     }
     const double p = 100.0 * static_cast<double>(v.used) / static_cast<double>(*v.max);
     stats.warnings.push_back(
-        fmt::format("You have used {}% of your {} ({}/{}).", format_percent(p), v.what, v.used, *v.max));
+        fmt::format("You have used {}% of your {} ({}/{}).", format_percentage(p), v.what, v.used, *v.max));
   }
   return stats;
 }

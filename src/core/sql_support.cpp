@@ -1,12 +1,11 @@
 #include "core/sql_support.hpp"
 
+#include "core/error_text.hpp"
 #include "core/json_writer.hpp"
-#include "core/validate.hpp"
+#include "core/time_format.hpp"
 
 #include <fmt/format.h>
 
-#include <array>
-#include <cstdio>
 #include <random>
 
 namespace kauri_quota::detail {
@@ -25,56 +24,48 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-}  // namespace
-
-namespace {
-// Hot path: formatting runs several times per operation, so it writes
-// digits directly instead of going through a format string.
-void put_digits(char* out, unsigned v, int n) {
-  for (int i = n - 1; i >= 0; --i) {
-    out[i] = static_cast<char>('0' + v % 10);
-    v /= 10;
+/// The day at the start of `s` and the length of its text: "YYYY-MM-DD", or
+/// an expanded year (a sign, or a fifth digit: what time_format.hpp writes
+/// and PostgreSQL prints past 9999) before "-MM-DD".
+std::optional<local_date> parse_date_prefix(std::string_view s, std::size_t& length) {
+  std::size_t i = 0;
+  int sign = 1;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    sign = s[0] == '-' ? -1 : 1;
+    i = 1;
   }
-}
-
-void put_date(char* out, local_date d) {
-  const int y = static_cast<int>(d.year());
-  put_digits(out, static_cast<unsigned>(y < 0 ? 0 : y), 4);
-  out[4] = '-';
-  put_digits(out + 5, static_cast<unsigned>(d.month()), 2);
-  out[7] = '-';
-  put_digits(out + 8, static_cast<unsigned>(d.day()), 2);
-}
-}  // namespace
-
-std::string format_db_time(sys_time t) {
-  const auto day = floor<days>(t);
-  const hh_mm_ss<microseconds> hms{t - day};
-  std::string out(26, ' ');
-  put_date(out.data(), year_month_day{day});
-  put_digits(out.data() + 11, static_cast<unsigned>(hms.hours().count()), 2);
-  out[13] = ':';
-  put_digits(out.data() + 14, static_cast<unsigned>(hms.minutes().count()), 2);
-  out[16] = ':';
-  put_digits(out.data() + 17, static_cast<unsigned>(hms.seconds().count()), 2);
-  out[19] = '.';
-  put_digits(out.data() + 20, static_cast<unsigned>(hms.subseconds().count()), 6);
-  return out;
-}
-
-std::optional<local_date> parse_db_date(std::string_view s) {
+  std::size_t n = 0;
+  while (i + n < s.size() && n < 6 && s[i + n] >= '0' && s[i + n] <= '9') ++n;
   int y = 0, m = 0, d = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, m) || s[7] != '-' || !digits(s, 8, 2, d))
+  // Four digits, or five at most: std::chrono::year stops at 32767.
+  if (n < 4 || n > 5 || !digits(s, i, n, y)) return std::nullopt;
+  i += n;
+  if (s.size() < i + 6 || s[i] != '-' || !digits(s, i + 1, 2, m) || s[i + 3] != '-' || !digits(s, i + 4, 2, d))
     return std::nullopt;
+  y *= sign;
+  if (y < static_cast<int>(year::min()) || y > static_cast<int>(year::max())) return std::nullopt;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(m)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
+  length = i + 6;
   return ymd;
 }
 
-std::optional<sys_time> parse_db_time(std::string_view s) {
-  auto date = parse_db_date(s);
+}  // namespace
+
+std::string format_db_time(sys_time t) { return format_stored_time(t); }
+
+std::optional<local_date> parse_db_date(std::string_view s) {
+  std::size_t length = 0;
+  return parse_date_prefix(s, length);
+}
+
+std::optional<sys_time> parse_db_time(std::string_view whole) {
+  std::size_t length = 0;
+  auto date = parse_date_prefix(whole, length);
   if (!date) return std::nullopt;
   sys_time t{sys_days{*date}.time_since_epoch()};
+  // Offsets below are those of a four-digit year; a longer one shifts them.
+  const std::string_view s = whole.substr(length - 10);
   if (s.size() == 10) return t;
   if (s[10] != ' ' && s[10] != 'T') return std::nullopt;
   int hh = 0, mm = 0, ss = 0;
@@ -108,11 +99,7 @@ std::optional<sys_time> parse_db_time(std::string_view s) {
   return t;
 }
 
-std::string format_db_date(local_date d) {
-  std::string out(10, ' ');
-  put_date(out.data(), d);
-  return out;
-}
+std::string format_db_date(local_date d) { return format_iso_date(d); }
 
 std::map<std::string, bool> parse_features(std::string_view json) {
   // The column is written by this library or by a DBA as a flat object of
@@ -191,10 +178,7 @@ std::string fingerprint(std::string_view operation, std::int64_t messages, std::
 }
 
 error mismatch_error(const request_id& id, std::string_view stored_operation) {
-  return make_error(errc::idempotency_mismatch,
-                    fmt::format("request_id {} was already used for a different {} request; a retry must repeat "
-                                "the original arguments",
-                                quote_for_message(id.str()), stored_operation));
+  return error_text::request_id_reused(id.str(), stored_operation);
 }
 
 std::string new_reservation_id() {
@@ -207,13 +191,8 @@ std::string new_reservation_id() {
 }
 
 result<void> check_settleable(const reservation& r, sys_time now) {
-  if (r.state != reservation_state::open)
-    return make_error(errc::reservation_closed,
-                      fmt::format("reservation {} is already {}", r.id.str(), to_string(r.state)));
-  if (now >= r.expires_at)
-    return make_error(errc::reservation_closed,
-                      fmt::format("reservation {} expired at {} and is settled at its estimate of {} tokens",
-                                  r.id.str(), format_db_time(r.expires_at), r.estimated_tokens));
+  if (r.state != reservation_state::open) return error_text::reservation_already_closed(r.id.str(), r.state);
+  if (now >= r.expires_at) return error_text::reservation_expired(r.id.str(), r.expires_at, r.estimated_tokens);
   return ok();
 }
 

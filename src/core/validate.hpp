@@ -5,6 +5,9 @@
 #include <kauri_quota/result.hpp>
 #include <kauri_quota/types.hpp>
 
+#include "core/quote.hpp"
+#include "core/utf8.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,13 +19,8 @@ inline constexpr std::size_t max_text_bytes = 1024;           // user agent, nam
 inline constexpr std::size_t max_ip_bytes = 45;               // INET6_ADDRSTRLEN - 1
 inline constexpr std::int64_t max_count = 1'000'000'000'000;  // 10^12: far below overflow
 
-/// `s` quoted for an error message: at most 40 bytes, invalid UTF-8 and
-/// control characters escaped as \xNN, so that a message never carries
-/// binary or huge input.
-std::string quote_for_message(std::string_view s);
-
 /// True when `s` is well-formed UTF-8 (no overlongs, no surrogates).
-bool valid_utf8(std::string_view s) noexcept;
+inline bool valid_utf8(std::string_view s) noexcept { return utf8::valid(s); }
 
 /// 1-128 bytes of valid UTF-8 without control characters (C0, DEL, C1).
 result<void> check_id(std::string_view field, std::string_view value);

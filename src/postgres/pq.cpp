@@ -1,5 +1,7 @@
 #include "postgres/pq.hpp"
 
+#include "core/conninfo.hpp"
+
 #include <fmt/format.h>
 #include <poll.h>
 
@@ -113,12 +115,9 @@ std::int64_t rows::affected() const {
 }
 
 bool may_hold_password(std::string_view conninfo) {
-  if (conninfo.find("password") != std::string_view::npos) return true;
-  const auto scheme = conninfo.find("://");
-  if (scheme == std::string_view::npos) return false;
-  const auto at = conninfo.rfind('@', conninfo.find_first_of("?#", scheme + 3));
-  return at != std::string_view::npos && at > scheme + 3 &&
-         conninfo.substr(scheme + 3, at - scheme - 3).find(':') != std::string_view::npos;
+  // "password" anywhere also covers a keyword libpq would read that the
+  // scan does not take for one (it errs on the side of hiding).
+  return conninfo.find("password") != std::string_view::npos || !find_secrets(conninfo).empty();
 }
 
 namespace {
@@ -146,19 +145,11 @@ void scrub_one(std::string& text, std::string_view secret) {
 
 std::string scrub(std::string text, const std::string& password, std::string_view conninfo) {
   scrub_one(text, password);
-  // The password as written: URI userinfo (percent-encoded) or a keyword value.
-  if (const auto scheme = conninfo.find("://"); scheme != std::string_view::npos) {
-    const auto at = conninfo.rfind('@', conninfo.find_first_of("?#", scheme + 3));
-    if (at != std::string_view::npos && at > scheme + 3) {
-      const auto userinfo = conninfo.substr(scheme + 3, at - scheme - 3);
-      if (const auto colon = userinfo.find(':'); colon != std::string_view::npos)
-        scrub_one(text, userinfo.substr(colon + 1));
-    }
-  }
-  for (std::size_t pos = 0; (pos = conninfo.find("password=", pos)) != std::string_view::npos; pos += 9) {
-    std::size_t end = pos + 9;
-    while (end < conninfo.size() && conninfo[end] != ' ' && conninfo[end] != '&') ++end;
-    std::string_view value = conninfo.substr(pos + 9, end - pos - 9);
+  // Each password as written in the connection string, and without the
+  // quotes a keyword value may have.
+  for (const secret_span& span : find_secrets(conninfo)) {
+    std::string_view value = conninfo.substr(span.offset, span.length);
+    scrub_one(text, value);
     if (!value.empty() && value.front() == '\'') value.remove_prefix(1);
     if (!value.empty() && value.back() == '\'') value.remove_suffix(1);
     scrub_one(text, value);

@@ -90,12 +90,13 @@ struct connect_options {
 /// that an operation reaches the server once.
 std::uint64_t round_trips() noexcept;
 
-/// True when a connection string (parsed or not) may carry a password: a
-/// "password" keyword or parameter, or URI userinfo with a ':'.
+/// True when a connection string (parsed or not) may carry a password: it
+/// contains "password", or detail::find_secrets finds one (even empty).
 bool may_hold_password(std::string_view conninfo);
 
 /// Removes the password from `text` (libpq messages may quote parts of a
-/// connection string), in its parsed form and as written in `conninfo`.
+/// connection string): `password` in its parsed form, and every span
+/// detail::find_secrets finds in `conninfo`, as written and unquoted.
 std::string scrub(std::string text, const std::string& password, std::string_view conninfo = {});
 
 class connection {

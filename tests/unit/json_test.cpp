@@ -182,10 +182,10 @@ TEST_CASE("json_writer separates members and elements with commas") {
   CHECK(w.str() == R"({"a":1,"b":[true,false,null,{}],"c":{"d":"x"},"e":null,"f":{"k":1}})");
 }
 
-TEST_CASE("json_writer prints doubles with at most two decimals and no NaN") {
+TEST_CASE("json_writer prints percentages with at most two decimals and no NaN") {
   const auto one = [](double v) {
     detail::json_writer w;
-    w.value(v);
+    w.value(detail::percentage{v});
     return w.take();
   };
   CHECK(one(80.0) == "80");
@@ -195,6 +195,39 @@ TEST_CASE("json_writer prints doubles with at most two decimals and no NaN") {
   CHECK(one(-0.001) == "0");
   CHECK(one(std::nan("")) == "null");
   CHECK(one(std::numeric_limits<double>::infinity()) == "null");
+  // The warning sentences write percentages with the same rule.
+  CHECK(detail::format_percentage(66.666) == "66.67");
+  CHECK(detail::format_percentage(-0.001) == "0");
+}
+
+TEST_CASE("json_writer prints a number in full, in its shortest round-trip form") {
+  const auto one = [](double v) {
+    detail::json_writer w;
+    w.value(v);
+    return w.take();
+  };
+  CHECK(one(0.855) == "0.855");
+  CHECK(one(1e-6) == "1e-06");
+  CHECK(one(1.0) == "1");
+  CHECK(one(0.8) == "0.8");
+  CHECK(one(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(one(-2.5) == "-2.5");
+  CHECK(one(std::nan("")) == "null");
+  CHECK(one(-std::numeric_limits<double>::infinity()) == "null");
+}
+
+TEST_CASE("json_writer writes an empty optional as null and a present one as its value") {
+  detail::json_writer w;
+  w.begin_array()
+      .value(std::optional<std::string>{})
+      .value(std::optional<std::string>{"x"})
+      .value(std::optional<tier_id>{tier_id{"pro"}})
+      .value(std::optional<sys_time>{})
+      .value(std::optional<sys_time>{sys_time{}})
+      .value(std::optional<double>{0.855})
+      .value(std::optional<detail::percentage>{detail::percentage{0.855 * 100}})
+      .end_array();
+  CHECK(w.str() == R"([null,"x","pro",null,"1970-01-01T00:00:00.000000Z",0.855,85.5])");
 }
 
 TEST_CASE("json_writer writes 64-bit integers exactly") {

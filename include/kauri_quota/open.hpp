@@ -1,0 +1,79 @@
+// Opening a database: what a host includes to get a storage for
+// quota_service. Never throws; an error names what failed and never shows
+// a password (see redact_url).
+#pragma once
+
+#include <kauri_quota/result.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace kauri_quota {
+
+class storage;  // storage.hpp
+
+/// SQLite synchronous setting (PRAGMA synchronous).
+enum class sqlite_synchronous { off, normal, full, extra };
+
+struct sqlite_options {
+  /// A file path, or ":memory:" for a private in-memory database.
+  std::string path;
+  /// FULL by default: acknowledged usage survives a power loss.
+  sqlite_synchronous synchronous = sqlite_synchronous::full;
+  /// How long a writer waits for another process's lock.
+  std::chrono::milliseconds busy_timeout{10000};
+  /// Create the file when it does not exist (else storage_unavailable).
+  bool create = true;
+  /// Apply pending migrations when opening.
+  bool auto_migrate = false;
+  /// Connections kept for concurrent readers (writers serialise anyway).
+  int pool_size = 4;
+};
+
+/// Opens an SQLite database. invalid_argument for bad options;
+/// storage_unavailable when the file cannot be opened (or does not exist
+/// and `create` is false); schema_mismatch when it is not a kauri_quota
+/// database of a version this library can use (and auto_migrate is off);
+/// corrupt, io_error or migration_failed as reported by SQLite.
+result<std::unique_ptr<storage>> open_sqlite(const sqlite_options& opts);
+
+struct postgres_options {
+  /// A libpq URI (postgresql://...) or keyword string (host=... dbname=...).
+  std::string conninfo;
+  int pool_size = 8;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds statement_timeout{5000};
+  int max_retries = 5;
+  bool auto_migrate = false;
+};
+
+/// Opens a PostgreSQL database. invalid_argument for bad options or a
+/// malformed connection string; storage_unavailable when the server cannot
+/// be reached or refuses the login; schema_mismatch or migration_failed as
+/// for open_sqlite; unsupported when the library was built without
+/// PostgreSQL.
+result<std::unique_ptr<storage>> open_postgres(const postgres_options& opts);
+
+/// Common options for open_storage.
+struct open_options {
+  bool auto_migrate = false;
+  /// SQLite: create the file when it does not exist (else storage_unavailable).
+  bool create = true;
+  sqlite_synchronous synchronous = sqlite_synchronous::full;
+  int pool_size = 0;  ///< 0: the backend's default
+};
+
+/// Opens `sqlite:PATH`, `sqlite::memory:`, `postgresql://...`,
+/// `postgres://...` or a libpq keyword string (`host=... dbname=...`).
+/// invalid_argument for any other URL or a pool_size outside 0-256; then
+/// what open_sqlite or open_postgres returns.
+result<std::unique_ptr<storage>> open_storage(std::string_view url, const open_options& opts = {});
+
+/// The URL with any password replaced by "***", safe to log: the password
+/// of a URI's userinfo, every "password" query parameter and every
+/// "password" keyword value, as libpq would read them.
+std::string redact_url(std::string_view url);
+
+}  // namespace kauri_quota

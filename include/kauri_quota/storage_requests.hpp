@@ -1,0 +1,106 @@
+// The requests and outcomes of the storage interface (storage.hpp): for
+// backend authors and tests; they may change in minor versions. Hosts use
+// quota_service, which fills them in.
+//
+// The policy settings they carry (warning_threshold, default_tier,
+// reservation_ttl) come from service_options.
+#pragma once
+
+#include <kauri_quota/types.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace kauri_quota {
+
+/// Counters and applicable tier of one user at one instant.
+struct usage_snapshot {
+  subscription sub;  ///< the fields limits depend on: user, tier, status, end and trial end dates
+  tier applied;      ///< the tier whose limits apply (the default tier when the subscription lapsed); features are not
+                     ///< loaded
+  usage counters;
+};
+
+/// A check-and-increment (consume) or a reservation (reserve == true).
+struct consume_request {
+  user_id user;
+  sys_time now{};
+  local_date day{};           ///< day of `now` in the quota time zone
+  std::int64_t messages = 1;  ///< >= 1
+  std::int64_t tokens = 0;    ///< tokens counted now (for reserve: the estimate)
+  request_context ctx;
+  bool reserve = false;
+  std::chrono::seconds reservation_ttl{300};
+  double warning_threshold = 0.8;
+  tier_id default_tier{"free"};
+};
+
+struct consume_outcome {
+  bool allowed = false;
+  limit_kind denied_by = limit_kind::none;
+  usage_snapshot snapshot;  ///< state after the decision
+  std::optional<reservation_id> reservation;
+  bool replayed = false;
+};
+
+/// An unconditional after-the-fact record (increment_usage).
+struct record_request {
+  user_id user;
+  sys_time now{};
+  local_date day{};
+  std::int64_t messages = 0;
+  std::int64_t tokens = 0;
+  request_context ctx;
+  double warning_threshold = 0.8;
+  tier_id default_tier{"free"};
+};
+
+struct record_outcome {
+  usage_snapshot snapshot;
+  bool replayed = false;
+};
+
+/// Settles a reservation: commit (actual_tokens set) or release (empty).
+struct settle_request {
+  reservation_id id;  ///< globally unique
+  std::optional<std::int64_t> actual_tokens;
+  sys_time now{};
+  local_date day{};  ///< today, for the returned snapshot
+  tier_id default_tier{"free"};
+};
+
+struct settle_outcome {
+  reservation res;
+  usage_snapshot snapshot;
+};
+
+enum class reset_kind { daily, monthly };
+
+struct reset_request {
+  reset_kind kind = reset_kind::daily;
+  std::optional<user_id> user;  ///< empty: every user
+  sys_time now{};
+  local_date day{};
+};
+
+struct new_user {
+  user_id user;
+  std::optional<std::string> email;
+  tier_id tier{"free"};
+  sys_time now{};
+};
+
+struct subscription_change {
+  user_id user;
+  tier_id tier;
+  std::optional<subscription_status> status;  ///< empty: active
+  std::optional<sys_time> end_date;
+  std::optional<sys_time> trial_end_date;
+  sys_time now{};
+  std::string event_type{"subscription_changed"};
+  request_context ctx;
+};
+
+}  // namespace kauri_quota
