@@ -59,9 +59,11 @@ class ChatFlow(GateTestCase):
         self.db.add_user("bob")
         self.db.cli("tier", "set", "free", "--daily", "0")
         gate = self.start_gate()
-        status, _, body, _ = gate.request("POST", CHAT, {"message": "salut"},
-                                          self.auth("bob", **{"Accept-Language": "fr-CM, en;q=0.5"}))
+        status, headers, body, _ = gate.request("POST", CHAT, {"message": "salut"},
+                                                self.auth("bob", **{"Accept-Language": "fr-CM, en;q=0.5"}))
         self.assertEqual(status, 429)
+        self.assertEqual(headers["content-language"], "fr")
+        self.assertEqual(parse_rate_limit(headers["ratelimit-policy"])["daily"]["q"], 0)
         self.assertEqual(body["message"], body["message_fr"])
         self.assertNotEqual(body["message_fr"], body["message_en"])
         status, _, body, _ = gate.request("POST", CHAT, {"message": "hi"},
