@@ -38,6 +38,28 @@ struct service_options {
   std::optional<std::chrono::seconds> request_id_ttl = std::chrono::hours{24 * 7};
   /// Time source; the system clock when empty.
   std::shared_ptr<const clock> time_source;
+
+  // --- Rollout and caching -------------------------------------------------
+
+  /// Shadow mode (off by default): every decision is computed and audited,
+  /// but a request a limit would refuse is admitted and counted anyway. Its
+  /// audit rows are a quota_exceeded whose metadata carries "shadow": true
+  /// and the usage_recorded that counts it; the decision has allowed and
+  /// shadow true, denied_by names the limit; metrics() counts it as
+  /// shadow_denied. Lets an operator watch what a new limit would refuse
+  /// before enforcing it.
+  ///
+  /// The storage decides inside its transaction and has no shadow flag, so
+  /// the service reads the user's counters first and, for a request they
+  /// refuse, records it unconditionally (as increment_usage does, with the
+  /// same request_id) and then appends the audit row: three calls instead
+  /// of one, not one atomic step. A request the read admits but the storage
+  /// then refuses (a concurrent request took the last unit) is recorded
+  /// after the storage's own quota_exceeded row, which then lacks the flag.
+  /// A shadow admission by reserve() carries no reservation: its message
+  /// and estimated tokens are counted at once and there is nothing to
+  /// commit or release.
+  bool shadow = false;
 };
 
 class quota_service {
