@@ -150,13 +150,12 @@ int main(int argc, char** argv) {
     if (!rttl) return usage_error("--request-id-ttl must be a duration (e.g. 7d) or forever");
     sopts.request_id_ttl = *rttl;
   }
-  const bool shadow = opts.has("shadow");
+  sopts.shadow = opts.has("shadow");
   std::optional<std::chrono::seconds> deny_cache_ttl;
   if (opts.get("deny-cache-ttl") != "0") {
     deny_cache_ttl = kh::parse_duration(opts.get("deny-cache-ttl"));
     if (!deny_cache_ttl) return usage_error("--deny-cache-ttl must be a duration (e.g. 60s) or 0");
   }
-  (void)shadow;
   (void)deny_cache_ttl;
 
   kauri_gate::chat_options chat;

@@ -146,6 +146,31 @@ class ChatFlow(GateTestCase):
         self.assertEqual(status, 503)
 
 
+class Shadow(GateTestCase):
+    def test_shadow_mode_admits_what_a_limit_would_refuse_and_audits_it(self):
+        self.db.add_user("alice")
+        self.db.cli("tier", "set", "free", "--daily", "1")
+        gate = self.start_gate("--shadow", "--stub-tokens", "5")
+        for i in range(3):
+            status, headers, body, _ = gate.request("POST", CHAT, {"message": "hey", "max_tokens": 9},
+                                                    self.auth("alice"))
+            self.assertEqual(status, 200, body)
+            self.assertIn("ratelimit", headers)
+        q = self.quota(gate, "alice")
+        self.assertEqual(q["messages_today"], 3)
+        # The first is settled at its actual tokens (1 + 5); the two shadow
+        # admissions are counted outright at their estimate.
+        self.assertEqual(q["tokens_this_month"], 6 + 2 * 9)
+        events = self.db.cli("events", "alice", "--type", "quota_exceeded", json_out=True)
+        rows = events if isinstance(events, list) else events.get("events", [])
+        self.assertEqual(len(rows), 2)
+        meta = [r["event_metadata"] for r in rows]
+        meta = [json.loads(m) if isinstance(m, str) else m for m in meta]
+        self.assertTrue(all(m.get("shadow") is True for m in meta), meta)
+        text = gate.request("GET", "/metrics")[3].decode()
+        self.assertRegex(text, r'kauri_quota_decisions_total\{result="shadow_denied",limit="daily"\} 2')
+
+
 class BadRequests(GateTestCase):
     def test_bodies_are_validated_strictly(self):
         self.db.add_user("alice")
