@@ -4,6 +4,7 @@ import concurrent.futures
 import json
 import re
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -113,6 +114,10 @@ class ChatFlow(GateTestCase):
         self.assertRegex(text, r'kauri_http_requests_total\{[^}]*route="/api/v1/chat"[^}]*status="401"[^}]*\} 1')
         self.assertIn("kauri_http_request_duration_seconds_bucket", text)
         self.assertIn("kauri_gate_reservations_expired_total 0", text)
+        # promtool (Debian's prometheus package) finds no lint problem.
+        lint = subprocess.run(["promtool", "check", "metrics"], input=raw, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(lint.returncode, 0, lint.stdout.decode())
         log = gate.log_text()
         self.assertIn("POST /api/v1/chat 200", log)
         self.assertNotIn("Bearer", log)
