@@ -57,6 +57,9 @@ struct metrics_snapshot {
   std::uint64_t shadow_denied_daily = 0;
   std::uint64_t shadow_denied_monthly = 0;
   std::uint64_t shadow_denied_tokens = 0;
+  /// Denials answered from the denial cache, unaudited (counted in denied_*
+  /// too).
+  std::uint64_t cached_denials = 0;
   std::array<call_metrics, metered_call_count> calls{};  ///< indexed by metered_call
   /// errors[e]: metered calls that failed with errc e (index: its value).
   std::array<std::uint64_t, static_cast<std::size_t>(errc::internal) + 1> errors{};
@@ -68,7 +71,7 @@ struct metrics_snapshot {
 /// `m` in the Prometheus text exposition format (version 0.0.4): the
 /// counters kauri_quota_decisions_total{result, limit} (result "allowed",
 /// "denied" or "shadow_denied"),
-/// kauri_quota_replayed_total, kauri_quota_failed_calls_total{call} and
+/// kauri_quota_replayed_total, kauri_quota_cached_denials_total, kauri_quota_failed_calls_total{call} and
 /// kauri_quota_errors_total{code}, and the histogram
 /// kauri_quota_call_duration_seconds{call}.
 std::string to_prometheus(const metrics_snapshot& m);

@@ -172,6 +172,10 @@ struct decision {
   /// shadow mode (service_options::shadow): allowed is true and denied_by
   /// names the limit that would have refused it.
   bool shadow = false;
+  /// True when the denial was answered from the denial cache
+  /// (service_options::deny_cache_ttl): nothing was read, counted or
+  /// audited, and quota is the state at the denial that was cached.
+  bool cached = false;
 };
 
 /// State of a reservation.

@@ -37,6 +37,7 @@ class metrics_registry {
   counter shadow_daily_{0};
   counter shadow_monthly_{0};
   counter shadow_tokens_{0};
+  counter cached_{0};
   std::array<counter, static_cast<std::size_t>(errc::internal) + 1> errors_{};
 };
 

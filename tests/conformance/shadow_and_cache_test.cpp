@@ -154,3 +154,172 @@ TEST_CASE("without shadow mode the same requests are refused") {
   CHECK_FALSE(parse_json(*denials(f, u)[0].event_metadata).has("shadow"));
   CHECK(f.svc.metrics().shadow_denied_daily == 0);
 }
+
+// --- Denial cache ----------------------------------------------------------------
+
+namespace {
+
+service_options cache_options() {
+  service_options o;
+  o.deny_cache_ttl = default_deny_cache_ttl;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("with the denial cache a repeated denial is answered from memory and written nowhere until the TTL") {
+  service_fixture f(cache_options());
+  f.set_limits("free", 1, {}, {});
+  const auto u = f.add_user("cached");
+  CHECK(f.consume(u).allowed);
+  const auto first = f.consume(u);
+  REQUIRE_FALSE(first.allowed);
+  CHECK_FALSE(first.cached);
+  const auto second = f.consume(u);
+  CHECK_FALSE(second.allowed);
+  CHECK(second.cached);
+  CHECK(second.denied_by == limit_kind::daily);
+  CHECK(second.resets_at == first.resets_at);
+  CHECK(second.retry_after == first.retry_after);
+  CHECK(second.suggested_tier == first.suggested_tier);
+  CHECK(f.count_events(u, "quota_exceeded") == 1);  // the cached answer is not audited
+
+  f.advance(59s);
+  const auto later = must(f.svc.reserve(u, 10));
+  CHECK(later.cached);
+  CHECK(later.retry_after == first.retry_after - 59s);  // counted from the instant answered
+  f.advance(1s);
+  const auto expired = f.consume(u);
+  CHECK_FALSE(expired.allowed);
+  CHECK_FALSE(expired.cached);  // the TTL passed: asked the storage again
+  CHECK(f.count_events(u, "quota_exceeded") == 2);
+
+  const auto m = f.svc.metrics();
+  CHECK(m.denied_daily == 4);
+  CHECK(m.cached_denials == 2);
+  CHECK(to_prometheus(m).find("kauri_quota_cached_denials_total 2\n") != std::string::npos);
+  CHECK(f.today_usage(u).messages_today == 1);
+  f.check_audit(u);
+}
+
+TEST_CASE("a cached denial ends at the period boundary when it comes before the TTL") {
+  service_fixture f(cache_options(), "2025-11-07T23:59:30Z");
+  f.set_limits("free", 1, {}, {});
+  const auto u = f.add_user("midnight");
+  CHECK(f.consume(u).allowed);
+  CHECK_FALSE(f.consume(u).allowed);
+  f.advance(29s);
+  CHECK(f.consume(u).cached);
+  f.advance(1s);  // 2025-11-08T00:00:00Z
+  const auto d = f.consume(u);
+  CHECK(d.allowed);
+  CHECK_FALSE(d.cached);
+}
+
+TEST_CASE("this service's upgrade, reset, tier update and refund drop the cached denial at once") {
+  service_fixture f(cache_options());
+  f.set_limits("free", 1, {}, {});
+  const auto u = f.add_user("changes");
+  const auto held = must(f.svc.reserve(u, 0));
+  REQUIRE(held.reservation.has_value());
+  REQUIRE_FALSE(f.consume(u).allowed);
+  REQUIRE(f.consume(u).cached);
+
+  SUBCASE("upgrade") { REQUIRE(must(f.svc.upgrade_subscription(u, tier_id{"pro"})).success); }
+  SUBCASE("daily reset of the user") { REQUIRE(must(f.svc.reset_daily_quotas(u)) == 1); }
+  SUBCASE("daily reset of everyone") { REQUIRE(must(f.svc.reset_daily_quotas()) >= 1); }
+  SUBCASE("monthly reset") {
+    f.set_limits("free", {}, 1, {});
+    REQUIRE_FALSE(f.consume(u).allowed);
+    REQUIRE(f.consume(u).cached);
+    REQUIRE(must(f.svc.reset_monthly_quotas(u)) == 1);
+  }
+  SUBCASE("tier update") { f.set_limits("free", 5, {}, {}); }
+  SUBCASE("refund of a reservation") { must(f.svc.release(*held.reservation)); }
+  const auto d = f.consume(u);
+  CHECK(d.allowed);
+  CHECK_FALSE(d.cached);
+}
+
+TEST_CASE("another program's upgrade is seen after the TTL, or at once through invalidate_cached_denials") {
+  service_fixture f(cache_options());
+  f.set_limits("free", 1, {}, {});
+  auto other = f.make_service(f.clock);  // another process: no way to tell f's cache
+  const auto a = f.add_user("elsewhere-a");
+  const auto b = f.add_user("elsewhere-b");
+  for (const auto& u : {a, b}) {
+    REQUIRE(f.consume(u).allowed);
+    REQUIRE_FALSE(f.consume(u).allowed);
+    REQUIRE(must(other.upgrade_subscription(u, tier_id{"pro"})).success);
+    CHECK(f.consume(u).cached);  // stale, within the TTL
+  }
+  f.svc.invalidate_cached_denials(a);
+  CHECK(f.consume(a).allowed);
+  CHECK(f.consume(b).cached);
+  f.svc.invalidate_all_cached_denials();
+  CHECK(f.consume(b).allowed);
+}
+
+TEST_CASE("requests with a request_id, and denials that depend on the request's size, bypass the cache") {
+  service_fixture f(cache_options());
+  f.set_limits("free", 1, {}, 100);
+  const auto u = f.add_user("bypass");
+  REQUIRE(f.consume(u, 0, with_request_id("first")).allowed);
+  REQUIRE_FALSE(f.consume(u).allowed);
+  REQUIRE(f.consume(u).cached);
+  // A retry of the admitted request gets its own answer, not the cached one.
+  const auto retry = f.consume(u, 0, with_request_id("first"));
+  CHECK(retry.allowed);
+  CHECK(retry.replayed);
+  CHECK_FALSE(retry.cached);
+
+  f.set_limits("free", {}, {}, 100);
+  const auto v = f.add_user("bypass-tokens");
+  REQUIRE(f.consume(v, 90).allowed);
+  const auto big = f.consume(v, 20);
+  REQUIRE(big.denied_by == limit_kind::tokens);
+  const auto small = f.consume(v, 5);  // not refused from memory: it fits
+  CHECK(small.allowed);
+  CHECK_FALSE(small.cached);
+  REQUIRE(f.consume(v, 5).allowed);  // the budget is now used up
+  REQUIRE_FALSE(f.consume(v, 0).allowed);
+  CHECK(f.consume(v, 0).cached);
+}
+
+TEST_CASE("the denial cache is off by default and ignored in shadow mode") {
+  {
+    service_fixture f;
+    CHECK_FALSE(f.svc.options().deny_cache_ttl.has_value());
+    f.set_limits("free", 1, {}, {});
+    const auto u = f.add_user("no-cache");
+    REQUIRE(f.consume(u).allowed);
+    REQUIRE_FALSE(f.consume(u).allowed);
+    CHECK_FALSE(f.consume(u).cached);
+    CHECK(f.count_events(u, "quota_exceeded") == 2);
+  }
+  {
+    service_options o = cache_options();
+    o.shadow = true;
+    service_fixture f(o);
+    f.set_limits("free", 1, {}, {});
+    const auto u = f.add_user("shadow-cache");
+    for (int i = 0; i < 3; ++i) CHECK(f.consume(u).allowed);
+    CHECK(f.today_usage(u).messages_today == 3);
+  }
+}
+
+TEST_CASE("deny_cache_ttl and deny_cache_capacity are bounded") {
+  service_fixture f;
+  const auto with = [&](std::optional<std::chrono::seconds> ttl, std::size_t capacity) {
+    service_options o;
+    o.deny_cache_ttl = ttl;
+    o.deny_cache_capacity = capacity;
+    return quota_service::create(f.db.store, o);
+  };
+  check_error(with(0s, 1000), errc::invalid_argument);
+  check_error(with(std::chrono::hours{2}, 1000), errc::invalid_argument);
+  check_error(with(60s, 0), errc::invalid_argument);
+  CHECK(with(1s, 1).has_value());
+  CHECK(with(std::chrono::hours{1}, 1000).has_value());
+  CHECK(with(std::nullopt, 0).has_value());  // the capacity of a cache that is off does not matter
+}
