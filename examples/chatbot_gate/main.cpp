@@ -151,12 +151,14 @@ int main(int argc, char** argv) {
     sopts.request_id_ttl = *rttl;
   }
   sopts.shadow = opts.has("shadow");
-  std::optional<std::chrono::seconds> deny_cache_ttl;
+  // The denial cache is on by default in the gate (the library's default is
+  // off): a user who keeps pressing Send after a 429 costs no database call.
   if (opts.get("deny-cache-ttl") != "0") {
-    deny_cache_ttl = kh::parse_duration(opts.get("deny-cache-ttl"));
-    if (!deny_cache_ttl) return usage_error("--deny-cache-ttl must be a duration (e.g. 60s) or 0");
+    auto ttl_value = kh::parse_duration(opts.get("deny-cache-ttl"));
+    if (!ttl_value || *ttl_value > std::chrono::hours{1})
+      return usage_error("--deny-cache-ttl must be a duration up to 1h (e.g. 60s), or 0 for off");
+    sopts.deny_cache_ttl = *ttl_value;
   }
-  (void)deny_cache_ttl;
 
   kauri_gate::chat_options chat;
   auto dmt = kh::parse_integer(opts.get("default-max-tokens"), 1, chat.max_tokens_limit);

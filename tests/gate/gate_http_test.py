@@ -176,6 +176,43 @@ class Shadow(GateTestCase):
         self.assertRegex(text, r'kauri_quota_decisions_total\{result="shadow_denied",limit="daily"\} 2')
 
 
+class DenyCache(GateTestCase):
+    def test_repeated_denials_come_from_memory_until_the_ttl(self):
+        self.db.add_user("alice")
+        self.db.cli("tier", "set", "free", "--daily", "1")
+        gate = self.start_gate("--deny-cache-ttl", "2s")
+        self.assertEqual(gate.request("POST", CHAT, {"message": "a"}, self.auth("alice"))[0], 200)
+        for _ in range(4):
+            status, headers, body, _ = gate.request("POST", CHAT, {"message": "b"}, self.auth("alice"))
+            self.assertEqual(status, 429, body)
+            self.assertGreater(int(headers["retry-after"]), 0)
+            self.assertEqual(body["limit"], "daily")
+        text = gate.request("GET", "/metrics")[3].decode()
+        self.assertIn("kauri_quota_cached_denials_total 3", text)
+        # Only the denial that went to the storage is audited.
+        events = self.db.cli("events", "alice", "--type", "quota_exceeded", json_out=True)
+        rows = events if isinstance(events, list) else events.get("events", [])
+        self.assertEqual(len(rows), 1)
+        # An upgrade made by another program is seen within the TTL.
+        self.db.cli("upgrade", "alice", "pro")
+        deadline = time.time() + 2.5
+        status = 429
+        while status == 429 and time.time() < deadline + 1:
+            status = gate.request("POST", CHAT, {"message": "c"}, self.auth("alice"))[0]
+            if status == 429:
+                time.sleep(0.1)
+        self.assertEqual(status, 200)
+        self.assertLess(time.time(), deadline + 1)
+
+    def test_zero_turns_it_off(self):
+        self.db.add_user("alice")
+        self.db.cli("tier", "set", "free", "--daily", "0")
+        gate = self.start_gate("--deny-cache-ttl", "0")
+        for _ in range(3):
+            self.assertEqual(gate.request("POST", CHAT, {"message": "b"}, self.auth("alice"))[0], 429)
+        self.assertIn("kauri_quota_cached_denials_total 0", gate.request("GET", "/metrics")[3].decode())
+
+
 class BadRequests(GateTestCase):
     def test_bodies_are_validated_strictly(self):
         self.db.add_user("alice")
