@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdio>
 #include <exception>
@@ -111,6 +113,15 @@ http_host::http_host(http_options opts) : opts_(std::move(opts)) {
   server_.set_write_timeout(opts_.write_timeout);
   server_.set_keep_alive_timeout(opts_.keep_alive_timeout_seconds);
   server_.set_keep_alive_max_count(opts_.keep_alive_max_count);
+  // The headers and the body of an answer are separate writes: without
+  // TCP_NODELAY, Nagle's algorithm holds the body back until the client's
+  // delayed ACK, about 40 ms per request on a keep-alive connection.
+  server_.set_tcp_nodelay(true);
+  // Remember the listening socket: run() raises its backlog.
+  server_.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket_ = sock;
+  });
 
   server_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     current.start = steady::now();
@@ -196,6 +207,10 @@ int http_host::run() {
     (void)std::fprintf(stderr, "error: cannot listen on %s:%d\n", host.c_str(), opts_.listen.port);
     return 1;
   }
+  // The .so listens with a backlog of 5 (compiled in). A burst of clients
+  // then overflows the accept queue, and with SYN cookies the kernel
+  // answers the overflow with resets; listen() again raises it.
+  if (listen_socket_ != INVALID_SOCKET) (void)::listen(listen_socket_, listen_backlog);
   const bool v6 = host.find(':') != std::string::npos;
   (void)std::printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "", port);
   (void)std::fflush(stdout);

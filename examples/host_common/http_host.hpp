@@ -87,7 +87,9 @@ class http_host {
 
  private:
   void add(const std::string& method, std::string route, const std::string& regex, handler h);
+  static constexpr int listen_backlog = 512;
   http_options opts_;
+  socket_t listen_socket_ = INVALID_SOCKET;
   httplib::Server server_;
   request_metrics metrics_;
 };
