@@ -1,8 +1,9 @@
 """The chat page in headless Chromium (python3-selenium + chromium-driver
 from Debian): five messages on the free tier, the 80% warning after the
 fourth, and the quota-exceeded dialog on the sixth, in English (signed in
-through the login form, which the gate forwards to a stand-in user service)
-and in French (with a pasted token). Screenshots go to $KQ_ARTIFACTS."""
+through the login form, which the gate forwards to the user service) and in
+French (with a pasted token). The real kauri-user-service runs on the same
+database. Screenshots go to $KQ_ARTIFACTS."""
 import os
 import tempfile
 import unittest
@@ -13,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from gate_support import FakeServer, GateTestCase
+from gate_support import GateTestCase
 
 ARTIFACTS = os.environ.get("KQ_ARTIFACTS") or tempfile.mkdtemp(prefix="kq-gate-web-")
 
@@ -33,22 +34,20 @@ class ChatPage(GateTestCase):
     def setUp(self):
         super().setUp()
         os.makedirs(ARTIFACTS, exist_ok=True)
-        self.db.add_user("webuser")
-        token = self.token("webuser")
-
-        def answer(path, headers, body):
-            if path == "/api/v1/auth/login" and body == {"email": "web@kauri.example", "password": "s3cret-pass"}:
-                return 200, {"access_token": token, "token_type": "bearer", "expires_in": 3600}, 0
-            return 401, {"detail": "Incorrect email or password"}, 0
-
-        self.users = FakeServer(answer)
-        self.gate = self.start_gate("--user-service-url", self.users.url, "--stub-latency", "50ms")
+        # The real user service on the same database: the page signs in
+        # through it, and its address is the pricing link.
+        self.users = self.start_user_service()
+        self.users_url = f"http://127.0.0.1:{self.users.port}"
+        status, _, body, _ = self.users.request("POST", "/api/v1/auth/register",
+                                                {"email": "web@kauri.example", "password": "s3cret-pass"})
+        self.assertEqual(status, 201, body)
+        self.user_id = body["user_id"]
+        self.gate = self.start_gate("--user-service-url", self.users_url, "--stub-latency", "50ms")
         self.driver = None
 
     def tearDown(self):
         if self.driver:
             self.driver.quit()
-        self.users.close()
         super().tearDown()
 
     def shot(self, name):
@@ -74,7 +73,10 @@ class ChatPage(GateTestCase):
                 d.find_element(By.ID, "password").send_keys("s3cret-pass")
                 d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
             else:
-                d.find_element(By.ID, "token").send_keys(self.token("webuser"))
+                status, _, body, _ = self.users.request("POST", "/api/v1/auth/login",
+                                                        {"email": "web@kauri.example", "password": "s3cret-pass"})
+                self.assertEqual(status, 200, body)
+                d.find_element(By.ID, "token").send_keys(body["access_token"])
                 d.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
             wait.until(ec.visibility_of_element_located((By.ID, "chat")))
             remaining = d.find_element(By.ID, "remaining")
@@ -99,7 +101,7 @@ class ChatPage(GateTestCase):
             message = d.find_element(By.ID, "quota-dialog-message").text
             reset = d.find_element(By.ID, "quota-dialog-reset").text
             upgrade = d.find_element(By.ID, "quota-dialog-upgrade")
-            self.assertTrue(upgrade.get_attribute("href").startswith(self.users.url))
+            self.assertTrue(upgrade.get_attribute("href").startswith(self.users_url))
             if lang == "fr":
                 self.assertIn("limite quotidienne de 5 messages", message)
                 self.assertIn("Pro", message)
