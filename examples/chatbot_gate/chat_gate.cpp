@@ -133,16 +133,20 @@ response chat_gate::process(const chat_request& req, const parsed_body& body, co
   if (!d.allowed) return denial_response(d, req.accept_language, service_.now());
 
   auto g = gen_.generate(body.message, body.max_tokens);
+  // An admission without a reservation is a shadow-mode one that a limit
+  // would have refused: the library counted it outright at the estimate,
+  // so there is nothing to settle either way.
   if (!g.value) {
     // The reservation is refunded: a failed generation costs nothing. If
     // the release itself fails, the sweeper settles it at the estimate.
-    (void)service_.release(*d.reservation);
-    return response::error(502, "The reply could not be generated; this request was not counted");
+    if (d.reservation) (void)service_.release(*d.reservation);
+    return response::error(502, d.reservation ? "The reply could not be generated; this request was not counted"
+                                              : "The reply could not be generated");
   }
   // A commit that fails (the reservation expired meanwhile, or the
   // database is down) leaves the reservation counted at its estimate: the
   // user still gets the reply they were counted for.
-  (void)service_.commit(*d.reservation, g.value->total_tokens());
+  if (d.reservation) (void)service_.commit(*d.reservation, g.value->total_tokens());
   return ok_answer(req.user, *g.value, d.quota);
 }
 
@@ -198,6 +202,17 @@ response chat_gate::replay_elsewhere(const chat_request& req, const kq::decision
   if (first_body && *first_body != fingerprint) return response::error(422, mismatch_detail);
 
   if (!d.allowed) return denial_response(d, req.accept_language, service_.now());
+  if (!d.reservation) {
+    // A shadow-mode admission, counted at its estimate when first answered.
+    json out = {{"reply", nullptr},
+                {"replayed", true},
+                {"usage", {{"prompt_tokens", nullptr}, {"completion_tokens", nullptr}, {"total_tokens", nullptr}}},
+                {"quota", json::parse(kq::to_json(d.quota))}};
+    response r;
+    r.body = out.dump();
+    add_rate_limit_fields(r, d.quota, service_.now());
+    return r;
+  }
   auto res = service_.get_reservation(*d.reservation);
   if (!res) return storage_error(res.error());
   switch (res.value().state) {

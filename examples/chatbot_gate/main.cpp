@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -78,6 +79,20 @@ std::optional<std::chrono::milliseconds> parse_millis(const std::string& text, b
   auto d = kh::parse_duration(text);
   if (!d) return std::nullopt;
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+/// An API key file: its first line without the line end (1-4096 bytes of
+/// visible ASCII, as it goes into an Authorization header), or nullopt.
+/// Unlike the token secret, the length is the provider's business.
+std::optional<std::string> read_key_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string key;
+  if (!in || !std::getline(in, key)) return std::nullopt;
+  if (!key.empty() && key.back() == '\r') key.pop_back();
+  if (key.empty() || key.size() > 4096) return std::nullopt;
+  for (char c : key)
+    if (c < 0x21 || c > 0x7E) return std::nullopt;
+  return key;
 }
 
 int usage_error(const std::string& message) {
@@ -150,14 +165,15 @@ int main(int argc, char** argv) {
     if (!rttl) return usage_error("--request-id-ttl must be a duration (e.g. 7d) or forever");
     sopts.request_id_ttl = *rttl;
   }
-  const bool shadow = opts.has("shadow");
-  std::optional<std::chrono::seconds> deny_cache_ttl;
+  sopts.shadow = opts.has("shadow");
+  // The denial cache is on by default in the gate (the library's default is
+  // off): a user who keeps pressing Send after a 429 costs no database call.
   if (opts.get("deny-cache-ttl") != "0") {
-    deny_cache_ttl = kh::parse_duration(opts.get("deny-cache-ttl"));
-    if (!deny_cache_ttl) return usage_error("--deny-cache-ttl must be a duration (e.g. 60s) or 0");
+    auto ttl_value = kh::parse_duration(opts.get("deny-cache-ttl"));
+    if (!ttl_value || *ttl_value > std::chrono::hours{1})
+      return usage_error("--deny-cache-ttl must be a duration up to 1h (e.g. 60s), or 0 for off");
+    sopts.deny_cache_ttl = *ttl_value;
   }
-  (void)shadow;
-  (void)deny_cache_ttl;
 
   kauri_gate::chat_options chat;
   auto dmt = kh::parse_integer(opts.get("default-max-tokens"), 1, chat.max_tokens_limit);
@@ -195,12 +211,12 @@ int main(int argc, char** argv) {
     if (!timeout) return usage_error("--upstream-timeout must be a duration (e.g. 30s)");
     up.read_timeout = *timeout;
     if (!opts.get("upstream-key-file").empty()) {
-      auto key = kh::load_secret_file(opts.get("upstream-key-file"));
-      if (!kh::is_secret(key)) {
-        std::cerr << "error: --upstream-key-file: " << std::get<1>(key) << "\n";
+      auto key = read_key_file(opts.get("upstream-key-file"));
+      if (!key) {
+        std::cerr << "error: --upstream-key-file must name a readable file of 1-4096 bytes on one line\n";
         return 1;
       }
-      up.api_key = std::get<0>(key);
+      up.api_key = *key;
     }
     std::string why;
     gen = kauri_gate::make_upstream_generator(up, why);

@@ -1,8 +1,9 @@
 // What the gate sends with a decision: the draft IETF rate-limit fields on
 // every chat answer, Retry-After and the localized denial body on a 429.
 //
-// These are the gate's only view of the HTTP answer rules, so that the
-// flow in chat_gate.cpp does not depend on how they are computed.
+// A thin adapter from the library's HTTP answer helpers
+// (<kauri_quota/http_answer.hpp>) to the gate's response, so that every
+// Kauri host answers a decision alike.
 #pragma once
 
 #include "response.hpp"

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <kauri_quota/clock.hpp>
+#include <kauri_quota/http_answer.hpp>
 #include <kauri_quota/json.hpp>
 #include <kauri_quota/metrics.hpp>
 #include <kauri_quota/open.hpp>

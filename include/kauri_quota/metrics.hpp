@@ -48,11 +48,20 @@ struct call_metrics {
 
 /// What a quota_service has counted. A denial is an answer, not a failure.
 struct metrics_snapshot {
-  std::uint64_t allowed = 0;                             ///< try_consume / reserve answers that admitted the request
-  std::uint64_t denied_daily = 0;                        ///< ... that refused it on the daily message limit
-  std::uint64_t denied_monthly = 0;                      ///< ... on the monthly message limit
-  std::uint64_t denied_tokens = 0;                       ///< ... on the monthly token limit
-  std::uint64_t replayed = 0;                            ///< answers to a retried request_id (counted above too)
+  std::uint64_t allowed = 0;         ///< try_consume / reserve answers that admitted the request
+  std::uint64_t denied_daily = 0;    ///< ... that refused it on the daily message limit
+  std::uint64_t denied_monthly = 0;  ///< ... on the monthly message limit
+  std::uint64_t denied_tokens = 0;   ///< ... on the monthly token limit
+  std::uint64_t replayed = 0;        ///< answers to a retried request_id (counted above too)
+  /// Requests admitted in shadow mode that the limit would have refused, by
+  /// limit (counted here only, not in allowed: allowed + shadow_denied_* is
+  /// every admission).
+  std::uint64_t shadow_denied_daily = 0;
+  std::uint64_t shadow_denied_monthly = 0;
+  std::uint64_t shadow_denied_tokens = 0;
+  /// Denials answered from the denial cache, unaudited (counted in denied_*
+  /// too).
+  std::uint64_t cached_denials = 0;
   std::array<call_metrics, metered_call_count> calls{};  ///< indexed by metered_call
   /// errors[e]: metered calls that failed with errc e (index: its value).
   std::array<std::uint64_t, static_cast<std::size_t>(last_errc) + 1> errors{};
@@ -62,8 +71,9 @@ struct metrics_snapshot {
 };
 
 /// `m` in the Prometheus text exposition format (version 0.0.4): the
-/// counters kauri_quota_decisions_total{result, limit},
-/// kauri_quota_replayed_total, kauri_quota_failed_calls_total{call} and
+/// counters kauri_quota_decisions_total{result, limit} (result "allowed",
+/// "denied" or "shadow_denied"),
+/// kauri_quota_replayed_total, kauri_quota_cached_denials_total, kauri_quota_failed_calls_total{call} and
 /// kauri_quota_errors_total{code}, and the histogram
 /// kauri_quota_call_duration_seconds{call}.
 std::string to_prometheus(const metrics_snapshot& m);

@@ -25,6 +25,7 @@
 #include <kauri_quota/types.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -32,6 +33,10 @@
 #include <vector>
 
 namespace kauri_quota {
+
+/// The denial cache TTL a host uses when it turns the cache on without
+/// choosing one.
+inline constexpr std::chrono::seconds default_deny_cache_ttl{60};
 
 struct service_options {
   /// IANA zone in which days and months start; "UTC" as in the spec.
@@ -49,6 +54,48 @@ struct service_options {
   std::optional<std::chrono::seconds> request_id_ttl = std::chrono::hours{24 * 7};
   /// Time source; the system clock when empty.
   std::shared_ptr<const clock> time_source;
+
+  // --- Rollout and caching -------------------------------------------------
+
+  /// Shadow mode (off by default): every decision is computed and audited,
+  /// but a request a limit would refuse is admitted and counted anyway. Its
+  /// audit rows are a quota_exceeded whose metadata carries "shadow": true
+  /// and the usage_recorded that counts it; the decision has allowed and
+  /// shadow true, denied_by names the limit; metrics() counts it as
+  /// shadow_denied. Lets an operator watch what a new limit would refuse
+  /// before enforcing it.
+  ///
+  /// The storage decides inside its transaction and has no shadow flag, so
+  /// the service reads the user's counters first and, for a request they
+  /// refuse, records it unconditionally (as increment_usage does, with the
+  /// same request_id) and then appends the audit row: three calls instead
+  /// of one, not one atomic step. A request the read admits but the storage
+  /// then refuses (a concurrent request took the last unit) is recorded
+  /// after the storage's own quota_exceeded row, which then lacks the flag.
+  /// A shadow admission by reserve() carries no reservation: its message
+  /// and estimated tokens are counted at once and there is nothing to
+  /// commit or release.
+  bool shadow = false;
+
+  /// Denial cache (off when empty; 1 s to 1 h, default_deny_cache_ttl is
+  /// the usual choice). A user refused by a limit that refuses every
+  /// request until its period rolls over (the daily or monthly message
+  /// limit, a used-up token budget) is answered from memory until the
+  /// earlier of that rollover (decision::resets_at) and this TTL. Admissions
+  /// always go to the storage. A cached answer reads and writes nothing: it
+  /// is not audited (the denial it repeats was), has decision::cached set
+  /// and is counted in metrics().cached_denials. This service drops a
+  /// user's entry at once when it upgrades, resets or changes that user's
+  /// subscription or settles one of the user's reservations, and every
+  /// entry when it updates a tier or resets everyone; a change made by
+  /// another process is seen within the TTL, or at once when that process's
+  /// change feed calls invalidate_cached_denials(). Requests carrying a
+  /// request_id always go to the storage, so that a retry gets its own
+  /// answer; the cache is not used in shadow mode.
+  std::optional<std::chrono::seconds> deny_cache_ttl;
+  /// Most users the denial cache holds (1 to 10,000,000); the entries
+  /// nearest their expiry are evicted first.
+  std::size_t deny_cache_capacity = 100'000;
 };
 
 class quota_service {
@@ -188,6 +235,15 @@ class quota_service {
   /// calls of a chat request took (see metrics.hpp; to_prometheus renders
   /// it for a scrape).
   metrics_snapshot metrics() const noexcept;
+
+  // --- Denial cache --------------------------------------------------------
+
+  /// Drops the cached denial of `user` (nothing when the cache is off). The
+  /// entry point of a change feed announcing another process's change to
+  /// that user's subscription or counters. Thread-safe.
+  void invalidate_cached_denials(const user_id& user);
+  /// Drops every cached denial, e.g. when a tier changed elsewhere.
+  void invalidate_all_cached_denials();
 
  private:
   struct impl;

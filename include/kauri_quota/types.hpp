@@ -168,6 +168,14 @@ struct decision {
   std::optional<tier_id> suggested_tier;      ///< next tier up whose limit is higher, when denied
   std::string suggested_tier_name;            ///< its display names, for messages (empty when none)
   std::string suggested_tier_name_fr;
+  /// True when the request was admitted only because the service runs in
+  /// shadow mode (service_options::shadow): allowed is true and denied_by
+  /// names the limit that would have refused it.
+  bool shadow = false;
+  /// True when the denial was answered from the denial cache
+  /// (service_options::deny_cache_ttl): nothing was read, counted or
+  /// audited, and quota is the state at the denial that was cached.
+  bool cached = false;
 };
 
 /// State of a reservation.

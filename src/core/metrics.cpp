@@ -47,14 +47,22 @@ std::string to_prometheus(const metrics_snapshot& m) {
                    labels.empty() ? "" : "}", value);
   };
 
-  family(out, "decisions_total", "counter", "Answers of try_consume and reserve, by result and denying limit.");
+  family(out, "decisions_total", "counter",
+         "Answers of try_consume and reserve, by result and denying limit (shadow_denied: admitted in shadow mode).");
   sample("decisions_total", R"(result="allowed",limit="none")", m.allowed);
   sample("decisions_total", R"(result="denied",limit="daily")", m.denied_daily);
   sample("decisions_total", R"(result="denied",limit="monthly")", m.denied_monthly);
   sample("decisions_total", R"(result="denied",limit="tokens")", m.denied_tokens);
+  sample("decisions_total", R"(result="shadow_denied",limit="daily")", m.shadow_denied_daily);
+  sample("decisions_total", R"(result="shadow_denied",limit="monthly")", m.shadow_denied_monthly);
+  sample("decisions_total", R"(result="shadow_denied",limit="tokens")", m.shadow_denied_tokens);
 
   family(out, "replayed_total", "counter", "Answers to a retried request_id, given without counting again.");
   sample("replayed_total", "", m.replayed);
+
+  family(out, "cached_denials_total", "counter",
+         "Denials answered from the denial cache without reading or auditing (counted in decisions_total too).");
+  sample("cached_denials_total", "", m.cached_denials);
 
   family(out, "failed_calls_total", "counter", "Calls that returned an error instead of an answer, by call.");
   for (const auto c : all_calls)
@@ -107,6 +115,14 @@ void metrics_registry::observe(metered_call c, std::chrono::steady_clock::durati
 void metrics_registry::decided(const decision& d) noexcept {
   constexpr auto relaxed = std::memory_order_relaxed;
   if (d.replayed) replayed_.fetch_add(1, relaxed);
+  if (d.cached) cached_.fetch_add(1, relaxed);
+  if (d.shadow) {
+    (d.denied_by == limit_kind::daily     ? shadow_daily_
+     : d.denied_by == limit_kind::monthly ? shadow_monthly_
+                                          : shadow_tokens_)
+        .fetch_add(1, relaxed);
+    return;
+  }
   if (d.allowed) {
     allowed_.fetch_add(1, relaxed);
     return;
@@ -133,6 +149,10 @@ metrics_snapshot metrics_registry::snapshot() const noexcept {
   m.denied_monthly = denied_monthly_.load(relaxed);
   m.denied_tokens = denied_tokens_.load(relaxed);
   m.replayed = replayed_.load(relaxed);
+  m.shadow_denied_daily = shadow_daily_.load(relaxed);
+  m.shadow_denied_monthly = shadow_monthly_.load(relaxed);
+  m.shadow_denied_tokens = shadow_tokens_.load(relaxed);
+  m.cached_denials = cached_.load(relaxed);
   for (std::size_t c = 0; c < calls_.size(); ++c) {
     const call_cells& cells = calls_[c];
     call_metrics& cm = m.calls[c];

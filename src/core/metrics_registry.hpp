@@ -34,6 +34,10 @@ class metrics_registry {
   counter denied_monthly_{0};
   counter denied_tokens_{0};
   counter replayed_{0};
+  counter shadow_daily_{0};
+  counter shadow_monthly_{0};
+  counter shadow_tokens_{0};
+  counter cached_{0};
   std::array<counter, static_cast<std::size_t>(last_errc) + 1> errors_{};
 };
 

@@ -1,5 +1,6 @@
 #include <kauri_quota/quota_service.hpp>
 
+#include "core/denial_cache.hpp"
 #include "core/json_writer.hpp"
 #include "core/metrics_registry.hpp"
 #include "core/period.hpp"
@@ -17,6 +18,15 @@ struct quota_service::impl {
   detail::zone zone;
   std::shared_ptr<const clock> clk;
   std::unique_ptr<detail::metrics_registry> metrics = std::make_unique<detail::metrics_registry>();
+  /// Empty when service_options::deny_cache_ttl is.
+  std::unique_ptr<detail::denial_cache> denials{};
+
+  void forget(const user_id& user) {
+    if (denials) denials->invalidate(user);
+  }
+  void forget_all() {
+    if (denials) denials->invalidate_all();
+  }
 
   sys_time now() const { return clk->now(); }
 
@@ -47,8 +57,116 @@ struct quota_service::impl {
     req.reservation_ttl = opts.reservation_ttl;
     req.warning_threshold = opts.warning_threshold;
     req.default_tier = opts.default_tier;
+    if (opts.shadow) return decide_in_shadow(req);
+    const bool use_cache = denials && !ctx.id;
+    if (use_cache) {
+      if (auto hit = denials->find(user, t)) {
+        hit->cached = true;
+        hit->retry_after =
+            std::max(std::chrono::ceil<std::chrono::seconds>(hit->resets_at - t), std::chrono::seconds{1});
+        metrics->decided(*hit);
+        return *std::move(hit);
+      }
+    }
+    // Taken before the storage is asked: an invalidation in between keeps
+    // the answer out of the cache.
+    const std::uint64_t ticket = use_cache ? denials->ticket(user) : 0;
     BOOST_OUTCOME_TRY(o, store->consume(req));
     decision d = make_decision(o, t);
+    if (use_cache && !d.allowed) denials->insert(user, d, t, ticket);
+    metrics->decided(d);
+    return d;
+  }
+
+  /// Shadow mode (see service_options::shadow): a read predicts the
+  /// decision; a request it admits goes to consume as usual, and one it
+  /// refuses is recorded unconditionally and audited with "shadow": true.
+  result<decision> decide_in_shadow(const consume_request& req) {
+    BOOST_OUTCOME_TRY(snap, store->snapshot(req.user, req.day, req.now, req.default_tier));
+    const limit_kind would = detail::evaluate(snap.applied, snap.counters, req.messages, req.tokens);
+    if (would == limit_kind::none) {
+      auto o = store->consume(req);
+      // The request_id was first used by a shadow admission, which stored it
+      // as a record: the retry is answered by that record's replay.
+      if (!o && req.ctx.id && o.error().is(errc::idempotency_mismatch)) return shadow_admit(req, snap, would, true);
+      if (!o) return o.as_failure();
+      if (o.value().allowed) {
+        decision d = make_decision(o.value(), req.now);
+        metrics->decided(d);
+        return d;
+      }
+      if (o.value().replayed) return shadow_replay(o.value());
+      // The storage refused what the read admitted, and audited it; the key
+      // of the request now belongs to that denial.
+      return shadow_admit(req, o.value().snapshot, o.value().denied_by, false);
+    }
+    return shadow_admit(req, snap, would, true);
+  }
+
+  /// Counts a request `kind` would refuse. `keyed`: the record carries the
+  /// request_id and the service writes the flagged audit row; otherwise the
+  /// storage has already audited the denial under that id.
+  result<decision> shadow_admit(const consume_request& req, const usage_snapshot& before, limit_kind kind, bool keyed) {
+    record_request rec;
+    rec.user = req.user;
+    rec.now = req.now;
+    rec.day = req.day;
+    rec.messages = req.messages;
+    rec.tokens = req.tokens;
+    rec.ctx = req.ctx;
+    if (!keyed) rec.ctx.id.reset();
+    rec.warning_threshold = req.warning_threshold;
+    rec.default_tier = req.default_tier;
+    auto recorded = store->record(rec);
+    if (!recorded && keyed && req.ctx.id && recorded.error().is(errc::idempotency_mismatch)) {
+      // The request_id belongs to an earlier consume or reserve: the retry
+      // gets that call's answer, as without shadow mode.
+      BOOST_OUTCOME_TRY(o, store->consume(req));
+      if (!o.allowed) return shadow_replay(o);
+      decision d = make_decision(o, req.now);
+      metrics->decided(d);
+      return d;
+    }
+    BOOST_OUTCOME_TRY(r, std::move(recorded));
+    if (keyed && !r.replayed) {
+      usage_event e;
+      e.user = req.user;
+      e.event_type = "quota_exceeded";
+      e.quota_tier = before.applied.id.str();
+      e.request_ip = req.ctx.ip;
+      e.user_agent = req.ctx.user_agent;
+      e.usage_date = req.day;
+      e.event_timestamp = req.now;
+      std::string meta = detail::denial_metadata(kind, before.applied, before.counters, req.messages, req.tokens);
+      meta.insert(meta.rfind('}'), ",\"shadow\":true");
+      e.event_metadata = std::move(meta);
+      BOOST_OUTCOME_TRY(store->append_event(e));
+    }
+    decision d;
+    d.allowed = true;
+    // A replay that the counters now admit has no limit to name: it is
+    // answered as an ordinary replayed admission.
+    d.shadow = kind != limit_kind::none;
+    d.denied_by = kind;
+    d.replayed = r.replayed;
+    d.quota = detail::make_quota_info(r.snapshot, zone, opts.warning_threshold);
+    d.resets_at = d.quota.daily_resets_at;
+    metrics->decided(d);
+    return d;
+  }
+
+  /// A retried request_id whose first answer was a denial: in shadow mode
+  /// that request was admitted (and counted) then, so the retry is too,
+  /// without counting again.
+  decision shadow_replay(const consume_outcome& o) {
+    decision d = make_decision(o, {});
+    d.allowed = true;
+    d.shadow = true;
+    d.retry_after = std::chrono::seconds{0};
+    d.resets_at = d.quota.daily_resets_at;
+    d.suggested_tier.reset();
+    d.suggested_tier_name.clear();
+    d.suggested_tier_name_fr.clear();
     metrics->decided(d);
     return d;
   }
@@ -95,9 +213,16 @@ result<quota_service> quota_service::create(std::shared_ptr<storage> store, serv
   if (opts.request_id_ttl &&
       (*opts.request_id_ttl < std::chrono::minutes{1} || *opts.request_id_ttl > std::chrono::hours{24 * 400}))
     return make_error(errc::invalid_argument, "request_id_ttl must be between 1 minute and 400 days (or empty)");
+  if (opts.deny_cache_ttl &&
+      (*opts.deny_cache_ttl < std::chrono::seconds{1} || *opts.deny_cache_ttl > std::chrono::hours{1}))
+    return make_error(errc::invalid_argument, "deny_cache_ttl must be between 1 second and 1 hour (or empty)");
+  if (opts.deny_cache_ttl && (opts.deny_cache_capacity < 1 || opts.deny_cache_capacity > 10'000'000))
+    return make_error(errc::invalid_argument, "deny_cache_capacity must be between 1 and 10000000");
   BOOST_OUTCOME_TRY(detail::check_tier_id(opts.default_tier));
   auto p = std::make_unique<impl>(impl{std::move(store), std::move(opts), std::move(z), nullptr});
   p->clk = p->opts.time_source ? p->opts.time_source : system_clock();
+  if (p->opts.deny_cache_ttl)
+    p->denials = std::make_unique<detail::denial_cache>(*p->opts.deny_cache_ttl, p->opts.deny_cache_capacity);
   return quota_service(std::move(p));
 }
 
@@ -106,6 +231,8 @@ const service_options& quota_service::options() const noexcept { return impl_->o
 sys_time quota_service::now() const { return impl_->now(); }
 local_date quota_service::day_of(sys_time t) const { return impl_->zone.day_of(t); }
 metrics_snapshot quota_service::metrics() const noexcept { return impl_->metrics->snapshot(); }
+void quota_service::invalidate_cached_denials(const user_id& user) { impl_->forget(user); }
+void quota_service::invalidate_all_cached_denials() { impl_->forget_all(); }
 
 // --- Subscriptions ----------------------------------------------------------
 
@@ -128,7 +255,9 @@ result<subscription> quota_service::assign_default_subscription(const user_id& u
   ch.status = subscription_status::active;
   ch.now = now();
   ch.event_type = "subscription_assigned";
-  BOOST_OUTCOME_TRY(impl_->store->set_subscription(ch));
+  auto changed = impl_->store->set_subscription(ch);
+  impl_->forget(user);
+  BOOST_OUTCOME_TRY(std::move(changed));
   return impl_->store->get_subscription(user);
 }
 
@@ -159,7 +288,11 @@ result<upgrade_result> quota_service::upgrade_subscription(const user_id& user, 
   ch.status = subscription_status::active;
   ch.now = now();
   ch.ctx = ctx;
-  BOOST_OUTCOME_TRY(impl_->store->set_subscription(ch));
+  // Dropped even on an error: a failure after the commit (a lost
+  // acknowledgement) must not leave a stale denial behind.
+  auto changed = impl_->store->set_subscription(ch);
+  impl_->forget(user);
+  BOOST_OUTCOME_TRY(std::move(changed));
   BOOST_OUTCOME_TRY(after, impl_->store->get_subscription(user));
   out.success = true;
   const bool down = from && from.value().display_order > to.display_order;
@@ -200,7 +333,9 @@ result<tier> quota_service::update_tier(const tier_update& u) {
   if (u.price_fcfa) {
     BOOST_OUTCOME_TRY(detail::check_count("price_fcfa", *u.price_fcfa));
   }
-  return impl_->store->update_tier(u, now());
+  auto updated = impl_->store->update_tier(u, now());
+  impl_->forget_all();
+  return updated;
 }
 
 // --- Usage and decisions ----------------------------------------------------
@@ -248,6 +383,7 @@ result<reservation> quota_service::commit(const reservation_id& id, std::int64_t
     const sys_time t = now();
     BOOST_OUTCOME_TRY(o,
                       impl_->store->settle(settle_request{id, actual_tokens, t, day_of(t), impl_->opts.default_tier}));
+    impl_->forget(o.res.user);  // a commit below the estimate refunds tokens
     return o.res;
   });
 }
@@ -258,6 +394,7 @@ result<reservation> quota_service::release(const reservation_id& id) {
     const sys_time t = now();
     BOOST_OUTCOME_TRY(o,
                       impl_->store->settle(settle_request{id, std::nullopt, t, day_of(t), impl_->opts.default_tier}));
+    impl_->forget(o.res.user);
     return o.res;
   });
 }
@@ -327,12 +464,16 @@ result<void> check_event_type(std::string_view type) {
 
 result<std::int64_t> quota_service::reset_daily_quotas(const std::optional<user_id>& user) {
   const sys_time t = now();
-  return reset_impl(*impl_->store, reset_kind::daily, user, t, day_of(t));
+  auto r = reset_impl(*impl_->store, reset_kind::daily, user, t, day_of(t));
+  user ? impl_->forget(*user) : impl_->forget_all();
+  return r;
 }
 
 result<std::int64_t> quota_service::reset_monthly_quotas(const std::optional<user_id>& user) {
   const sys_time t = now();
-  return reset_impl(*impl_->store, reset_kind::monthly, user, t, day_of(t));
+  auto r = reset_impl(*impl_->store, reset_kind::monthly, user, t, day_of(t));
+  user ? impl_->forget(*user) : impl_->forget_all();
+  return r;
 }
 
 result<usage_event> quota_service::log_usage_event(const user_id& user, std::string event_type,

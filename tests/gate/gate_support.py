@@ -25,6 +25,7 @@ import unittest
 import uuid
 
 GATE = os.environ.get("KQ_GATE_BIN", "")
+USER_SERVICE = os.environ.get("KQ_USER_SERVICE_BIN", "")
 CLI = os.environ.get("KQ_CLI_BIN", "")
 BACKEND = os.environ.get("KQ_TEST_BACKEND", "sqlite")
 PG_DIR = os.environ.get("KQ_TEST_PG_DIR", "")
@@ -78,10 +79,10 @@ class Database:
 class Gate:
     """kauri-chat-gate on 127.0.0.1:0; stderr (the request log) kept."""
 
-    def __init__(self, db, secret_file, *flags, workdir):
+    def __init__(self, db, secret_file, *flags, workdir, binary=None):
         self.log_path = os.path.join(workdir, f"gate-{uuid.uuid4().hex[:6]}.log")
         self.log = open(self.log_path, "w")
-        cmd = [GATE, "--db", db.url, "--listen", "127.0.0.1:0", "--jwt-secret-file", secret_file] + list(flags)
+        cmd = [binary or GATE, "--db", db.url, "--listen", "127.0.0.1:0", "--jwt-secret-file", secret_file] + list(flags)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         m = re.match(r"listening on http://127\.0\.0\.1:(\d+)$", line.strip())
@@ -212,6 +213,14 @@ class GateTestCase(unittest.TestCase):
 
     def start_gate(self, *flags):
         g = Gate(self.db, self.secret_file, *flags, workdir=self.dir)
+        self.gates.append(g)
+        return g
+
+    def start_user_service(self):
+        """kauri-user-service on the same database and secret (the same
+        operational contract as the gate, so Gate drives it too)."""
+        self.assertTrue(USER_SERVICE and os.access(USER_SERVICE, os.X_OK), "KQ_USER_SERVICE_BIN must name it")
+        g = Gate(self.db, self.secret_file, "--migrate", workdir=self.dir, binary=USER_SERVICE)
         self.gates.append(g)
         return g
 

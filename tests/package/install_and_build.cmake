@@ -39,6 +39,7 @@ run_step(install ${CMAKE_COMMAND} --install ${KQ_BINARY_DIR} --prefix ${prefix} 
 
 # 2. The installed layout.
 set(expected
+    include/kauri_quota/http_answer.hpp
     include/kauri_quota/kauri_quota.hpp
     include/kauri_quota/quota_service.hpp
     include/kauri_quota/result.hpp

@@ -25,6 +25,14 @@ const STRINGS = {
     remaining_monthly: (r, q) => `${r} of ${q} messages left this month`,
     unlimited: "Unlimited messages",
     warning_daily: (used, q) => `You have used ${used} of your ${q} messages today. Consider upgrading your plan.`,
+    spent_daily: (q) => `You have used all ${q} of today's messages.`,
+    spent_monthly: (q) => `You have used all ${q} of this month's messages.`,
+    exceeded: {
+      daily: (n) => `You have reached your daily limit of ${n} messages.`,
+      monthly: (n) => `You have reached your monthly limit of ${n} messages.`,
+      tokens: (n) => `You have used this month's ${n.toLocaleString("en-GB")} tokens.`,
+    },
+    suggest: (tier) => `Upgrade to ${tier} to keep chatting.`,
     warning_monthly: (used, q) => `You have used ${used} of your ${q} messages this month. Consider upgrading your plan.`,
     warning_tokens: (pct) => `You have used ${pct}% of this month's tokens. Consider upgrading your plan.`,
     resets: (when) => `Your quota resets on ${when}.`,
@@ -55,6 +63,14 @@ const STRINGS = {
     remaining_monthly: (r, q) => `${r} message${r > 1 ? "s" : ""} restant${r > 1 ? "s" : ""} sur ${q} ce mois-ci`,
     unlimited: "Messages illimités",
     warning_daily: (used, q) => `Vous avez utilisé ${used} de vos ${q} messages aujourd’hui. Pensez à passer à une offre supérieure.`,
+    spent_daily: (q) => `Vous avez utilisé vos ${q} messages du jour.`,
+    spent_monthly: (q) => `Vous avez utilisé vos ${q} messages du mois.`,
+    exceeded: {
+      daily: (n) => `Vous avez atteint votre limite quotidienne de ${n} messages.`,
+      monthly: (n) => `Vous avez atteint votre limite mensuelle de ${n} messages.`,
+      tokens: (n) => `Vous avez utilisé les ${n.toLocaleString("fr-FR")} jetons de ce mois.`,
+    },
+    suggest: (tier) => `Passez à l’offre ${tier} pour continuer à discuter.`,
     warning_monthly: (used, q) => `Vous avez utilisé ${used} de vos ${q} messages ce mois-ci. Pensez à passer à une offre supérieure.`,
     warning_tokens: (pct) => `Vous avez utilisé ${pct} % des jetons de ce mois. Pensez à passer à une offre supérieure.`,
     resets: (when) => `Votre quota sera renouvelé le ${when}.`,
@@ -168,8 +184,8 @@ function updateQuota(response) {
       warning = text(used, item.q, Math.floor(ratio * 100));
     }
   };
-  consider("daily", day, (used, q) => T.warning_daily(used, q));
-  consider("monthly", month, (used, q) => T.warning_monthly(used, q));
+  consider("daily", day, (used, q) => (used >= q ? T.spent_daily(q) : T.warning_daily(used, q)));
+  consider("monthly", month, (used, q) => (used >= q ? T.spent_monthly(q) : T.warning_monthly(used, q)));
   if (state.tokens && policy.tokens)
     consider("tokens", { r: state.tokens.r, q: policy.tokens.q }, (used, q, pct) => T.warning_tokens(pct));
   $("warning").textContent = warning;
@@ -185,9 +201,25 @@ function formatInstant(iso) {
   });
 }
 
+function tierName(id) {
+  return id ? id.charAt(0).toUpperCase() + id.slice(1) : "";
+}
+
+// The dialog's text in the page's language, from the denial's fields (the
+// reset instant is shown once, in the reader's format); the server's own
+// sentence when the limit is not one the page knows.
+function denialText(body) {
+  const known = T.exceeded[body.limit];
+  if (!known || typeof body.limit_value !== "number") {
+    return LANG === "fr" ? body.message_fr || body.message : body.message_en || body.message;
+  }
+  let text = known(body.limit_value);
+  if (body.suggested_tier) text += " " + T.suggest(tierName(body.suggested_tier));
+  return text;
+}
+
 function showQuotaDialog(body) {
-  const message = LANG === "fr" ? body.message_fr || body.message : body.message_en || body.message;
-  $("quota-dialog-message").textContent = message;
+  $("quota-dialog-message").textContent = denialText(body);
   $("quota-dialog-reset").textContent = body.resets_at ? T.resets(formatInstant(body.resets_at)) : "";
   const upgrade = $("quota-dialog-upgrade");
   if (config.pricing_url) {
@@ -259,7 +291,7 @@ async function onSend(event) {
   const button = $("send");
   button.disabled = true;
   button.textContent = T.sending;
-  addMessage("user", text);
+  const bubble = addMessage("user", text);
   input.value = "";
   try {
     const response = await send(text);
@@ -268,6 +300,9 @@ async function onSend(event) {
     if (response.ok) {
       addMessage("assistant", body.reply || "");
     } else if (response.status === 429) {
+      // Not sent: the text goes back to the box for later.
+      bubble.remove();
+      input.value = text;
       showQuotaDialog(body);
     } else if (response.status === 401) {
       setToken(null);
