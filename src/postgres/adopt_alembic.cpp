@@ -1,6 +1,7 @@
 // Adoption of a database created by the original system's Alembic
 // migrations (revision 64df4342ae35): its four tables are recorded as
 // migrations 0001-0004 without touching a row.
+#include "core/migration_runner.hpp"
 #include "core/migrations.hpp"
 #include "core/sql_support.hpp"
 #include "core/validate.hpp"
@@ -8,7 +9,7 @@
 
 namespace kauri_quota::detail::postgres {
 
-attempt<bool> postgres_storage::adopt_alembic(connection& c) {
+attempt<bool> adopt_alembic(pq::connection& c) {
   // A database created by the original system's Alembic migrations: record
   // 0001-0004 as applied without touching its rows.
   auto r = c.exec_simple(
@@ -42,7 +43,7 @@ attempt<bool> postgres_storage::adopt_alembic(connection& c) {
     auto ins = c.exec_params(
         "INSERT INTO kauri_quota_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (version) DO NOTHING",
-        {std::to_string(m.version), std::string(m.name) + " (adopted from Alembic)", detail::checksum_hex(m.up), now});
+        {std::to_string(m.version), std::string(m.name) + " (adopted from Alembic)", migration_checksum(m), now});
     if (auto* f = std::get_if<failure>(&ins)) return std::move(*f);
   }
   return true;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "core/connection_pool.hpp"
+#include "core/migration_runner.hpp"
 #include "core/migrations.hpp"
 #include "postgres/pq.hpp"
 #include "postgres/rows.hpp"
@@ -54,6 +55,12 @@ auto exception_barrier(F&& f) -> decltype(f()) {
     return make_error(errc::internal, "unexpected failure");
   }
 }
+
+/// The version recorded in kauri_quota_migrations (0 without the table).
+attempt<int> read_schema_version(pq::connection& c);
+/// Records 0001-0004 as applied on a database created by the original
+/// system's Alembic migrations; true when it did (adopt_alembic.cpp).
+attempt<bool> adopt_alembic(pq::connection& c);
 
 class postgres_storage final : public storage {
  public:
@@ -105,10 +112,6 @@ class postgres_storage final : public storage {
   template <class T, class F>
   result<T> run_ready(bool safe_to_repeat, F&& f);
 
-  static attempt<int> read_version(connection& c);
-  std::optional<error> version_error(int v) const;
-  result<void> apply_migration(connection& c, const embedded_migration& m, bool up, const migrate_options& opts);
-  attempt<bool> adopt_alembic(connection& c);
   void backoff(int attempt_no);
 
   postgres_options opts_;
@@ -155,9 +158,9 @@ result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f) {
 template <class T, class F>
 result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f) {
   if (!ready_.load(std::memory_order_acquire)) {
-    auto v = run<int>(true, [&](connection& c) { return read_version(c); });
+    auto v = run<int>(true, [&](connection& c) { return read_schema_version(c); });
     if (!v) return v.error();
-    if (auto e = version_error(v.value())) return *e;
+    if (auto e = version_error(v.value(), static_cast<int>(postgres_migrations().size()))) return *e;
     ready_.store(true, std::memory_order_release);
   }
   return run<T>(safe_to_repeat, std::forward<F>(f));

@@ -55,6 +55,9 @@ inline constexpr const char* sql_events =
     "SELECT id, user_id::text, event_type, messages_count, tokens_count, quota_tier, request_ip, user_agent,"
     " event_metadata::text, usage_date, event_timestamp FROM usage_logs"
     " WHERE user_id = $1 AND ($2::text IS NULL OR event_type = $2) ORDER BY id DESC LIMIT $3";
+inline constexpr const char* sql_has_migrations_table = "SELECT to_regclass('kauri_quota_migrations') IS NOT NULL";
+inline constexpr const char* sql_list_migrations =
+    "SELECT version, name, checksum, applied_at FROM kauri_quota_migrations";
 inline constexpr const char* sql_version = "SELECT COALESCE(MAX(version), 0) FROM kauri_quota_migrations";
 inline constexpr const char* sql_create_migrations_table =
     "CREATE TABLE IF NOT EXISTS kauri_quota_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "core/connection_pool.hpp"
+#include "core/migration_runner.hpp"
 #include "core/migrations.hpp"
 #include "sqlite/connection.hpp"
 
@@ -25,6 +26,9 @@
 #include <string>
 
 namespace kauri_quota::detail::sqlite {
+
+/// The version recorded in kauri_quota_migrations (0 without the table).
+int read_schema_version(connection& c);
 
 class sqlite_storage final : public storage {
  public:
@@ -91,16 +95,13 @@ class sqlite_storage final : public storage {
   auto run_ready(F&& f) -> decltype(f(std::declval<connection&>())) {
     return run([&](connection& c) -> decltype(f(c)) {
       if (ready_.load(std::memory_order_acquire) == false) {
-        int v = read_version(c);
-        if (auto e = version_error(v)) return *e;
+        const int v = read_schema_version(c);
+        if (auto e = version_error(v, static_cast<int>(sqlite_migrations().size()))) return *e;
         ready_.store(true, std::memory_order_release);
       }
       return f(c);
     });
   }
-
-  static int read_version(connection& c);
-  std::optional<error> version_error(int v) const;
 
   // Operations used inside transactions ------------------------------------
   /// Subscription, applied tier and counters of `day` in one statement.
@@ -126,9 +127,6 @@ class sqlite_storage final : public storage {
   };
   std::optional<stored_key> find_key(connection& c, const user_id& u, const request_id& r);
   void put_key(connection& c, const user_id& u, const request_id& r, const stored_key& k, local_date day, sys_time now);
-
-  result<void> apply_migration(connection& c, const detail::embedded_migration& m, bool up,
-                               const migrate_options& opts);
 
   sqlite_options opts_;
   std::string path_;

@@ -1,4 +1,9 @@
-// The migration hooks of the SQLite backend.
+// The migration hooks of the SQLite backend: the runner in
+// core/migration_runner.cpp decides what to run; these run it. Each
+// migration is one BEGIN IMMEDIATE transaction, which is also what keeps
+// two migrators from interleaving: the second waits for the write lock and
+// then finds the version already moved.
+#include "core/migration_runner.hpp"
 #include "core/migration_script.hpp"
 #include "core/migrations.hpp"
 #include "core/sql_support.hpp"
@@ -18,160 +23,159 @@ bool column_exists(connection& c, const std::string& table, const std::string& c
   return s.executeStep();
 }
 
-}  // namespace
-
-int sqlite_storage::read_version(connection& c) {
+bool has_migrations_table(connection& c) {
   auto& has = c.stmt(sql_has_migrations_table);
-  bool exists = has.executeStep();
+  const bool exists = has.executeStep();
   has.reset();
-  if (!exists) return 0;
-  auto& v = c.stmt(sql_version);
-  v.executeStep();
-  int version = v.getColumn(0).getInt();
-  v.reset();
-  return version;
+  return exists;
 }
 
-std::optional<error> sqlite_storage::version_error(int v) const {
-  const int head = static_cast<int>(detail::sqlite_migrations().size());
-  if (v == head) return std::nullopt;
-  if (v > head)
-    return make_error(errc::schema_mismatch,
-                      fmt::format("database schema is at version {}, newer than this library knows ({}); "
-                                  "upgrade kauri_quota",
-                                  v, head));
-  return make_error(errc::schema_mismatch,
-                    fmt::format("database schema is at version {} but version {} is needed; run `kauri-quota "
-                                "migrate` (or storage::migrate) first",
-                                v, head));
+std::vector<applied_migration> read_applied(connection& c) {
+  std::vector<applied_migration> out;
+  if (!has_migrations_table(c)) return out;
+  auto& s = c.stmt(sql_list_migrations);
+  while (s.executeStep())
+    out.push_back(
+        {s.getColumn(0).getInt(), s.getColumn(1).getString(), s.getColumn(2).getString(), column_time(s.getColumn(3))});
+  return out;
 }
 
-result<int> sqlite_storage::schema_version() {
-  return run([&](connection& c) -> result<int> { return read_version(c); });
+class hooks final : public migration_hooks {
+ public:
+  explicit hooks(connection& c) : c_(c) {}
+
+  result<bool> prepare() override {
+    c_.db().exec(sql_create_migrations_table);
+    return false;
+  }
+  result<int> current_version() override { return read_schema_version(c_); }
+  result<std::vector<applied_migration>> applied() override { return read_applied(c_); }
+  result<void> apply(const embedded_migration& m, bool up, const std::vector<script_statement>& statements,
+                     const migrate_options& opts) override;
+
+ private:
+  /// "backfill TABLE CONDITION": the statement in batches, each in its own
+  /// short transaction, so writers are never blocked for long. Called with
+  /// no transaction open.
+  void backfill(const embedded_migration& m, const backfill_directive& b, const std::string& text,
+                const migrate_options& opts);
+
+  connection& c_;
+};
+
+void hooks::backfill(const embedded_migration& m, const backfill_directive& b, const std::string& text,
+                     const migrate_options& opts) {
+  std::int64_t total = 0;
+  {
+    SQLite::Statement count(
+        c_.db(), fmt::format("SELECT count(*) FROM {} WHERE {}", b.table, b.condition.empty() ? "1" : b.condition));
+    count.executeStep();
+    total = count.getColumn(0).getInt64();
+  }
+  std::int64_t done = 0;
+  SQLite::Statement batch(c_.db(), text);
+  if (opts.progress) opts.progress({m.version, "backfill " + b.table, 0, total});
+  for (;;) {
+    txn btx(c_, true);
+    batch.reset();
+    batch.bind(":batch", static_cast<std::int64_t>(std::max<std::int64_t>(1, opts.batch_size)));
+    const int changed = batch.exec();
+    btx.commit();
+    if (changed == 0) break;
+    done += changed;
+    if (opts.progress) opts.progress({m.version, "backfill " + b.table, std::min(done, total), total});
+  }
 }
 
-result<std::vector<migration_info>> sqlite_storage::migrations() {
-  return run([&](connection& c) -> result<std::vector<migration_info>> {
-    std::vector<migration_info> out;
-    for (const auto& m : detail::sqlite_migrations()) out.push_back({m.version, m.name, std::nullopt});
-    auto& has = c.stmt(sql_has_migrations_table);
-    bool exists = has.executeStep();
-    has.reset();
-    if (!exists) return out;
-    auto& s = c.stmt(sql_list_migrations);
-    while (s.executeStep()) {
-      int v = s.getColumn(0).getInt();
-      auto it = std::find_if(out.begin(), out.end(), [&](const migration_info& m) { return m.version == v; });
-      if (it == out.end()) {
-        out.push_back({v, s.getColumn(1).getString(), column_time(s.getColumn(2))});
-      } else {
-        it->applied_at = column_time(s.getColumn(2));
-      }
-    }
-    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.version < b.version; });
-    return out;
-  });
-}
-
-result<void> sqlite_storage::apply_migration(connection& c, const detail::embedded_migration& m, bool up,
-                                             const migrate_options& opts) {
-  const auto statements = detail::split_script(up ? m.up : m.down);
-  const std::string checksum = detail::checksum_hex(m.up);
+result<void> hooks::apply(const embedded_migration& m, bool up, const std::vector<script_statement>& statements,
+                          const migrate_options& opts) {
   const sys_time now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   try {
-    auto tx = std::make_unique<txn>(c, true);
+    auto tx = std::make_unique<txn>(c_, true);
     // Another process may have moved the schema while we waited for the lock.
-    const int current = read_version(c);
+    const int current = read_schema_version(c_);
     if (up ? current >= m.version : current < m.version) {
       tx->commit();
       return ok();
     }
     for (const auto& st : statements) {
-      if (st.directive.rfind("backfill ", 0) == 0) {
-        // "backfill TABLE CONDITION": run the statement in batches, each in
-        // its own short transaction, so writers are never blocked for long.
-        std::string spec = st.directive.substr(9);
-        auto sp = spec.find(' ');
-        std::string table = spec.substr(0, sp);
-        std::string condition = sp == std::string::npos ? "1" : spec.substr(sp + 1);
+      if (const auto* b = std::get_if<backfill_directive>(&st.directive)) {
         tx->commit();
-        std::int64_t total = 0;
-        {
-          SQLite::Statement count(c.db(), fmt::format("SELECT count(*) FROM {} WHERE {}", table, condition));
-          count.executeStep();
-          total = count.getColumn(0).getInt64();
-        }
-        std::int64_t done = 0;
-        SQLite::Statement batch(c.db(), st.text);
-        if (opts.progress) opts.progress({m.version, "backfill " + table, 0, total});
-        for (;;) {
-          txn btx(c, true);
-          batch.reset();
-          batch.bind(":batch", static_cast<std::int64_t>(std::max<std::int64_t>(1, opts.batch_size)));
-          int changed = batch.exec();
-          btx.commit();
-          if (changed == 0) break;
-          done += changed;
-          if (opts.progress) opts.progress({m.version, "backfill " + table, std::min(done, total), total});
-        }
-        tx = std::make_unique<txn>(c, true);
+        backfill(m, *b, st.text, opts);
+        tx = std::make_unique<txn>(c_, true);
+        continue;
+      }
+      if (std::holds_alternative<batches_by_id_directive>(st.directive))
+        return make_error(errc::migration_failed,
+                          fmt::format("migration {:04d} {} ({}) uses `-- kq:batches-by-id`, which the SQLite runner "
+                                      "does not support (use backfill)",
+                                      m.version, m.name, up ? "up" : "down"));
+      if (std::holds_alternative<commit_directive>(st.directive)) {
+        tx->commit();
+        tx = std::make_unique<txn>(c_, true);
+      }
+      if (std::holds_alternative<no_transaction_directive>(st.directive)) {
+        tx->commit();
+        c_.db().exec(st.text);
+        tx = std::make_unique<txn>(c_, true);
         continue;
       }
       if (up) {
         std::string table;
         std::string column;
-        if (detail::parse_add_column(st.text, table, column) && column_exists(c, table, column)) continue;
+        if (parse_add_column(st.text, table, column) && column_exists(c_, table, column)) continue;
       }
-      c.db().exec(st.text);
+      c_.db().exec(st.text);
     }
     if (up) {
-      c.db().exec(sql_create_migrations_table);
-      SQLite::Statement rec(c.db(), sql_record_migration);
+      c_.db().exec(sql_create_migrations_table);
+      SQLite::Statement rec(c_.db(), sql_record_migration);
       rec.bind(1, m.version);
       rec.bind(2, m.name);
-      rec.bind(3, checksum);
+      rec.bind(3, migration_checksum(m));
       rec.bind(4, format_db_time(now));
       rec.exec();
     } else {
-      SQLite::Statement del(c.db(), sql_forget_migration);
+      SQLite::Statement del(c_.db(), sql_forget_migration);
       del.bind(1, m.version);
       del.exec();
     }
     tx->commit();
     return ok();
   } catch (const SQLite::Exception& e) {
-    c.rollback_if_open();
+    c_.rollback_if_open();
     return make_error(
         map_sqlite_code(e.getErrorCode()) == errc::storage_busy ? errc::storage_busy : errc::migration_failed,
         fmt::format("migration {:04d} {} ({}) failed: {}", m.version, m.name, up ? "up" : "down", e.what()));
   }
 }
 
+}  // namespace
+
+int read_schema_version(connection& c) {
+  if (!has_migrations_table(c)) return 0;
+  auto& v = c.stmt(sql_version);
+  v.executeStep();
+  const int version = v.getColumn(0).getInt();
+  v.reset();
+  return version;
+}
+
+result<int> sqlite_storage::schema_version() {
+  return run([&](connection& c) -> result<int> { return read_schema_version(c); });
+}
+
+result<std::vector<migration_info>> sqlite_storage::migrations() {
+  return run([&](connection& c) -> result<std::vector<migration_info>> {
+    return list_migrations(sqlite_migrations(), read_applied(c));
+  });
+}
+
 result<migrate_report> sqlite_storage::migrate(const migrate_options& opts) {
   return run([&](connection& c) -> result<migrate_report> {
-    const auto all = detail::sqlite_migrations();
-    const int head = static_cast<int>(all.size());
-    const int target = opts.to.value_or(head);
-    if (target < 0 || target > head)
-      return make_error(errc::invalid_argument, fmt::format("migration target must be between 0 and {}", head));
-    if (opts.batch_size < 1 || opts.batch_size > 1'000'000)
-      return make_error(errc::invalid_argument, "batch_size must be between 1 and 1000000");
-    c.db().exec(sql_create_migrations_table);
-    migrate_report report;
-    report.from_version = read_version(c);
-    if (report.from_version > head) return *version_error(report.from_version);
-    for (int v = report.from_version + 1; v <= target; ++v) {
-      auto r = apply_migration(c, all[static_cast<std::size_t>(v - 1)], true, opts);
-      if (!r) return r.error();
-      report.applied.push_back(v);
-    }
-    for (int v = report.from_version; v > target; --v) {
-      auto r = apply_migration(c, all[static_cast<std::size_t>(v - 1)], false, opts);
-      if (!r) return r.error();
-      report.reverted.push_back(v);
-    }
-    report.to_version = read_version(c);
-    ready_.store(report.to_version == head, std::memory_order_release);
+    hooks h(c);
+    BOOST_OUTCOME_TRY(report, run_migrations(sqlite_migrations(), h, opts));
+    ready_.store(report.to_version == static_cast<int>(sqlite_migrations().size()), std::memory_order_release);
     return report;
   });
 }

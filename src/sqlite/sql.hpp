@@ -12,7 +12,8 @@ inline constexpr const char* sql_create_migrations_table =
     "CREATE TABLE IF NOT EXISTS kauri_quota_migrations ("
     " version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL,"
     " applied_at DATETIME NOT NULL)";
-inline constexpr const char* sql_list_migrations = "SELECT version, name, applied_at FROM kauri_quota_migrations";
+inline constexpr const char* sql_list_migrations =
+    "SELECT version, name, checksum, applied_at FROM kauri_quota_migrations";
 inline constexpr const char* sql_record_migration =
     "INSERT INTO kauri_quota_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)";
 inline constexpr const char* sql_forget_migration = "DELETE FROM kauri_quota_migrations WHERE version = ?1";
