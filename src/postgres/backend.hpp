@@ -58,6 +58,10 @@ auto exception_barrier(F&& f) -> decltype(f()) {
 
 /// The version recorded in kauri_quota_migrations (0 without the table).
 attempt<int> read_schema_version(pq::connection& c);
+/// schema_mismatch for function states a library must not run on
+/// (function_set.cpp).
+std::optional<error> function_state_error(const function_set_info& info);
+
 /// Records 0001-0004 as applied on a database created by the original
 /// system's Alembic migrations; true when it did (adopt_alembic.cpp).
 attempt<bool> adopt_alembic(pq::connection& c);
@@ -71,6 +75,7 @@ class postgres_storage final : public storage {
   result<int> schema_version() override;
   result<std::vector<migration_info>> migrations() override;
   result<migrate_report> migrate(const migrate_options& opts) override;
+  result<function_set_info> server_functions() override;
 
   result<std::vector<tier>> tiers(bool visible_only) override;
   result<tier> get_tier(const tier_id& id) override;
@@ -161,6 +166,11 @@ result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f) {
     auto v = run<int>(true, [&](connection& c) { return read_schema_version(c); });
     if (!v) return v.error();
     if (auto e = version_error(v.value(), static_cast<int>(postgres_migrations().size()))) return *e;
+    // Once per storage: the server functions must be ones this library
+    // can call (function_set.hpp).
+    auto fs = server_functions();
+    if (!fs) return fs.error();
+    if (auto e = function_state_error(fs.value())) return *e;
     ready_.store(true, std::memory_order_release);
   }
   return run<T>(safe_to_repeat, std::forward<F>(f));

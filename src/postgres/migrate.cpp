@@ -7,6 +7,7 @@
 #include "core/migrations.hpp"
 #include "core/sql_support.hpp"
 #include "postgres/backend.hpp"
+#include "postgres/function_set.hpp"
 #include "postgres/sql.hpp"
 
 #include <algorithm>
@@ -61,6 +62,16 @@ class hooks final : public migration_hooks {
   result<std::vector<applied_migration>> applied() override { return as_result(read_applied(c_)); }
   result<void> apply(const embedded_migration& m, bool up, const std::vector<script_statement>& statements,
                      const migrate_options& opts) override;
+  /// At the newest version, the repeatable functions are installed after
+  /// the migrations (whenever their text, version or catalog differs).
+  result<void> finish(const migrate_report& report) override {
+    if (report.to_version != static_cast<int>(postgres_migrations().size())) return ok();
+    auto r = install_function_set(c_, embedded_function_set());
+    if (auto* f = std::get_if<failure>(&r))
+      return make_error(f->connection_lost ? errc::storage_unavailable : errc::migration_failed,
+                        fmt::format("installing the server functions failed: {}", f->err.message));
+    return ok();
+  }
 
  private:
   /// Waits for the migration advisory lock by polling, each try its own
@@ -169,6 +180,10 @@ attempt<int> read_schema_version(connection& c) {
   auto v = c.exec("kq_version", sql_version, {});
   if (auto* f = std::get_if<failure>(&v)) return std::move(*f);
   return static_cast<int>(std::get<rows>(v).i64(0, 0));
+}
+
+result<function_set_info> postgres_storage::server_functions() {
+  return run<function_set_info>(true, [&](connection& c) { return read_function_state(c, embedded_function_set()); });
 }
 
 result<int> postgres_storage::schema_version() {

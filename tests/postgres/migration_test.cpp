@@ -45,4 +45,6 @@ TEST_CASE("two PostgreSQL migrators started at once do not interleave") {
   CHECK(first.value().applied.size() + second.value().applied.size() == static_cast<std::size_t>(newest));
   CHECK((first.value().applied.empty() || second.value().applied.empty()));
   CHECK(kq_test::pg_query("SELECT count(*) FROM kauri_quota_migrations", db.pg_database) == std::to_string(newest));
+  CHECK(kq_test::pg_query("SELECT count(*) FROM kauri_quota_function_set", db.pg_database) == "1");
+  CHECK(must(db.store->server_functions()).state == function_state::current);
 }
