@@ -96,6 +96,15 @@ class progress_line {
   bool shown_ = false;
 };
 
+/// The state of the server functions after a migration, on backends that
+/// have them.
+void print_functions_after_migrate(kq::storage& db) {
+  auto fs = db.server_functions();
+  if (!fs || fs.value().state == kq::function_state::none) return;
+  print(fmt::format("functions {} (version {})\n", kq::to_string(fs.value().state),
+                    fs.value().installed_version ? std::to_string(*fs.value().installed_version) : "none"));
+}
+
 int run_migrate(const command& cmd, const settings& s) {
   auto store = open_store(s, true);
   if (!store) return report(store.error());
@@ -130,9 +139,11 @@ int run_migrate(const command& cmd, const settings& s) {
   if (r.adopted) print("recognised a database created by the original migrations; recorded 0001-0004 as applied\n");
   if (r.applied.empty() && r.reverted.empty()) {
     print(fmt::format("already at version {}; nothing to do\n", r.to_version));
+    print_functions_after_migrate(db);
     return exit_ok;
   }
   print(fmt::format("migrated {} from version {} to {}\n", kq::redact_url(s.url), r.from_version, r.to_version));
+  print_functions_after_migrate(db);
   if (!r.applied.empty()) print(fmt::format("applied  {}\n", versions_text(r.applied).substr(1)));
   if (!r.reverted.empty()) print(fmt::format("reverted {}\n", versions_text(r.reverted).substr(1)));
   return exit_ok;
@@ -148,6 +159,9 @@ int run_schema(const settings& s) {
   if (!list) return report(list.error());
   int newest = 0;
   for (const kq::migration_info& m : list.value()) newest = std::max(newest, m.version);
+  auto functions = db.server_functions();
+  if (!functions) return report(functions.error());
+  const kq::function_set_info& fs = functions.value();
 
   if (s.json) {
     std::string items = "[";
@@ -157,9 +171,17 @@ int run_schema(const settings& s) {
                            m.applied_at ? kq::json_quote(kq::format_time(*m.applied_at)) : "null");
     }
     items += "]";
-    print_json(fmt::format(R"({{"database":{},"backend":{},"current_version":{},"newest_version":{},"migrations":{}}})",
-                           kq::json_quote(kq::redact_url(s.url)), kq::json_quote(db.backend()), version.value(), newest,
-                           items));
+    const std::string functions_json =
+        fs.state == kq::function_state::none
+            ? std::string("null")
+            : fmt::format(R"({{"state":{},"library_version":{},"installed_version":{},"detail":{}}})",
+                          kq::json_quote(kq::to_string(fs.state)), fs.library_version,
+                          fs.installed_version ? std::to_string(*fs.installed_version) : std::string("null"),
+                          kq::json_quote(fs.detail));
+    print_json(fmt::format(
+        R"({{"database":{},"backend":{},"current_version":{},"newest_version":{},"migrations":{},"functions":{}}})",
+        kq::json_quote(kq::redact_url(s.url)), kq::json_quote(db.backend()), version.value(), newest, items,
+        functions_json));
     return exit_ok;
   }
   print(fmt::format("{:<10}{} ({})\n", "database", kq::redact_url(s.url), db.backend()));
@@ -168,6 +190,13 @@ int run_schema(const settings& s) {
   for (const kq::migration_info& m : list.value()) {
     print(fmt::format("  {:04d}  {:<40}{}\n", m.version, m.name,
                       m.applied_at ? "applied " + show_instant(*m.applied_at, s.zone) : std::string("pending")));
+  }
+  if (fs.state != kq::function_state::none) {
+    print(fmt::format("{:<10}{} (library version {}, installed {})\n", "functions", kq::to_string(fs.state),
+                      fs.library_version, fs.installed_version ? std::to_string(*fs.installed_version) : "none"));
+    if (!fs.detail.empty()) print(fmt::format("          {}\n", fs.detail));
+    if (fs.state != kq::function_state::current && fs.state != kq::function_state::newer)
+      print("          run `kauri-quota migrate` to reinstall them\n");
   }
   return exit_ok;
 }

@@ -74,6 +74,43 @@ struct migrate_report {
   bool adopted = false;       ///< an original (Alembic) database was recognised
 };
 
+/// How the server-side functions of a database (PostgreSQL) compare with
+/// the set this library embeds. SQLite has none: `none`.
+enum class function_state {
+  none,     ///< the backend has no server-side functions
+  current,  ///< the set this library embeds, unaltered
+  stale,    ///< an older set, or this version with other text: `migrate` reinstalls it
+  newer,    ///< a newer library installed a newer set; this library keeps working on it
+  missing,  ///< never installed as a set, or some of its functions are gone
+  altered,  ///< a function was changed by hand since the set was installed
+};
+
+constexpr std::string_view to_string(function_state s) noexcept {
+  switch (s) {
+    case function_state::none:
+      return "none";
+    case function_state::current:
+      return "current";
+    case function_state::stale:
+      return "stale";
+    case function_state::newer:
+      return "newer";
+    case function_state::missing:
+      return "missing";
+    case function_state::altered:
+      return "altered";
+  }
+  return "none";
+}
+
+/// What storage::server_functions() found.
+struct function_set_info {
+  function_state state = function_state::none;
+  int library_version = 0;               ///< the version of the set this library embeds
+  std::optional<int> installed_version;  ///< empty when none is recorded
+  std::string detail;                    ///< what differs, in a sentence (empty when current)
+};
+
 /// Abstract storage. Every call is one transaction: it happens entirely or
 /// not at all, and an error result means nothing was changed, except for a
 /// lost acknowledgement (see the top of this header: retry with the same
@@ -100,6 +137,10 @@ class storage {
   /// migration_failed when a step failed (that step was rolled back; the
   /// steps before it stay applied).
   virtual result<migrate_report> migrate(const migrate_options& opts) = 0;
+  /// The state of the server-side functions. Operations refuse to run
+  /// (schema_mismatch) when they are stale by version, missing or altered;
+  /// migrate() reinstalls them. The default is for backends without any.
+  virtual result<function_set_info> server_functions() { return function_set_info{}; }
 
   // Tiers.
   /// All tiers, or the visible ones, by display order.

@@ -1,5 +1,7 @@
 #include "core/migration_script.hpp"
 
+#include <fmt/format.h>
+
 #include <cctype>
 
 namespace kauri_quota::detail {
@@ -20,9 +22,49 @@ std::string_view dollar_tag(std::string_view s, std::size_t i) {
   return {};
 }
 
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+/// The first word of `s` and the rest, both trimmed.
+std::pair<std::string_view, std::string_view> first_word(std::string_view s) {
+  s = trim(s);
+  std::size_t i = 0;
+  while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return {s.substr(0, i), trim(s.substr(i))};
+}
+
+error bad_directive(std::string_view text, std::string_view why) {
+  return make_error(errc::migration_failed, fmt::format("directive `-- kq:{}` {}", trim(text), why));
+}
+
 }  // namespace
 
-std::vector<script_statement> split_script(std::string_view sql) {
+result<script_directive> parse_directive(std::string_view text) {
+  const auto [word, rest] = first_word(text);
+  if (word == "backfill") {
+    const auto [table, condition] = first_word(rest);
+    if (table.empty()) return bad_directive(text, "names no table (want `backfill TABLE [CONDITION]`)");
+    return script_directive{backfill_directive{std::string(table), std::string(condition)}};
+  }
+  if (word == "batches-by-id") {
+    const auto [table, extra] = first_word(rest);
+    if (table.empty() || !extra.empty()) return bad_directive(text, "wants exactly one table (`batches-by-id TABLE`)");
+    return script_directive{batches_by_id_directive{std::string(table)}};
+  }
+  if (word == "commit" || word == "no-transaction") {
+    if (!rest.empty()) return bad_directive(text, "takes no argument");
+    if (word == "commit") return script_directive{commit_directive{}};
+    return script_directive{no_transaction_directive{}};
+  }
+  return bad_directive(text,
+                       "is not a known directive (backfill, batches-by-id, commit, no-transaction); a misspelt "
+                       "directive would run its statement as plain SQL");
+}
+
+result<std::vector<script_statement>> split_script(std::string_view sql) {
   std::vector<script_statement> out;
   script_statement cur;
   std::size_t i = 0;
@@ -33,10 +75,11 @@ std::vector<script_statement> split_script(std::string_view sql) {
       if (end == std::string_view::npos) end = sql.size();
       std::string_view comment = sql.substr(i + 2, end - i - 2);
       while (!comment.empty() && comment.front() == ' ') comment.remove_prefix(1);
-      if (comment.substr(0, 3) == "kq:" && blank(cur.text)) {
-        cur.directive = std::string(comment.substr(3));
-        while (!cur.directive.empty() && std::isspace(static_cast<unsigned char>(cur.directive.back())))
-          cur.directive.pop_back();
+      if (comment.substr(0, 3) == "kq:") {
+        if (!blank(cur.text))
+          return bad_directive(comment.substr(3), "stands inside a statement; put it on the line before one");
+        BOOST_OUTCOME_TRY(d, parse_directive(comment.substr(3)));
+        cur.directive = std::move(d);
       }
       i = end;
       continue;

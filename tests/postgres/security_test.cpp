@@ -24,7 +24,7 @@ std::string runtime_grants(const std::string& role) {
          "GRANT USAGE ON SCHEMA public TO " +
          role +
          ";"
-         "GRANT SELECT ON subscription_tiers, kauri_quota_migrations TO " +
+         "GRANT SELECT ON subscription_tiers, kauri_quota_migrations, kauri_quota_function_set TO " +
          role +
          ";"
          "GRANT SELECT, INSERT, UPDATE ON users, user_usage, kauri_quota_reservations TO " +

@@ -438,3 +438,22 @@ TEST_CASE("a SQLite database migrated by a newer library version is schema_misma
   check_error(reopened->create_user(nu), errc::schema_mismatch);
   CHECK_FALSE(reopened->migrate({}).has_value());
 }
+
+TEST_CASE("migrate refuses a SQLite database whose applied migration was edited, naming it") {
+  auto db = make_test_db("sqlite");
+  {
+    raw_sqlite raw(db.file);
+    raw.exec("UPDATE kauri_quota_migrations SET checksum = 'edited' WHERE version = 3");
+  }
+  auto reopened = db.open_again();
+  const auto r = reopened->migrate({});
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().is(errc::migration_failed));
+  CHECK(r.error().message.find("migration 0003") != std::string::npos);
+  CHECK(r.error().message.find("immutable once released") != std::string::npos);
+  // Rolling back is refused too: the recorded history is not trusted.
+  migrate_options to0;
+  to0.to = 0;
+  CHECK(reopened->migrate(to0).error().is(errc::migration_failed));
+  CHECK(must(reopened->schema_version()) == newest_version(*reopened));
+}

@@ -1,0 +1,440 @@
+-- kauri_quota function set, file operations.sql: the operations the library calls, one per storage call.
+--
+-- The server-side functions are repeatable, not a migration: every file of
+-- schema/postgres/functions/ is embedded in the library, and `kauri-quota
+-- migrate` reinstalls the whole set (CREATE OR REPLACE, one transaction,
+-- under the migration lock) whenever its hash differs from the one recorded
+-- in kauri_quota_function_set. Migration 0008 installed the 0.1.0 bodies;
+-- this set supersedes them. The set's version (function_set_version in
+-- src/postgres/function_set.hpp) is bumped whenever the calls change.
+--
+-- Rolling upgrades: hosts are upgraded one at a time, and a library keeps
+-- working on a newer set that a newer library installed. So a new set must
+-- stay compatible with the previous release's calls: keep every function,
+-- its parameters and the kauri_quota_outcome columns that release uses; add
+-- new functions (or new parameters with defaults) instead of changing them.
+-- CREATE OR REPLACE cannot change a function's parameters or result type;
+-- a change that needs that is a new function.
+--
+-- Errors raised with SQLSTATE class KQ are mapped by the library
+-- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
+-- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
+-- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
+-- since a released migration is immutable and its checksum is compared.)
+--
+-- p_user is declared with the type of users.user_id, so the same functions
+-- serve a UUID column (the original database) and a TEXT one.
+
+-- consume (p_reserve false) and reserve (p_reserve true). p_key_mode says
+-- whose p_request_id it is: 'caller' (stored as an idempotency key),
+-- 'auto' (the library's own; only written to the audit row) or
+-- 'auto-retry' (the library's own, resent after a lost acknowledgement).
+--
+-- The usual request, a consume with the library's key that the day row's
+-- budget covers, is decided and written by one statement (the fast path).
+-- Everything else takes the general path: the state is read in one
+-- statement (the subscription, its tier and the latest day row of the
+-- month), decided, written, and an admitted request gives the row a new
+-- budget. The general path gives the same answers as the fast path; the
+-- budget only says when the general path's answer is known in advance.
+CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
+                                    p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
+                                    p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
+                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
+                                    p_max BIGINT)
+RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+DECLARE
+    o kauri_quota_outcome;
+    k RECORD;
+    v_op TEXT;
+    v_fp TEXT;
+    v_kind TEXT;
+    v_limit BIGINT;
+    v_usage BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
+    -- The fast path: the day row's budget covers the request, the
+    -- subscription is active and its tier's limits are those the budget was
+    -- computed for. The update, the audit row and the state returned are
+    -- one statement.
+    IF p_key_mode = 'auto' AND NOT p_reserve THEN
+        WITH up AS (
+            UPDATE user_usage d
+               SET messages_today = d.messages_today + p_messages, tokens_today = d.tokens_today + p_tokens,
+                   messages_this_month = d.messages_this_month + p_messages,
+                   tokens_this_month = d.tokens_this_month + p_tokens, updated_at = p_now,
+                   fast_messages = d.fast_messages - p_messages, fast_tokens = d.fast_tokens - p_tokens,
+                   fast_xid = pg_current_xact_id()::xid
+              FROM users u JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
+             WHERE d.user_id = p_user AND d.usage_date = p_day AND u.user_id = p_user
+               AND d.fast_threshold = p_threshold AND d.xmin = d.fast_xid
+               AND p_messages <= d.fast_messages AND p_tokens <= d.fast_tokens
+               AND u.subscription_status NOT IN ('canceled', 'expired', 'trialing')
+               AND (u.subscription_end_date IS NULL OR u.subscription_end_date > p_now)
+               AND t.messages_per_day IS NOT DISTINCT FROM d.fast_per_day
+               AND t.messages_per_month IS NOT DISTINCT FROM d.fast_per_month
+               AND t.tokens_per_month IS NOT DISTINCT FROM d.fast_tokens_per_month
+            RETURNING u.email::text, u.subscription_tier::text, u.subscription_status::text,
+                      u.subscription_start_date::timestamp, u.subscription_end_date::timestamp,
+                      u.trial_end_date::timestamp, u.created_at::timestamp, t.tier_id::text, t.name::text,
+                      t.name_fr::text, t.messages_per_day::bigint, t.messages_per_month::bigint,
+                      t.tokens_per_month::bigint, t.price_fcfa::bigint, t.display_order::integer, t.is_visible,
+                      d.messages_today::bigint, d.tokens_today::bigint, d.messages_this_month::bigint,
+                      d.tokens_this_month::bigint
+        ), audit AS (
+            INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
+                                    user_agent, event_metadata, event_timestamp, usage_date, request_id)
+            SELECT p_user, 'message_sent', p_messages, p_tokens, up.tier_id, p_ip, p_ua, NULL, p_now, p_day,
+                   p_request_id
+              FROM up
+        )
+        SELECT TRUE, 'none', FALSE, NULL, up.*, TRUE, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL INTO o FROM up;
+        IF FOUND THEN
+            RETURN o;
+        END IF;
+    END IF;
+    SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+    END IF;
+    -- The general path.
+    o := kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
+    v_op := CASE WHEN p_reserve THEN 'reserve' ELSE 'consume' END;
+    v_fp := v_op || ':' || p_messages || ':' || p_tokens;
+    IF p_key_mode = 'auto-retry' THEN
+        -- The library's own key, retried after a lost acknowledgement: the
+        -- audit row written with it tells whether the first attempt landed.
+        SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id,
+                                                        ARRAY['message_sent', 'quota_exceeded', 'reservation_created']);
+        IF FOUND THEN
+            o.allowed := k.event_type <> 'quota_exceeded';
+            o.denied_by := CASE WHEN o.allowed THEN 'none' ELSE k.denied_by END;
+            SELECT r.reservation_id INTO o.reservation_id FROM kauri_quota_reservations r
+             WHERE r.user_id = p_user AND r.request_id = p_request_id;
+            o.replayed := TRUE;
+            RETURN o;
+        END IF;
+    ELSIF p_key_mode = 'caller' THEN
+        SELECT operation, fingerprint, allowed, denied_by, reservation_id INTO k
+          FROM kauri_quota_idempotency_keys WHERE user_id = p_user AND request_id = p_request_id;
+        IF FOUND THEN
+            IF k.operation <> v_op OR k.fingerprint <> v_fp THEN
+                RAISE EXCEPTION USING ERRCODE = 'KQ003', MESSAGE = k.operation;
+            END IF;
+            o.allowed := k.allowed;
+            o.denied_by := COALESCE(k.denied_by, 'none');
+            o.reservation_id := k.reservation_id;
+            o.replayed := TRUE;
+            RETURN o;
+        END IF;
+    END IF;
+    v_kind := kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
+                                   o.messages_this_month, o.tokens_this_month, p_messages, p_tokens);
+    IF v_kind = 'none' THEN
+        PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
+        PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
+        IF p_reserve THEN
+            INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,
+                                                  state, request_id, created_at, expires_at)
+            VALUES (p_reservation_id, p_user, p_day, p_messages, p_tokens, 'open', p_request_id, p_now, p_expires_at);
+            PERFORM kauri_quota_log(p_user, 'reservation_created', p_messages, p_tokens, o.tier_id, p_ip, p_ua,
+                json_build_object('reservation_id', p_reservation_id,
+                                  'expires_at', kauri_quota_time_text(p_expires_at)),
+                p_now, p_day, p_request_id);
+            o.reservation_id := p_reservation_id;
+        ELSE
+            INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
+                                    user_agent, event_metadata, event_timestamp, usage_date, request_id)
+            VALUES (p_user, 'message_sent', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now, p_day,
+                    p_request_id);
+        END IF;
+        IF o.per_day IS NOT NULL OR o.per_month IS NOT NULL OR o.tokens_per_month IS NOT NULL THEN
+            PERFORM kauri_quota_warn(p_user, p_day, p_now, o, p_messages, p_tokens, p_threshold);
+        END IF;
+        o.messages_today := o.messages_today + p_messages;
+        o.tokens_today := o.tokens_today + p_tokens;
+        o.messages_this_month := o.messages_this_month + p_messages;
+        o.tokens_this_month := o.tokens_this_month + p_tokens;
+        o.allowed := TRUE;
+        o.denied_by := 'none';
+        PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
+    ELSE
+        v_limit := CASE v_kind WHEN 'daily' THEN o.per_day WHEN 'monthly' THEN o.per_month ELSE o.tokens_per_month END;
+        v_usage := CASE v_kind WHEN 'daily' THEN o.messages_today WHEN 'monthly' THEN o.messages_this_month
+                               ELSE o.tokens_this_month END;
+        PERFORM kauri_quota_log(p_user, 'quota_exceeded', 0, 0, o.tier_id, p_ip, p_ua,
+            json_build_object('limit', v_kind, 'limit_value', v_limit, 'usage', v_usage,
+                              'requested_messages', p_messages, 'requested_tokens', p_tokens),
+            p_now, p_day, p_request_id);
+        o.allowed := FALSE;
+        o.denied_by := v_kind;
+    END IF;
+    IF p_key_mode = 'caller' THEN
+        INSERT INTO kauri_quota_idempotency_keys (user_id, request_id, operation, fingerprint, allowed, denied_by,
+                                                  reservation_id, usage_date, created_at)
+        VALUES (p_user, p_request_id, v_op, v_fp, o.allowed, NULLIF(o.denied_by, 'none'), o.reservation_id,
+                p_day, p_now);
+    END IF;
+    RETURN o;
+END
+$f$;
+
+-- increment_usage: an unconditional after-the-fact record.
+CREATE OR REPLACE FUNCTION kauri_quota_record(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
+                                   p_tokens BIGINT, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
+                                   p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_max BIGINT,
+                                   p_key_mode TEXT)
+RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+DECLARE
+    o kauri_quota_outcome;
+    k RECORD;
+    v_fp TEXT := 'record:' || p_messages || ':' || p_tokens;
+BEGIN
+    o := kauri_quota_load(p_user, p_day, p_now, p_default_tier, TRUE);
+    IF p_key_mode = 'auto-retry' THEN
+        PERFORM 1 FROM kauri_quota_logged_request(p_user, p_day, p_request_id, ARRAY['usage_recorded']);
+        IF FOUND THEN
+            o.replayed := TRUE;
+            o.allowed := TRUE;
+            RETURN o;
+        END IF;
+    ELSIF p_key_mode = 'caller' THEN
+        SELECT operation, fingerprint INTO k
+          FROM kauri_quota_idempotency_keys WHERE user_id = p_user AND request_id = p_request_id;
+        IF FOUND THEN
+            IF k.operation <> 'record' OR k.fingerprint <> v_fp THEN
+                RAISE EXCEPTION USING ERRCODE = 'KQ003', MESSAGE = k.operation;
+            END IF;
+            o.replayed := TRUE;
+            o.allowed := TRUE;
+            RETURN o;
+        END IF;
+    END IF;
+    PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
+    PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
+    PERFORM kauri_quota_log(p_user, 'usage_recorded', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now,
+                            p_day, p_request_id);
+    PERFORM kauri_quota_warn(p_user, p_day, p_now, o, p_messages, p_tokens, p_threshold);
+    IF p_key_mode = 'caller' THEN
+        INSERT INTO kauri_quota_idempotency_keys (user_id, request_id, operation, fingerprint, allowed, denied_by,
+                                                  reservation_id, usage_date, created_at)
+        VALUES (p_user, p_request_id, 'record', v_fp, TRUE, NULL, NULL, p_day, p_now);
+    END IF;
+    o.messages_today := o.messages_today + p_messages;
+    o.tokens_today := o.tokens_today + p_tokens;
+    o.messages_this_month := o.messages_this_month + p_messages;
+    o.tokens_this_month := o.tokens_this_month + p_tokens;
+    o.allowed := TRUE;
+    o.replayed := FALSE;
+    PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
+    RETURN o;
+END
+$f$;
+
+-- commit (p_actual set) or release (p_actual NULL) of a reservation. The
+-- user row is locked before the reservation row, as consume does.
+CREATE OR REPLACE FUNCTION kauri_quota_settle(p_reservation_id TEXT, p_actual BIGINT, p_now TIMESTAMP, p_day DATE,
+                                   p_default_tier TEXT, p_max BIGINT)
+RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+DECLARE
+    o kauri_quota_outcome;
+    r RECORD;
+    d RECORD;
+    v_user users.user_id%TYPE;
+    v_dm BIGINT := 0;
+    v_dt BIGINT := 0;
+    v_type TEXT;
+    v_state TEXT;
+BEGIN
+    SELECT user_id INTO v_user FROM kauri_quota_reservations WHERE reservation_id = p_reservation_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ004', MESSAGE = 'no such reservation';
+    END IF;
+    PERFORM kauri_quota_lock(v_user);
+    SELECT * INTO r FROM kauri_quota_reservations WHERE reservation_id = p_reservation_id FOR UPDATE;
+    IF r.state <> 'open' THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = r.state;
+    END IF;
+    IF p_now >= r.expires_at THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = 'expired';
+    END IF;
+    -- Refunds never take a day below zero (an administrative reset may have
+    -- zeroed it meanwhile); the audit row carries what was really moved.
+    SELECT messages_today, tokens_today, messages_this_month, tokens_this_month INTO d
+      FROM user_usage WHERE user_id = r.user_id AND usage_date = r.usage_date;
+    IF NOT FOUND THEN
+        d := ROW(0::bigint, 0::bigint, 0::bigint, 0::bigint);
+    END IF;
+    IF p_actual IS NOT NULL THEN
+        v_dt := p_actual - r.estimated_tokens;
+        IF v_dt < 0 THEN
+            v_dt := greatest(v_dt, -d.tokens_today);
+        END IF;
+        IF v_dt > 0 AND d.tokens_this_month + v_dt > p_max THEN
+            RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max);
+        END IF;
+        v_state := 'committed';
+        v_type := 'reservation_committed';
+    ELSE
+        v_dm := -least(r.messages, d.messages_today);
+        v_dt := -least(r.estimated_tokens, d.tokens_today);
+        v_state := 'released';
+        v_type := 'reservation_released';
+    END IF;
+    PERFORM kauri_quota_apply(r.user_id, r.usage_date, v_dm, v_dt, p_now, TRUE);
+    UPDATE kauri_quota_reservations SET state = v_state, actual_tokens = p_actual, settled_at = p_now
+     WHERE reservation_id = p_reservation_id;
+    o := kauri_quota_load(r.user_id, p_day, p_now, p_default_tier, FALSE);
+    PERFORM kauri_quota_log(r.user_id, v_type, v_dm, v_dt, o.tier_id, NULL, NULL,
+        json_build_object('reservation_id', r.reservation_id, 'estimated_tokens', r.estimated_tokens,
+                          'actual_tokens', p_actual, 'state', v_state),
+        p_now, r.usage_date, NULL);
+    o.res_user := r.user_id::text;
+    o.res_day := r.usage_date;
+    o.res_messages := r.messages;
+    o.res_estimated := r.estimated_tokens;
+    o.res_actual := p_actual;
+    o.res_state := v_state;
+    o.res_created := r.created_at;
+    o.res_expires := r.expires_at;
+    o.reservation_id := r.reservation_id;
+    RETURN o;
+END
+$f$;
+
+-- Settles open reservations past their TTL at their estimate.
+CREATE OR REPLACE FUNCTION kauri_quota_expire(p_now TIMESTAMP, p_limit INTEGER)
+RETURNS BIGINT LANGUAGE plpgsql AS $f$
+DECLARE
+    r RECORD;
+    n BIGINT := 0;
+BEGIN
+    FOR r IN SELECT * FROM kauri_quota_reservations
+              WHERE state = 'open' AND expires_at <= p_now
+              ORDER BY expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+        UPDATE kauri_quota_reservations SET state = 'expired', actual_tokens = r.estimated_tokens, settled_at = p_now
+         WHERE reservation_id = r.reservation_id;
+        PERFORM kauri_quota_log(r.user_id, 'reservation_expired', 0, 0, NULL, NULL, NULL,
+            json_build_object('reservation_id', r.reservation_id, 'estimated_tokens', r.estimated_tokens,
+                              'actual_tokens', r.estimated_tokens, 'state', 'expired'),
+            p_now, r.usage_date, NULL);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$f$;
+
+-- Administrative resets of one user (p_user) or of all users (NULL).
+-- Users are locked in user_id order so that concurrent resets never deadlock.
+-- (Two users whose ids hash alike share a lock; that only serialises them.)
+CREATE OR REPLACE FUNCTION kauri_quota_reset(p_daily BOOLEAN, p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP)
+RETURNS BIGINT LANGUAGE plpgsql AS $f$
+DECLARE
+    r RECORD;
+    v_first DATE := date_trunc('month', p_day)::date;
+    v_next DATE := (date_trunc('month', p_day) + interval '1 month')::date;
+    v_users BIGINT := 0;
+    v_last TEXT := NULL;
+BEGIN
+    IF p_user IS NOT NULL THEN
+        PERFORM kauri_quota_lock(p_user);
+        PERFORM 1 FROM users WHERE user_id = p_user;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+        END IF;
+    END IF;
+    IF p_daily THEN
+        FOR r IN SELECT uu.user_id, uu.messages_today, uu.tokens_today FROM user_usage uu
+                  WHERE uu.usage_date = p_day AND (p_user IS NULL OR uu.user_id = p_user)
+                    AND (uu.messages_today <> 0 OR uu.tokens_today <> 0)
+                  ORDER BY uu.user_id LOOP
+            IF p_user IS NULL THEN
+                PERFORM kauri_quota_lock(r.user_id);
+            END IF;
+            -- Re-read under the lock: a consume may have committed meanwhile.
+            SELECT messages_today, tokens_today INTO r.messages_today, r.tokens_today
+              FROM user_usage WHERE user_id = r.user_id AND usage_date = p_day;
+            PERFORM kauri_quota_apply(r.user_id, p_day, -r.messages_today, -r.tokens_today, p_now, TRUE);
+            PERFORM kauri_quota_log(r.user_id, 'daily_reset', -r.messages_today, -r.tokens_today, NULL, NULL, NULL,
+                                    NULL, p_now, p_day, NULL);
+            v_users := v_users + 1;
+        END LOOP;
+    ELSE
+        FOR r IN SELECT uu.user_id, uu.usage_date FROM user_usage uu
+                  WHERE uu.usage_date >= v_first AND uu.usage_date < v_next
+                    AND (p_user IS NULL OR uu.user_id = p_user)
+                    AND (uu.messages_today <> 0 OR uu.tokens_today <> 0 OR uu.messages_this_month <> 0
+                         OR uu.tokens_this_month <> 0)
+                  ORDER BY uu.user_id, uu.usage_date LOOP
+            IF v_last IS DISTINCT FROM r.user_id::text THEN
+                IF p_user IS NULL THEN
+                    PERFORM kauri_quota_lock(r.user_id);
+                END IF;
+                v_users := v_users + 1;
+                v_last := r.user_id::text;
+            END IF;
+            WITH old AS (
+                SELECT messages_today, tokens_today FROM user_usage
+                 WHERE user_id = r.user_id AND usage_date = r.usage_date FOR UPDATE
+            ), z AS (
+                UPDATE user_usage SET messages_today = 0, tokens_today = 0, messages_this_month = 0,
+                                      tokens_this_month = 0, updated_at = p_now
+                 WHERE user_id = r.user_id AND usage_date = r.usage_date
+            )
+            INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, event_timestamp, usage_date)
+            SELECT r.user_id, 'monthly_reset', -old.messages_today, -old.tokens_today, p_now, r.usage_date FROM old;
+        END LOOP;
+    END IF;
+    RETURN v_users;
+END
+$f$;
+
+-- Changes a subscription and audits it; returns the subscription before.
+CREATE OR REPLACE FUNCTION kauri_quota_set_subscription(p_user users.user_id%TYPE, p_tier TEXT, p_status TEXT,
+                                             p_now TIMESTAMP, p_end TIMESTAMP, p_trial_end TIMESTAMP,
+                                             p_event TEXT, p_ip TEXT, p_ua TEXT, p_request_id TEXT)
+RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+DECLARE
+    o kauri_quota_outcome;
+BEGIN
+    PERFORM kauri_quota_lock(p_user);
+    SELECT u.email, u.subscription_tier, u.subscription_status, u.subscription_start_date,
+           u.subscription_end_date, u.trial_end_date, u.created_at::timestamp
+      INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at
+      FROM users u WHERE u.user_id = p_user FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+    END IF;
+    PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier';
+    END IF;
+    UPDATE users SET subscription_tier = p_tier, subscription_status = p_status, subscription_start_date = p_now,
+                     subscription_end_date = p_end, trial_end_date = p_trial_end
+     WHERE user_id = p_user;
+    PERFORM kauri_quota_log(p_user, p_event, 0, 0, p_tier, p_ip, p_ua,
+        json_build_object('from_tier', o.sub_tier, 'to_tier', p_tier, 'from_status', o.sub_status,
+                          'to_status', p_status), p_now, NULL, p_request_id);
+    RETURN o;
+END
+$f$;
+
+-- Creates a user on a tier (status active, start now) and audits it.
+CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP)
+RETURNS VOID LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier';
+    END IF;
+    INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date)
+    VALUES (p_user, p_email, p_now, p_tier, 'active', p_now)
+    ON CONFLICT (user_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ006', MESSAGE = 'user exists';
+    END IF;
+    PERFORM kauri_quota_log(p_user, 'subscription_assigned', 0, 0, p_tier, NULL, NULL,
+        json_build_object('tier', p_tier, 'status', 'active'), p_now, NULL, NULL);
+END
+$f$;

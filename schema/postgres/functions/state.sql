@@ -1,0 +1,118 @@
+-- kauri_quota function set, file state.sql: reading the state a decision starts from, with the per-user lock.
+--
+-- The server-side functions are repeatable, not a migration: every file of
+-- schema/postgres/functions/ is embedded in the library, and `kauri-quota
+-- migrate` reinstalls the whole set (CREATE OR REPLACE, one transaction,
+-- under the migration lock) whenever its hash differs from the one recorded
+-- in kauri_quota_function_set. Migration 0008 installed the 0.1.0 bodies;
+-- this set supersedes them. The set's version (function_set_version in
+-- src/postgres/function_set.hpp) is bumped whenever the calls change.
+--
+-- Rolling upgrades: hosts are upgraded one at a time, and a library keeps
+-- working on a newer set that a newer library installed. So a new set must
+-- stay compatible with the previous release's calls: keep every function,
+-- its parameters and the kauri_quota_outcome columns that release uses; add
+-- new functions (or new parameters with defaults) instead of changing them.
+-- CREATE OR REPLACE cannot change a function's parameters or result type;
+-- a change that needs that is a new function.
+--
+-- Errors raised with SQLSTATE class KQ are mapped by the library
+-- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
+-- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
+-- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
+-- since a released migration is immutable and its checksum is compared.)
+--
+-- p_user is declared with the type of users.user_id, so the same functions
+-- serve a UUID column (the original database) and a TEXT one.
+
+-- Serialises the quota operations of one user until the end of the
+-- transaction. An advisory lock writes nothing (a row lock on users would
+-- dirty the host's table on every message) and, taken first, orders every
+-- operation of a user the same way.
+CREATE OR REPLACE FUNCTION kauri_quota_lock(p_user users.user_id%TYPE)
+RETURNS VOID LANGUAGE sql AS $f$
+    SELECT pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114))
+$f$;
+
+-- The state a decision starts from, in one statement: the subscription, the
+-- tier it names and the latest day row of p_day's month, as an outcome that
+-- allows the request. day_found is TRUE when that row is p_day's, FALSE
+-- when it is another day's (the counters are then that day's; see
+-- kauri_quota_complete) and NULL when the month has no row. A set-returning
+-- SQL function, so that the planner inlines it into the statement that
+-- reads it.
+CREATE OR REPLACE FUNCTION kauri_quota_state(p_user users.user_id%TYPE, p_day DATE)
+RETURNS SETOF kauri_quota_outcome LANGUAGE sql STABLE AS $f$
+    SELECT TRUE, 'none'::text, FALSE, NULL::text, u.email::text, u.subscription_tier::text,
+           u.subscription_status::text, u.subscription_start_date::timestamp, u.subscription_end_date::timestamp,
+           u.trial_end_date::timestamp, u.created_at::timestamp, t.tier_id::text, t.name::text, t.name_fr::text,
+           t.messages_per_day::bigint, t.messages_per_month::bigint, t.tokens_per_month::bigint,
+           t.price_fcfa::bigint, t.display_order::integer, t.is_visible, m.messages_today::bigint,
+           m.tokens_today::bigint, m.messages_this_month::bigint, m.tokens_this_month::bigint,
+           m.usage_date = p_day, NULL::text, NULL::date, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text,
+           NULL::timestamp, NULL::timestamp
+      FROM users u
+      LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier
+      LEFT JOIN LATERAL (SELECT uu.usage_date, uu.messages_today, uu.tokens_today, uu.messages_this_month,
+                                uu.tokens_this_month
+                           FROM user_usage uu
+                          WHERE uu.user_id = p_user AND uu.usage_date >= date_trunc('month', p_day)::date
+                            AND uu.usage_date < (date_trunc('month', p_day) + interval '1 month')::date
+                          ORDER BY uu.usage_date DESC LIMIT 1) m ON TRUE
+     WHERE u.user_id = p_user
+$f$;
+
+-- Completes a state read by kauri_quota_state: the default tier when the
+-- subscription lapsed (or names no known tier), and the day's own counters
+-- when the latest row of the month is another day's (a later day already
+-- has a row when clocks disagree around midnight).
+CREATE OR REPLACE FUNCTION kauri_quota_complete(o kauri_quota_outcome, p_user users.user_id%TYPE, p_day DATE,
+                                     p_now TIMESTAMP, p_default_tier TEXT)
+RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+BEGIN
+    IF o.tier_id IS NULL OR o.sub_status IN ('canceled', 'expired')
+       OR (o.end_date IS NOT NULL AND o.end_date <= p_now)
+       OR (o.sub_status = 'trialing' AND o.trial_end_date IS NOT NULL AND o.trial_end_date <= p_now) THEN
+        SELECT t.tier_id, t.name, t.name_fr, t.messages_per_day, t.messages_per_month, t.tokens_per_month,
+               t.price_fcfa, t.display_order, t.is_visible
+          INTO o.tier_id, o.tier_name, o.tier_name_fr, o.per_day, o.per_month, o.tokens_per_month, o.price_fcfa,
+               o.display_order, o.is_visible
+          FROM subscription_tiers t WHERE t.tier_id = p_default_tier;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'default tier is not in subscription_tiers';
+        END IF;
+    END IF;
+    IF o.day_found IS NULL THEN
+        o.messages_this_month := 0; o.tokens_this_month := 0; o.messages_today := 0; o.tokens_today := 0;
+        o.day_found := FALSE;
+    ELSIF NOT o.day_found THEN
+        SELECT uu.messages_today, uu.tokens_today INTO o.messages_today, o.tokens_today
+          FROM user_usage uu WHERE uu.user_id = p_user AND uu.usage_date = p_day;
+        o.day_found := FOUND;
+        IF NOT FOUND THEN
+            o.messages_today := 0; o.tokens_today := 0;
+        END IF;
+    END IF;
+    RETURN o;
+END
+$f$;
+
+-- The state of one user for one day, completed, the user locked when
+-- p_lock.
+CREATE OR REPLACE FUNCTION kauri_quota_load(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_default_tier TEXT,
+                                 p_lock BOOLEAN)
+RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+DECLARE
+    o kauri_quota_outcome;
+BEGIN
+    IF p_lock THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
+    END IF;
+    SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+    END IF;
+    RETURN kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
+END
+$f$;

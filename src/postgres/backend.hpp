@@ -1,0 +1,179 @@
+// The PostgreSQL storage class (internal), shared by the files of this
+// folder: connection.cpp (open, the pool, retries), rows.* (decoding),
+// errors in describe(), migrate.cpp and adopt_alembic.cpp (the migration
+// hooks) and postgres_storage.cpp (the operations).
+//
+// Every operation is one call of a prepared statement, most of them
+// server-side functions installed by the migrations, so each costs one
+// network round trip and runs as one transaction. Connections come from a
+// pool; serialization failures, deadlocks and lost connections are retried
+// (bounded, with jitter). Writes are always keyed (the caller's request_id,
+// or one the library makes), so a retry after a commit whose
+// acknowledgement was lost returns the original outcome instead of
+// counting twice. Safe to use from many threads.
+#pragma once
+
+#include "core/connection_pool.hpp"
+#include "core/migration_runner.hpp"
+#include "core/migrations.hpp"
+#include "postgres/pq.hpp"
+#include "postgres/rows.hpp"
+
+#include <kauri_quota/storage.hpp>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace kauri_quota::detail::postgres {
+
+template <class T>
+using attempt = std::variant<T, failure>;
+
+/// Rewrites the message of a KQ-class error into the library's words;
+/// `subject` is the user or reservation the call was about.
+error describe(const failure& f, std::string_view subject);
+failure as_failure(error e);
+
+/// Runs `f()` and turns every exception into an internal error: the one
+/// exception barrier of this backend.
+template <class F>
+auto exception_barrier(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return make_error(errc::internal, "out of memory");
+  } catch (const std::exception& e) {
+    return make_error(errc::internal, fmt::format("unexpected failure: {}", e.what()));
+  } catch (...) {
+    return make_error(errc::internal, "unexpected failure");
+  }
+}
+
+/// The version recorded in kauri_quota_migrations (0 without the table).
+attempt<int> read_schema_version(pq::connection& c);
+/// schema_mismatch for function states a library must not run on
+/// (function_set.cpp).
+std::optional<error> function_state_error(const function_set_info& info);
+
+/// Records 0001-0004 as applied on a database created by the original
+/// system's Alembic migrations; true when it did (adopt_alembic.cpp).
+attempt<bool> adopt_alembic(pq::connection& c);
+
+class postgres_storage final : public storage {
+ public:
+  static result<std::unique_ptr<storage>> open(const postgres_options& opts);
+
+  std::string_view backend() const noexcept override { return "postgresql"; }
+
+  result<int> schema_version() override;
+  result<std::vector<migration_info>> migrations() override;
+  result<migrate_report> migrate(const migrate_options& opts) override;
+  result<function_set_info> server_functions() override;
+
+  result<std::vector<tier>> tiers(bool visible_only) override;
+  result<tier> get_tier(const tier_id& id) override;
+  result<tier> update_tier(const tier_update& update, sys_time now) override;
+
+  result<subscription> create_user(const new_user& user) override;
+  result<subscription> get_subscription(const user_id& user) override;
+  result<subscription> set_subscription(const subscription_change& change) override;
+
+  result<usage_snapshot> snapshot(const user_id& user, local_date day, sys_time now,
+                                  const tier_id& default_tier) override;
+  result<consume_outcome> consume(const consume_request& req) override;
+  result<record_outcome> record(const record_request& req) override;
+  result<settle_outcome> settle(const settle_request& req) override;
+  result<reservation> get_reservation(const reservation_id& id) override;
+  result<std::int64_t> expire_reservations(sys_time now) override;
+  result<std::int64_t> prune_request_ids(sys_time before) override;
+  result<std::int64_t> reset(const reset_request& req) override;
+
+  result<std::int64_t> append_event(const usage_event& event) override;
+  result<std::vector<usage_event>> events(const event_query& query) override;
+
+ private:
+  using connection = pq::connection;
+  explicit postgres_storage(postgres_options opts) : opts_(std::move(opts)) {}
+
+  result<connection_pool<connection>::lease> acquire();
+
+  /// Runs `f(connection&)`, retrying serialization failures, deadlocks and
+  /// lost connections. After a lost connection whose request may have
+  /// reached the server, it retries only when `safe_to_repeat` (the call is
+  /// keyed or read-only); otherwise the outcome is unknown and reported.
+  /// Every operation goes through run() (migrate() through
+  /// exception_barrier), so no exception leaves the storage.
+  template <class T, class F>
+  result<T> run(bool safe_to_repeat, F&& f);
+  template <class T, class F>
+  result<T> run_attempts(bool safe_to_repeat, F& f);
+  template <class T, class F>
+  result<T> run_ready(bool safe_to_repeat, F&& f);
+
+  void backoff(int attempt_no);
+
+  postgres_options opts_;
+  pq::connect_options conn_opts_;
+  std::string password_;
+  std::unique_ptr<connection_pool<connection>> pool_;
+  std::atomic<bool> ready_{false};
+};
+
+template <class T, class F>
+result<T> postgres_storage::run(bool safe_to_repeat, F&& f) {
+  return exception_barrier([&]() -> result<T> { return run_attempts<T>(safe_to_repeat, f); });
+}
+
+template <class T, class F>
+result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f) {
+  for (int attempt_no = 0;; ++attempt_no) {
+    auto c = acquire();
+    if (!c) {
+      if (attempt_no >= opts_.max_retries) return c.error();
+      backoff(attempt_no);
+      continue;
+    }
+    attempt<T> r = f(*c.value());
+    if (auto* v = std::get_if<T>(&r)) return std::move(*v);
+    failure& fl = std::get<failure>(r);
+    const bool conflict = fl.sqlstate == "40001" || fl.sqlstate == "40P01";
+    const bool retryable = conflict || (fl.connection_lost && (!fl.sent || safe_to_repeat));
+    if (!retryable) {
+      if (fl.connection_lost && fl.sent)
+        return make_error(errc::storage_unavailable,
+                          fmt::format("{}; the operation may or may not have been applied", fl.err.message));
+      return std::move(fl.err);
+    }
+    if (attempt_no >= opts_.max_retries) {
+      if (conflict)
+        return make_error(errc::conflict, fmt::format("gave up after {} retries: {}", attempt_no, fl.err.message));
+      return std::move(fl.err);
+    }
+    backoff(attempt_no);
+  }
+}
+
+template <class T, class F>
+result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f) {
+  if (!ready_.load(std::memory_order_acquire)) {
+    auto v = run<int>(true, [&](connection& c) { return read_schema_version(c); });
+    if (!v) return v.error();
+    if (auto e = version_error(v.value(), static_cast<int>(postgres_migrations().size()))) return *e;
+    // Once per storage: the server functions must be ones this library
+    // can call (function_set.hpp).
+    auto fs = server_functions();
+    if (!fs) return fs.error();
+    if (auto e = function_state_error(fs.value())) return *e;
+    ready_.store(true, std::memory_order_release);
+  }
+  return run<T>(safe_to_repeat, std::forward<F>(f));
+}
+
+}  // namespace kauri_quota::detail::postgres

@@ -1,0 +1,102 @@
+// Opening a PostgreSQL storage, its connection pool and the retry backoff,
+// and the wording of the server's errors.
+#include "core/sql_support.hpp"
+#include "core/validate.hpp"
+#include "postgres/backend.hpp"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+namespace kauri_quota::detail::postgres {
+
+/// Rewrites the message of a KQ-class error into the library's words.
+error describe(const failure& f, std::string_view subject) {
+  const auto& st = f.sqlstate;
+  if (st == "KQ001" || st == "22P02" || st == "23503")
+    return make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(subject)));
+  if (st == "KQ002") return make_error(errc::unknown_tier, fmt::format("unknown tier ({})", f.err.message));
+  if (st == "KQ004")
+    return make_error(errc::reservation_not_found,
+                      fmt::format("no reservation {}", detail::quote_for_message(subject)));
+  if (st == "KQ005")
+    return make_error(errc::reservation_closed,
+                      f.err.message == "expired"
+                          ? fmt::format("reservation {} expired and is settled at its estimate", subject)
+                          : fmt::format("reservation {} is already {}", subject, f.err.message));
+  if (st == "KQ006")
+    return make_error(errc::user_exists, fmt::format("user {} already exists", detail::quote_for_message(subject)));
+  if (st == "42P01" || st == "42883" || st == "42703")
+    return make_error(errc::schema_mismatch,
+                      fmt::format("database schema is not the one this library needs ({}); run `kauri-quota migrate`",
+                                  f.err.message));
+  return f.err;
+}
+
+failure as_failure(error e) {
+  failure f;
+  f.err = std::move(e);
+  return f;
+}
+
+result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& opts) {
+  if (opts.conninfo.empty()) return make_error(errc::invalid_argument, "PostgreSQL connection string is empty");
+  if (opts.pool_size < 1 || opts.pool_size > 256)
+    return make_error(errc::invalid_argument, "pool_size must be between 1 and 256");
+  if (opts.connect_timeout < std::chrono::milliseconds{1} || opts.connect_timeout > std::chrono::hours{1})
+    return make_error(errc::invalid_argument, "connect_timeout must be between 1 ms and 1 hour");
+  if (opts.statement_timeout < std::chrono::milliseconds{1} || opts.statement_timeout > std::chrono::hours{1})
+    return make_error(errc::invalid_argument, "statement_timeout must be between 1 ms and 1 hour");
+  if (opts.max_retries < 0 || opts.max_retries > 100)
+    return make_error(errc::invalid_argument, "max_retries must be between 0 and 100");
+  // Parse first, so that a malformed string is invalid_argument (not a
+  // connection failure) and so that the password is known for scrubbing.
+  char* err = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(opts.conninfo.c_str(), &err);
+  if (!parsed) {
+    std::string msg = err ? err : "malformed";
+    PQfreemem(err);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    // libpq's message quotes the part it could not parse, which may be the
+    // password itself: a string that holds one is not described further.
+    if (pq::may_hold_password(opts.conninfo))
+      return make_error(errc::invalid_argument,
+                        "malformed PostgreSQL connection string (not shown: it holds a password); check its quoting "
+                        "and percent-encoding");
+    return make_error(errc::invalid_argument, fmt::format("malformed PostgreSQL connection string {}: {}",
+                                                          detail::quote_for_message(redact_url(opts.conninfo)), msg));
+  }
+  std::string password;
+  for (auto* o = parsed; o->keyword; ++o)
+    if (std::string_view(o->keyword) == "password" && o->val) password = o->val;
+  PQconninfoFree(parsed);
+  std::unique_ptr<postgres_storage> s(new postgres_storage(opts));
+  s->password_ = password;
+  s->conn_opts_ = {opts.conninfo, opts.connect_timeout, opts.statement_timeout};
+  // Connect once now so that a wrong address fails at open.
+  auto c = connection::open(s->conn_opts_, password);
+  if (!c) return c.error();
+  // A connection in a transaction or broken is not reused: the next
+  // acquire reconnects.
+  s->pool_ = std::make_unique<connection_pool<connection>>(
+      opts.pool_size, [](const connection& x) { return !x.broken() && PQtransactionStatus(x.raw()) == PQTRANS_IDLE; });
+  s->pool_->adopt(std::move(c).value());
+  if (opts.auto_migrate) {
+    auto r = s->migrate({});
+    if (!r) return r.error();
+  }
+  return std::unique_ptr<storage>(std::move(s));
+}
+
+result<connection_pool<pq::connection>::lease> postgres_storage::acquire() {
+  return pool_->acquire([&] { return connection::open(conn_opts_, password_); });
+}
+
+void postgres_storage::backoff(int attempt_no) {
+  thread_local std::mt19937 gen{std::random_device{}()};
+  const int base = std::min(1000, 10 << std::min(attempt_no, 6));
+  std::uniform_int_distribution<int> jitter(base / 2, base + base / 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(jitter(gen)));
+}
+
+}  // namespace kauri_quota::detail::postgres

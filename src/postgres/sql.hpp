@@ -1,0 +1,66 @@
+// The SQL text of the PostgreSQL backend (internal): every statement is a
+// named constant with bound parameters. Most call the server-side functions
+// of schema/postgres/; the migrations live there too.
+#pragma once
+
+namespace kauri_quota::detail::postgres {
+
+// These return one kauri_quota_outcome value, read with exec_outcome.
+inline constexpr const char* sql_consume =
+    "SELECT kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+inline constexpr const char* sql_record =
+    "SELECT kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+inline constexpr const char* sql_settle = "SELECT kauri_quota_settle($1, $2, $3, $4, $5, $6)";
+inline constexpr const char* sql_load = "SELECT kauri_quota_load($1, $2, $3, $4, false)";
+inline constexpr const char* sql_expire = "SELECT kauri_quota_expire($1, 500)";
+inline constexpr const char* sql_reset = "SELECT kauri_quota_reset($1, $2, $3, $4)";
+inline constexpr const char* sql_prune_request_ids =
+    "DELETE FROM kauri_quota_idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM kauri_quota_idempotency_keys"
+    " WHERE created_at < $1 ORDER BY created_at LIMIT $2))";
+inline constexpr const char* sql_set_subscription =
+    "SELECT * FROM kauri_quota_set_subscription($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+inline constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4)";
+inline constexpr const char* sql_get_subscription =
+    "SELECT email, subscription_tier, subscription_status, subscription_start_date, subscription_end_date,"
+    " trial_end_date, created_at::timestamp FROM users WHERE user_id = $1";
+inline constexpr const char* sql_all_tiers =
+    "SELECT tier_id, name, name_fr, messages_per_day, messages_per_month, tokens_per_month, price_fcfa,"
+    " features::text, display_order, is_visible FROM subscription_tiers ORDER BY display_order, tier_id";
+inline constexpr const char* sql_get_tier =
+    "SELECT tier_id, name, name_fr, messages_per_day, messages_per_month, tokens_per_month, price_fcfa,"
+    " features::text, display_order, is_visible FROM subscription_tiers WHERE tier_id = $1";
+inline constexpr const char* sql_update_tier =
+    "UPDATE subscription_tiers SET"
+    " name = CASE WHEN $2::boolean THEN $3 ELSE name END,"
+    " name_fr = CASE WHEN $4::boolean THEN $5 ELSE name_fr END,"
+    " messages_per_day = CASE WHEN $6::boolean THEN $7::bigint ELSE messages_per_day END,"
+    " messages_per_month = CASE WHEN $8::boolean THEN $9::bigint ELSE messages_per_month END,"
+    " tokens_per_month = CASE WHEN $10::boolean THEN $11::bigint ELSE tokens_per_month END,"
+    " price_fcfa = CASE WHEN $12::boolean THEN $13::bigint ELSE price_fcfa END,"
+    " display_order = CASE WHEN $14::boolean THEN $15::integer ELSE display_order END,"
+    " is_visible = CASE WHEN $16::boolean THEN $17::boolean ELSE is_visible END,"
+    " updated_at = $18"
+    " WHERE tier_id = $1"
+    " RETURNING tier_id, name, name_fr, messages_per_day, messages_per_month, tokens_per_month, price_fcfa,"
+    " features::text, display_order, is_visible";
+inline constexpr const char* sql_get_reservation =
+    "SELECT reservation_id, user_id::text, usage_date, messages, estimated_tokens, actual_tokens, state, created_at,"
+    " expires_at FROM kauri_quota_reservations WHERE reservation_id = $1";
+inline constexpr const char* sql_append_event =
+    "INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip, user_agent,"
+    " event_metadata, event_timestamp, usage_date, request_id)"
+    " SELECT u.user_id, $2, $3, $4, $5, $6, $7, $8::json, $9, NULL, NULL FROM users u WHERE u.user_id = $1"
+    " RETURNING id";
+inline constexpr const char* sql_events =
+    "SELECT id, user_id::text, event_type, messages_count, tokens_count, quota_tier, request_ip, user_agent,"
+    " event_metadata::text, usage_date, event_timestamp FROM usage_logs"
+    " WHERE user_id = $1 AND ($2::text IS NULL OR event_type = $2) ORDER BY id DESC LIMIT $3";
+inline constexpr const char* sql_has_migrations_table = "SELECT to_regclass('kauri_quota_migrations') IS NOT NULL";
+inline constexpr const char* sql_list_migrations =
+    "SELECT version, name, checksum, applied_at FROM kauri_quota_migrations";
+inline constexpr const char* sql_version = "SELECT COALESCE(MAX(version), 0) FROM kauri_quota_migrations";
+inline constexpr const char* sql_create_migrations_table =
+    "CREATE TABLE IF NOT EXISTS kauri_quota_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " checksum TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)";
+
+}  // namespace kauri_quota::detail::postgres

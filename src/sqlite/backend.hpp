@@ -1,0 +1,138 @@
+// The SQLite storage class (internal), shared by the files of this folder:
+// connection.* (connections, statements, transactions), rows.* (decoding),
+// state.cpp (the row-level reads and writes the operations are made of),
+// migrate.cpp (the migration hooks) and sqlite_storage.cpp (the operations).
+//
+// WAL, busy_timeout, BEGIN IMMEDIATE for every write, synchronous FULL by
+// default. Each storage operation is one transaction on one pooled
+// connection; SQLiteCpp exceptions are caught by run() and turned into
+// error results. Safe to use from many threads: each call holds its own
+// connection.
+#pragma once
+
+#include "core/connection_pool.hpp"
+#include "core/migration_runner.hpp"
+#include "core/migrations.hpp"
+#include "sqlite/connection.hpp"
+
+#include <kauri_quota/storage.hpp>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+
+namespace kauri_quota::detail::sqlite {
+
+/// The version recorded in kauri_quota_migrations (0 without the table).
+int read_schema_version(connection& c);
+
+class sqlite_storage final : public storage {
+ public:
+  static result<std::unique_ptr<storage>> open(const sqlite_options& opts);
+
+  std::string_view backend() const noexcept override { return "sqlite"; }
+
+  result<int> schema_version() override;
+  result<std::vector<migration_info>> migrations() override;
+  result<migrate_report> migrate(const migrate_options& opts) override;
+
+  result<std::vector<tier>> tiers(bool visible_only) override;
+  result<tier> get_tier(const tier_id& id) override;
+  result<tier> update_tier(const tier_update& update, sys_time now) override;
+
+  result<subscription> create_user(const new_user& user) override;
+  result<subscription> get_subscription(const user_id& user) override;
+  result<subscription> set_subscription(const subscription_change& change) override;
+
+  result<usage_snapshot> snapshot(const user_id& user, local_date day, sys_time now,
+                                  const tier_id& default_tier) override;
+  result<consume_outcome> consume(const consume_request& req) override;
+  result<record_outcome> record(const record_request& req) override;
+  result<settle_outcome> settle(const settle_request& req) override;
+  result<reservation> get_reservation(const reservation_id& id) override;
+  result<std::int64_t> expire_reservations(sys_time now) override;
+  result<std::int64_t> prune_request_ids(sys_time before) override;
+  result<std::int64_t> reset(const reset_request& req) override;
+
+  result<std::int64_t> append_event(const usage_event& event) override;
+  result<std::vector<usage_event>> events(const event_query& query) override;
+
+ private:
+  explicit sqlite_storage(sqlite_options opts) : opts_(std::move(opts)) {}
+
+  result<std::unique_ptr<connection>> new_connection() const;
+
+  /// Runs `f(connection&)` and turns every exception into an error.
+  template <class F>
+  auto run(F&& f) -> decltype(f(std::declval<connection&>())) {
+    try {
+      auto c = pool_->acquire([&] { return new_connection(); });
+      if (!c) return c.error();
+      try {
+        return f(*c.value());
+      } catch (...) {
+        c.value()->rollback_if_open();
+        throw;
+      }
+    } catch (const SQLite::Exception& e) {
+      return from_sqlite(e);
+    } catch (const std::bad_alloc&) {
+      return make_error(errc::internal, "out of memory");
+    } catch (const std::exception& e) {
+      return make_error(errc::internal, fmt::format("unexpected failure: {}", e.what()));
+    } catch (...) {
+      return make_error(errc::internal, "unexpected failure");
+    }
+  }
+
+  /// Like run(), after checking that the schema is the one this library
+  /// knows (schema_mismatch otherwise).
+  template <class F>
+  auto run_ready(F&& f) -> decltype(f(std::declval<connection&>())) {
+    return run([&](connection& c) -> decltype(f(c)) {
+      if (ready_.load(std::memory_order_acquire) == false) {
+        const int v = read_schema_version(c);
+        if (auto e = version_error(v, static_cast<int>(sqlite_migrations().size()))) return *e;
+        ready_.store(true, std::memory_order_release);
+      }
+      return f(c);
+    });
+  }
+
+  // Operations used inside transactions ------------------------------------
+  /// Subscription, applied tier and counters of `day` in one statement.
+  result<usage_snapshot> load_state(connection& c, const user_id& user, local_date day, sys_time now,
+                                    const tier_id& default_tier, bool* day_row_exists = nullptr);
+  result<void> apply_default_tier(connection& c, usage_snapshot& snap, bool tier_found, sys_time now,
+                                  const tier_id& default_tier);
+  /// Counters of `day`; month totals from the latest row of its month.
+  usage load_counters(connection& c, const user_id& user, local_date day, bool* day_row_exists = nullptr);
+  /// Adds a delta to `day` and the month-to-date totals from `day` on.
+  /// Pass day_row_exists = true only when the row is known to exist.
+  void apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages, std::int64_t tokens,
+                   sys_time now, bool day_row_exists = false);
+  std::int64_t insert_event(connection& c, const usage_event& e, const std::optional<request_id>& rid);
+  void audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold, sys_time now,
+                      local_date day);
+
+  struct stored_key {
+    std::string operation, fingerprint;
+    bool allowed = false;
+    limit_kind denied_by = limit_kind::none;
+    std::optional<reservation_id> reservation;
+  };
+  std::optional<stored_key> find_key(connection& c, const user_id& u, const request_id& r);
+  void put_key(connection& c, const user_id& u, const request_id& r, const stored_key& k, local_date day, sys_time now);
+
+  sqlite_options opts_;
+  std::string path_;
+  int flags_ = 0;
+  std::unique_ptr<detail::connection_pool<connection>> pool_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace kauri_quota::detail::sqlite
