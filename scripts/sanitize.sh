@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds and runs the default test suite (everything but the `stress`
-# label) under AddressSanitizer + UndefinedBehaviorSanitizer and under
-# ThreadSanitizer, with the asan-ubsan and tsan presets.
+# Builds and runs the default test suite under AddressSanitizer +
+# UndefinedBehaviorSanitizer and under ThreadSanitizer, with the asan-ubsan
+# and tsan presets: everything but the `stress`, `web` (browser) and `load`
+# labels, which run once, in the ci preset of scripts/test.sh.
 #
 # Usage: bash scripts/sanitize.sh [asan-ubsan] [tsan]   (both by default)
 # Environment: KAURI_QUOTA_JOBS  parallel build and test jobs (default: nproc)
