@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -197,7 +198,9 @@ class GateTestCase(unittest.TestCase):
         self.assertTrue(GATE and os.access(GATE, os.X_OK), "KQ_GATE_BIN must name the gate binary")
         self.assertTrue(CLI and os.access(CLI, os.X_OK), "KQ_CLI_BIN must name the kauri-quota binary")
         self.dir = tempfile.mkdtemp(prefix="kq-gate-")
-        self.secret = os.urandom(48)
+        # Hex digits: random, and never ending in the CR or LF that the secret
+        # loader strips.
+        self.secret = secrets.token_hex(24).encode()
         self.secret_file = os.path.join(self.dir, "secret")
         with open(self.secret_file, "wb") as f:
             f.write(base64.b64encode(self.secret) + b"\n")

@@ -10,6 +10,7 @@ a failure.
 """
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -104,7 +105,9 @@ class Service:
         if not SERVICE or not os.access(SERVICE, os.X_OK):
             raise RuntimeError("KQ_USER_SERVICE does not name the built kauri-user-service")
         self.db = db
-        self.secret = secret if secret is not None else os.urandom(32)
+        # 64 hex digits: random, and never ending in the CR or LF that the
+        # secret loader strips.
+        self.secret = secret if secret is not None else secrets.token_hex(32).encode()
         self.secret_file = os.path.join(db.tmp, "jwt-secret-%s" % uuid.uuid4().hex[:8])
         with open(self.secret_file, "wb") as f:
             f.write(self.secret)

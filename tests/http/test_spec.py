@@ -281,13 +281,14 @@ class StartupTests(unittest.TestCase):
 
     def test_refuses_an_unmigrated_database_and_reverts_its_own_migration(self):
         import os
+        import secrets
         secret = os.path.join(self.db.tmp, "secret")
         with open(secret, "wb") as f:
-            f.write(os.urandom(32))
+            f.write(secrets.token_hex(32).encode())
         r = self.run_service("--jwt-secret-file", secret)
         self.assertEqual(r.returncode, 1)
         self.assertIn("--migrate", r.stderr)
-        svc = harness.Service(self.db, secret=os.urandom(40))
+        svc = harness.Service(self.db, secret=secrets.token_hex(20).encode())
         self.assertEqual(svc.register(unique_email()).status, 201)
         self.assertEqual(svc.stop(), 0)
         r = self.run_service("--migrate-down")
