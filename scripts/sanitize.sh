@@ -2,7 +2,10 @@
 # Builds and runs the default test suite under AddressSanitizer +
 # UndefinedBehaviorSanitizer and under ThreadSanitizer, with the asan-ubsan
 # and tsan presets: everything but the `stress`, `web` (browser) and `load`
-# labels, which run once, in the ci preset of scripts/test.sh.
+# labels, which run once, in the ci preset of scripts/test.sh. The tsan
+# preset also leaves out the HTTP programs' tests (`http`, `deploy`): their
+# threads live in Debian's uninstrumented libcpp-httplib, which ThreadSanitizer
+# cannot see into; they run under asan-ubsan.
 #
 # Usage: bash scripts/sanitize.sh [asan-ubsan] [tsan]   (both by default)
 # Environment: KAURI_QUOTA_JOBS  parallel build and test jobs (default: nproc)
