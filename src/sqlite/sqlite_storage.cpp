@@ -3,6 +3,7 @@
 // resets and the audit log. Each is one transaction (see backend.hpp).
 #include "sqlite/sqlite_storage.hpp"
 
+#include "core/error_text.hpp"
 #include "core/json_writer.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
@@ -95,8 +96,7 @@ result<tier> sqlite_storage::get_tier(const tier_id& id) {
   return run_ready([&](connection& c) -> result<tier> {
     auto& s = c.stmt(sql_get_tier);
     s.bind(1, id.str());
-    if (!s.executeStep())
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(id.str())));
+    if (!s.executeStep()) return error_text::unknown_tier(id.str());
     tier t = read_tier(s, 0);
     s.reset();
     return t;
@@ -125,8 +125,7 @@ result<tier> sqlite_storage::update_tier(const tier_update& u, sys_time now) {
     s.bind(16, u.is_visible.has_value());
     s.bind(17, u.is_visible.value_or(false) ? 1 : 0);
     s.bind(18, format_db_time(now));
-    if (s.exec() == 0)
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(u.id.str())));
+    if (s.exec() == 0) return error_text::unknown_tier(u.id.str());
     auto& g = c.stmt(sql_get_tier);
     g.bind(1, u.id.str());
     g.executeStep();
@@ -145,14 +144,11 @@ result<subscription> sqlite_storage::create_user(const new_user& nu) {
     txn tx(c, true);
     auto& e = c.stmt(sql_user_exists);
     e.bind(1, nu.user.str());
-    if (e.executeStep())
-      return make_error(errc::user_exists,
-                        fmt::format("user {} already exists", detail::quote_for_message(nu.user.str())));
+    if (e.executeStep()) return error_text::user_exists(nu.user.str());
     e.reset();
     auto& t = c.stmt(sql_get_tier);
     t.bind(1, nu.tier.str());
-    if (!t.executeStep())
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(nu.tier.str())));
+    if (!t.executeStep()) return error_text::unknown_tier(nu.tier.str());
     t.reset();
     auto& ins = c.stmt(sql_insert_user);
     ins.bind(1, nu.user.str());
@@ -194,7 +190,7 @@ result<subscription> sqlite_storage::get_subscription(const user_id& user) {
   return run_ready([&](connection& c) -> result<subscription> {
     auto& s = c.stmt(sql_subject);
     s.bind(1, user.str());
-    if (!s.executeStep()) return user_not_found(user);
+    if (!s.executeStep()) return error_text::unknown_user(user.str());
     subscription sub;
     sub.user = user;
     read_subscription(s, sub);
@@ -208,15 +204,14 @@ result<subscription> sqlite_storage::set_subscription(const subscription_change&
     txn tx(c, true);
     auto& s = c.stmt(sql_subject);
     s.bind(1, ch.user.str());
-    if (!s.executeStep()) return user_not_found(ch.user);
+    if (!s.executeStep()) return error_text::unknown_user(ch.user.str());
     subscription before;
     before.user = ch.user;
     read_subscription(s, before);
     s.reset();
     auto& t = c.stmt(sql_get_tier);
     t.bind(1, ch.tier.str());
-    if (!t.executeStep())
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(ch.tier.str())));
+    if (!t.executeStep()) return error_text::unknown_tier(ch.tier.str());
     t.reset();
     const auto status = ch.status.value_or(subscription_status::active);
     auto& u = c.stmt(sql_set_subscription);
@@ -388,9 +383,7 @@ result<reservation> sqlite_storage::get_reservation(const reservation_id& id) {
   return run_ready([&](connection& c) -> result<reservation> {
     auto& s = c.stmt(sql_get_reservation);
     s.bind(1, id.str());
-    if (!s.executeStep())
-      return make_error(errc::reservation_not_found,
-                        fmt::format("no reservation {}", detail::quote_for_message(id.str())));
+    if (!s.executeStep()) return error_text::no_such_reservation(id.str());
     reservation r = read_reservation(s);
     s.reset();
     return r;
@@ -402,9 +395,7 @@ result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
     txn tx(c, true);
     auto& s = c.stmt(sql_get_reservation);
     s.bind(1, req.id.str());
-    if (!s.executeStep())
-      return make_error(errc::reservation_not_found,
-                        fmt::format("no reservation {}", detail::quote_for_message(req.id.str())));
+    if (!s.executeStep()) return error_text::no_such_reservation(req.id.str());
     reservation r = read_reservation(s);
     s.reset();
     BOOST_OUTCOME_TRY(detail::check_settleable(r, req.now));
@@ -512,7 +503,7 @@ result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
     if (req.user) {
       auto& e = c.stmt(sql_user_exists);
       e.bind(1, req.user->str());
-      if (!e.executeStep()) return user_not_found(*req.user);
+      if (!e.executeStep()) return error_text::unknown_user(req.user->str());
       e.reset();
     }
     struct row {
@@ -573,7 +564,7 @@ result<std::int64_t> sqlite_storage::append_event(const usage_event& event) {
     txn tx(c, true);
     auto& e = c.stmt(sql_user_exists);
     e.bind(1, event.user.str());
-    if (!e.executeStep()) return user_not_found(event.user);
+    if (!e.executeStep()) return error_text::unknown_user(event.user.str());
     e.reset();
     std::int64_t id = insert_event(c, event, std::nullopt);
     tx.commit();

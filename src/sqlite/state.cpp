@@ -1,5 +1,6 @@
 // The row-level reads and writes that the SQLite operations are made of;
 // each runs inside the caller's transaction on the caller's connection.
+#include "core/error_text.hpp"
 #include "core/json_writer.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
@@ -16,9 +17,7 @@ result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& s
   if (tier_found && !detail::subscription_lapsed(snap.sub, now)) return ok();
   auto& d = c.stmt(sql_get_tier);
   d.bind(1, default_tier.str());
-  if (!d.executeStep())
-    return make_error(errc::unknown_tier, fmt::format("default tier {} is not in subscription_tiers",
-                                                      detail::quote_for_message(default_tier.str())));
+  if (!d.executeStep()) return error_text::missing_default_tier(default_tier.str());
   snap.applied = read_tier(d, 0, false);
   d.reset();
   return ok();
@@ -38,7 +37,7 @@ result<usage_snapshot> sqlite_storage::load_state(connection& c, const user_id& 
   sqlite3_bind_text(st, 4, day_s.data(), static_cast<int>(day_s.size()), SQLITE_STATIC);
   if (!step(c.handle(), st)) {
     sqlite3_reset(st);
-    return user_not_found(user);
+    return error_text::unknown_user(user.str());
   }
   snap.sub.user = user;
   snap.sub.tier = tier_id{std::string(column_view(st, 0))};

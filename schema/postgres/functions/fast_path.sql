@@ -20,6 +20,12 @@
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
 -- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- A function raises the code and the facts, never the words: DETAIL holds
+-- the subject (the user, tier or reservation id; KQ007 the counter), HINT
+-- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
+-- library words the message with src/core/error_text (the words SQLite
+-- uses). MESSAGE stays what the previous release reads (KQ003 the stored
+-- operation, KQ005 the state or 'expired').
 -- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
 -- since a released migration is immutable and its checksum is compared.)
 --

@@ -20,6 +20,12 @@
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
 -- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- A function raises the code and the facts, never the words: DETAIL holds
+-- the subject (the user, tier or reservation id; KQ007 the counter), HINT
+-- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
+-- library words the message with src/core/error_text (the words SQLite
+-- uses). MESSAGE stays what the previous release reads (KQ003 the stored
+-- operation, KQ005 the state or 'expired').
 -- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
 -- since a released migration is immutable and its checksum is compared.)
 --
@@ -96,7 +102,7 @@ BEGIN
     END IF;
     SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
     END IF;
     -- The general path.
     o := kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
@@ -249,15 +255,18 @@ DECLARE
 BEGIN
     SELECT user_id INTO v_user FROM kauri_quota_reservations WHERE reservation_id = p_reservation_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ004', MESSAGE = 'no such reservation';
+        RAISE EXCEPTION USING ERRCODE = 'KQ004', MESSAGE = 'no such reservation', DETAIL = p_reservation_id;
     END IF;
     PERFORM kauri_quota_lock(v_user);
     SELECT * INTO r FROM kauri_quota_reservations WHERE reservation_id = p_reservation_id FOR UPDATE;
     IF r.state <> 'open' THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = r.state;
+        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = r.state, DETAIL = r.reservation_id;
     END IF;
     IF p_now >= r.expires_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = 'expired';
+        -- The facts of the message: DETAIL the instant it expired, HINT its
+        -- estimate (the library words them, error_text::reservation_expired).
+        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = 'expired', DETAIL = kauri_quota_time_text(r.expires_at),
+                              HINT = r.estimated_tokens::text;
     END IF;
     -- Refunds never take a day below zero (an administrative reset may have
     -- zeroed it meanwhile); the audit row carries what was really moved.
@@ -272,7 +281,8 @@ BEGIN
             v_dt := greatest(v_dt, -d.tokens_today);
         END IF;
         IF v_dt > 0 AND d.tokens_this_month + v_dt > p_max THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max);
+            RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max),
+                                  DETAIL = 'tokens_this_month', HINT = p_max::text;
         END IF;
         v_state := 'committed';
         v_type := 'reservation_committed';
@@ -341,7 +351,7 @@ BEGIN
         PERFORM kauri_quota_lock(p_user);
         PERFORM 1 FROM users WHERE user_id = p_user;
         IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+            RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
         END IF;
     END IF;
     IF p_daily THEN
@@ -404,11 +414,11 @@ BEGIN
       INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at
       FROM users u WHERE u.user_id = p_user FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
     END IF;
     PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier';
+        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier', DETAIL = p_tier;
     END IF;
     UPDATE users SET subscription_tier = p_tier, subscription_status = p_status, subscription_start_date = p_now,
                      subscription_end_date = p_end, trial_end_date = p_trial_end
@@ -426,13 +436,13 @@ RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN
     PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier';
+        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier', DETAIL = p_tier;
     END IF;
     INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date)
     VALUES (p_user, p_email, p_now, p_tier, 'active', p_now)
     ON CONFLICT (user_id) DO NOTHING;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ006', MESSAGE = 'user exists';
+        RAISE EXCEPTION USING ERRCODE = 'KQ006', MESSAGE = 'user exists', DETAIL = p_user::text;
     END IF;
     PERFORM kauri_quota_log(p_user, 'subscription_assigned', 0, 0, p_tier, NULL, NULL,
         json_build_object('tier', p_tier, 'status', 'active'), p_now, NULL, NULL);
