@@ -173,7 +173,8 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
            fmt::format("{}", req.warning_threshold),
            req.default_tier.str(),
            std::string(req.ctx.id ? "caller" : "auto"),
-           text_of(detail::max_count)};
+           text_of(detail::max_count),
+           std::string(req.shadow ? "true" : "false")};
   return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
     auto r = exec_outcome(c, "kq_consume", sql_consume, p);
     if (auto* f = std::get_if<failure>(&r)) {
@@ -185,6 +186,7 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
     consume_outcome o;
     o.allowed = rs.boolean(0, oc_allowed);
     o.denied_by = detail::parse_limit_kind(rs.text(0, oc_denied_by));
+    o.shadow = o.allowed && o.denied_by != limit_kind::none;
     // A replay of the library's own key is the answer to this very call.
     o.replayed = rs.boolean(0, oc_replayed) && req.ctx.id.has_value();
     if (!rs.null(0, oc_reservation_id)) o.reservation = reservation_id{std::string(rs.text(0, oc_reservation_id))};

@@ -267,6 +267,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
         tx.commit();
         out.allowed = k->allowed;
         out.denied_by = k->denied_by;
+        out.shadow = k->allowed && k->denied_by != limit_kind::none;
         out.reservation = k->reservation;
         out.snapshot = std::move(snap);
         out.replayed = true;
@@ -284,7 +285,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
     ev.usage_date = req.day;
     ev.event_timestamp = req.now;
     usage after = snap.counters;
-    if (kind == limit_kind::none) {
+    if (kind == limit_kind::none || req.shadow) {
       BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
       BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
       after.messages_this_month = mt;
@@ -292,7 +293,19 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       after.messages_today += req.messages;
       after.tokens_today += req.tokens;
       apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now, day_row);
-      ev.event_type = req.reserve ? "reservation_created" : "message_sent";
+      if (kind != limit_kind::none) {
+        // A shadow admission: the denial it would have been, flagged, then
+        // the row that counts it (see consume_request::shadow).
+        usage_event denial = ev;
+        denial.event_type = "quota_exceeded";
+        std::string meta = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);
+        meta.insert(meta.rfind('}'), ",\"shadow\":true");
+        denial.event_metadata = std::move(meta);
+        insert_event(c, denial, req.ctx.id);
+      }
+      ev.event_type = req.reserve                ? "reservation_created"
+                      : kind == limit_kind::none ? "message_sent"
+                                                 : "usage_recorded";
       ev.messages_count = req.messages;
       ev.tokens_count = req.tokens;
       if (req.reserve) {
@@ -317,6 +330,8 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       insert_event(c, ev, req.ctx.id);
       audit_warnings(c, snap, after, req.warning_threshold, req.now, req.day);
       out.allowed = true;
+      out.denied_by = kind;
+      out.shadow = kind != limit_kind::none;
     } else {
       ev.event_type = "quota_exceeded";
       ev.event_metadata = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);

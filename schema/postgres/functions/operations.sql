@@ -44,11 +44,19 @@
 -- month), decided, written, and an admitted request gives the row a new
 -- budget. The general path gives the same answers as the fast path; the
 -- budget only says when the general path's answer is known in advance.
+--
+-- p_shadow (shadow mode): a request a limit refuses is admitted and counted
+-- anyway, in this transaction. Its audit rows are a quota_exceeded (0
+-- counts, metadata with "shadow": true), then the row that counts it
+-- (reservation_created, or usage_recorded for a consume), then the
+-- warnings; the outcome is allowed with denied_by naming the limit. The
+-- fast path needs no flag: its budget covers only requests the limits
+-- admit, so it never serves one that a limit would refuse.
 CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
                                     p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
-                                    p_max BIGINT)
+                                    p_max BIGINT, p_shadow BOOLEAN)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
 DECLARE
     o kauri_quota_outcome;
@@ -58,6 +66,7 @@ DECLARE
     v_kind TEXT;
     v_limit BIGINT;
     v_usage BIGINT;
+    v_denied TEXT;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
     -- The fast path: the day row's budget covers the request, the
@@ -110,12 +119,15 @@ BEGIN
     v_fp := v_op || ':' || p_messages || ':' || p_tokens;
     IF p_key_mode = 'auto-retry' THEN
         -- The library's own key, retried after a lost acknowledgement: the
-        -- audit row written with it tells whether the first attempt landed.
+        -- audit rows written with it tell whether the first attempt landed,
+        -- and how (a denial, an admission, or both: a shadow admission).
+        SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id, ARRAY['quota_exceeded']);
+        v_denied := CASE WHEN FOUND THEN k.denied_by END;
         SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id,
-                                                        ARRAY['message_sent', 'quota_exceeded', 'reservation_created']);
-        IF FOUND THEN
-            o.allowed := k.event_type <> 'quota_exceeded';
-            o.denied_by := CASE WHEN o.allowed THEN 'none' ELSE k.denied_by END;
+                                                        ARRAY['message_sent', 'reservation_created', 'usage_recorded']);
+        IF FOUND OR v_denied IS NOT NULL THEN
+            o.allowed := FOUND;
+            o.denied_by := COALESCE(v_denied, 'none');
             SELECT r.reservation_id INTO o.reservation_id FROM kauri_quota_reservations r
              WHERE r.user_id = p_user AND r.request_id = p_request_id;
             o.replayed := TRUE;
@@ -137,9 +149,18 @@ BEGIN
     END IF;
     v_kind := kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
                                    o.messages_this_month, o.tokens_this_month, p_messages, p_tokens);
-    IF v_kind = 'none' THEN
+    v_limit := CASE v_kind WHEN 'daily' THEN o.per_day WHEN 'monthly' THEN o.per_month ELSE o.tokens_per_month END;
+    v_usage := CASE v_kind WHEN 'daily' THEN o.messages_today WHEN 'monthly' THEN o.messages_this_month
+                           ELSE o.tokens_this_month END;
+    IF v_kind = 'none' OR p_shadow THEN
         PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
         PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
+        IF v_kind <> 'none' THEN
+            PERFORM kauri_quota_log(p_user, 'quota_exceeded', 0, 0, o.tier_id, p_ip, p_ua,
+                json_build_object('limit', v_kind, 'limit_value', v_limit, 'usage', v_usage,
+                                  'requested_messages', p_messages, 'requested_tokens', p_tokens, 'shadow', TRUE),
+                p_now, p_day, p_request_id);
+        END IF;
         IF p_reserve THEN
             INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,
                                                   state, request_id, created_at, expires_at)
@@ -149,6 +170,9 @@ BEGIN
                                   'expires_at', kauri_quota_time_text(p_expires_at)),
                 p_now, p_day, p_request_id);
             o.reservation_id := p_reservation_id;
+        ELSIF v_kind <> 'none' THEN
+            PERFORM kauri_quota_log(p_user, 'usage_recorded', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL,
+                                    p_now, p_day, p_request_id);
         ELSE
             INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
                                     user_agent, event_metadata, event_timestamp, usage_date, request_id)
@@ -163,12 +187,9 @@ BEGIN
         o.messages_this_month := o.messages_this_month + p_messages;
         o.tokens_this_month := o.tokens_this_month + p_tokens;
         o.allowed := TRUE;
-        o.denied_by := 'none';
+        o.denied_by := v_kind;
         PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
     ELSE
-        v_limit := CASE v_kind WHEN 'daily' THEN o.per_day WHEN 'monthly' THEN o.per_month ELSE o.tokens_per_month END;
-        v_usage := CASE v_kind WHEN 'daily' THEN o.messages_today WHEN 'monthly' THEN o.messages_this_month
-                               ELSE o.tokens_this_month END;
         PERFORM kauri_quota_log(p_user, 'quota_exceeded', 0, 0, o.tier_id, p_ip, p_ua,
             json_build_object('limit', v_kind, 'limit_value', v_limit, 'usage', v_usage,
                               'requested_messages', p_messages, 'requested_tokens', p_tokens),
@@ -184,6 +205,19 @@ BEGIN
     END IF;
     RETURN o;
 END
+$f$;
+
+-- The call of the previous release (function set version 2 and before),
+-- which has no shadow mode: kept so that a host not yet upgraded keeps
+-- working on this set during a rolling upgrade.
+CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
+                                    p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
+                                    p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
+                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
+                                    p_max BIGINT)
+RETURNS kauri_quota_outcome LANGUAGE sql AS $f$
+    SELECT kauri_quota_consume(p_user, p_day, p_now, p_messages, p_tokens, p_reserve, p_reservation_id, p_expires_at,
+                               p_request_id, p_ip, p_ua, p_threshold, p_default_tier, p_key_mode, p_max, FALSE)
 $f$;
 
 -- increment_usage: an unconditional after-the-fact record.
