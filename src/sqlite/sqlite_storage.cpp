@@ -139,6 +139,7 @@ result<tier> sqlite_storage::update_tier(const tier_update& u, sys_time now) {
 // ---------------------------------------------------------------------------
 // Users and subscriptions.
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_create_user
 result<subscription> sqlite_storage::create_user(const new_user& nu) {
   return run_ready([&](connection& c) -> result<subscription> {
     txn tx(c, true);
@@ -199,6 +200,7 @@ result<subscription> sqlite_storage::get_subscription(const user_id& user) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_set_subscription
 result<subscription> sqlite_storage::set_subscription(const subscription_change& ch) {
   return run_ready([&](connection& c) -> result<subscription> {
     txn tx(c, true);
@@ -254,6 +256,7 @@ result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date 
       [&](connection& c) -> result<usage_snapshot> { return load_state(c, user, day, now, default_tier); });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_consume
 result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
   return run_ready([&](connection& c) -> result<consume_outcome> {
     txn tx(c, true);
@@ -348,6 +351,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_record
 result<record_outcome> sqlite_storage::record(const record_request& req) {
   return run_ready([&](connection& c) -> result<record_outcome> {
     txn tx(c, true);
@@ -405,6 +409,7 @@ result<reservation> sqlite_storage::get_reservation(const reservation_id& id) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_settle
 result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
   return run_ready([&](connection& c) -> result<settle_outcome> {
     txn tx(c, true);
@@ -455,6 +460,7 @@ result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_expire
 result<std::int64_t> sqlite_storage::expire_reservations(sys_time now) {
   return run_ready([&](connection& c) -> result<std::int64_t> {
     std::int64_t total = 0;
@@ -511,6 +517,7 @@ result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_reset
 result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
   return run_ready([&](connection& c) -> result<std::int64_t> {
     txn tx(c, true);

@@ -12,6 +12,7 @@
 
 namespace kauri_quota::detail::sqlite {
 
+// twin: schema/postgres/functions/state.sql kauri_quota_complete
 result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& snap, bool tier_found, sys_time now,
                                                 const tier_id& default_tier) {
   if (tier_found && !detail::subscription_lapsed(snap.sub, now)) return ok();
@@ -23,6 +24,7 @@ result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& s
   return ok();
 }
 
+// twin: schema/postgres/functions/state.sql kauri_quota_load
 result<usage_snapshot> sqlite_storage::load_state(connection& c, const user_id& user, local_date day, sys_time now,
                                                   const tier_id& default_tier, bool* day_row_exists) {
   usage_snapshot snap;
@@ -107,6 +109,7 @@ usage sqlite_storage::load_counters(connection& c, const user_id& user, local_da
   return u;
 }
 
+// twin: schema/postgres/functions/writes.sql kauri_quota_apply
 void sqlite_storage::apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages,
                                  std::int64_t tokens, sys_time now, bool day_row_exists) {
   const std::string day_s = format_db_date(day);
@@ -149,6 +152,7 @@ std::int64_t sqlite_storage::insert_event(connection& c, const usage_event& e, c
   return sqlite3_last_insert_rowid(c.handle());
 }
 
+// twin: schema/postgres/functions/writes.sql kauri_quota_warn
 void sqlite_storage::audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold,
                                     sys_time now, local_date day) {
   for (limit_kind k : detail::warnings_crossed(before.applied, before.counters, after, threshold)) {

@@ -39,6 +39,7 @@
 -- threshold. Only the latest row of its month gets one: it alone carries
 -- the month's totals. The budget is checked against the rules themselves
 -- before it is stored, so an error in it can only cost speed.
+-- twin: none in C++ (SQLite has no fast path); checked against kauri_quota_evaluate and kauri_quota_crosses
 CREATE OR REPLACE FUNCTION kauri_quota_arm(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, o kauri_quota_outcome,
                                 p_threshold DOUBLE PRECISION, p_max BIGINT)
 RETURNS VOID LANGUAGE plpgsql AS $f$

@@ -52,6 +52,7 @@
 -- warnings; the outcome is allowed with denied_by naming the limit. The
 -- fast path needs no flag: its budget covers only requests the limits
 -- admit, so it never serves one that a limit would refuse.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::consume
 CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
@@ -221,6 +222,7 @@ RETURNS kauri_quota_outcome LANGUAGE sql AS $f$
 $f$;
 
 -- increment_usage: an unconditional after-the-fact record.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::record
 CREATE OR REPLACE FUNCTION kauri_quota_record(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                    p_tokens BIGINT, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_max BIGINT,
@@ -274,6 +276,7 @@ $f$;
 
 -- commit (p_actual set) or release (p_actual NULL) of a reservation. The
 -- user row is locked before the reservation row, as consume does.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::settle (checks: src/core/sql_support.cpp check_settleable)
 CREATE OR REPLACE FUNCTION kauri_quota_settle(p_reservation_id TEXT, p_actual BIGINT, p_now TIMESTAMP, p_day DATE,
                                    p_default_tier TEXT, p_max BIGINT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
@@ -348,6 +351,7 @@ END
 $f$;
 
 -- Settles open reservations past their TTL at their estimate.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::expire_reservations
 CREATE OR REPLACE FUNCTION kauri_quota_expire(p_now TIMESTAMP, p_limit INTEGER)
 RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
@@ -372,6 +376,7 @@ $f$;
 -- Administrative resets of one user (p_user) or of all users (NULL).
 -- Users are locked in user_id order so that concurrent resets never deadlock.
 -- (Two users whose ids hash alike share a lock; that only serialises them.)
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::reset
 CREATE OR REPLACE FUNCTION kauri_quota_reset(p_daily BOOLEAN, p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP)
 RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
@@ -435,6 +440,7 @@ END
 $f$;
 
 -- Changes a subscription and audits it; returns the subscription before.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::set_subscription
 CREATE OR REPLACE FUNCTION kauri_quota_set_subscription(p_user users.user_id%TYPE, p_tier TEXT, p_status TEXT,
                                              p_now TIMESTAMP, p_end TIMESTAMP, p_trial_end TIMESTAMP,
                                              p_event TEXT, p_ip TEXT, p_ua TEXT, p_request_id TEXT)
@@ -465,6 +471,7 @@ END
 $f$;
 
 -- Creates a user on a tier (status active, start now) and audits it.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::create_user
 CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN

@@ -34,6 +34,7 @@
 
 -- Which limit admitting p_messages more messages and p_tokens more tokens
 -- would break: 'daily', 'monthly', 'tokens' or 'none'.
+-- twin: src/core/policy.cpp evaluate
 CREATE OR REPLACE FUNCTION kauri_quota_evaluate(per_day BIGINT, per_month BIGINT, tokens_limit BIGINT, m_today BIGINT,
                                      m_month BIGINT, t_month BIGINT, p_messages BIGINT, p_tokens BIGINT)
 RETURNS TEXT LANGUAGE sql IMMUTABLE AS $f$
@@ -47,6 +48,7 @@ RETURNS TEXT LANGUAGE sql IMMUTABLE AS $f$
 $f$;
 
 -- True when `used` is at or above `threshold` of `lim` (a zero limit is).
+-- twin: src/core/policy.cpp reached
 CREATE OR REPLACE FUNCTION kauri_quota_reached(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
 RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$
     SELECT lim <= 0 OR used::float8 >= threshold * lim - abs(threshold * lim) * 1e-14
@@ -54,6 +56,7 @@ $f$;
 
 -- True when usage going from `before` to `after` crosses `threshold` of
 -- `lim` (never when there is no limit).
+-- twin: src/core/policy.cpp warnings_crossed
 CREATE OR REPLACE FUNCTION kauri_quota_crosses(before BIGINT, after BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
 RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$
     SELECT lim IS NOT NULL AND NOT kauri_quota_reached(before, lim, threshold)
@@ -64,6 +67,7 @@ $f$;
 -- bound) when it has already reached it or there is no limit. The smallest
 -- integer that has reached it is the ceiling of the bound
 -- kauri_quota_reached compares with, computed the same way.
+-- twin: none in C++ (SQLite has no fast path); derived from kauri_quota_reached, which is src/core/policy.cpp reached
 CREATE OR REPLACE FUNCTION kauri_quota_below(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
 RETURNS BIGINT LANGUAGE sql IMMUTABLE AS $f$
     SELECT CASE WHEN lim IS NULL OR kauri_quota_reached(used, lim, threshold) THEN NULL

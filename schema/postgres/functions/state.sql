@@ -73,6 +73,7 @@ $f$;
 -- subscription lapsed (or names no known tier), and the day's own counters
 -- when the latest row of the month is another day's (a later day already
 -- has a row when clocks disagree around midnight).
+-- twin: src/core/policy.cpp subscription_lapsed and src/sqlite/state.cpp sqlite_storage::apply_default_tier
 CREATE OR REPLACE FUNCTION kauri_quota_complete(o kauri_quota_outcome, p_user users.user_id%TYPE, p_day DATE,
                                      p_now TIMESTAMP, p_default_tier TEXT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
@@ -107,6 +108,7 @@ $f$;
 
 -- The state of one user for one day, completed, the user locked when
 -- p_lock.
+-- twin: src/sqlite/state.cpp sqlite_storage::load_state
 CREATE OR REPLACE FUNCTION kauri_quota_load(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_default_tier TEXT,
                                  p_lock BOOLEAN)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$

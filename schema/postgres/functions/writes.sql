@@ -39,6 +39,7 @@ $f$;
 
 -- Adds a delta to one day and to the month-to-date totals of that day and
 -- every later day of the same month (the month-to-date invariant).
+-- twin: src/sqlite/state.cpp sqlite_storage::apply_delta
 CREATE OR REPLACE FUNCTION kauri_quota_apply(p_user users.user_id%TYPE, p_day DATE, p_messages BIGINT, p_tokens BIGINT,
                                   p_now TIMESTAMP, p_day_found BOOLEAN)
 RETURNS VOID LANGUAGE plpgsql AS $f$
@@ -70,6 +71,7 @@ $f$;
 
 -- Counters are bounded (p_max) so that no sum ever wraps: KQ007 when adding
 -- p_messages and p_tokens to the month-to-date totals of o would pass it.
+-- twin: src/core/validate.cpp checked_add
 CREATE OR REPLACE FUNCTION kauri_quota_check_bound(o kauri_quota_outcome, p_messages BIGINT, p_tokens BIGINT, p_max BIGINT)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN
@@ -94,6 +96,7 @@ RETURNS VOID LANGUAGE sql AS $f$
 $f$;
 
 -- Audits each limit whose usage crossed the warning threshold.
+-- twin: src/sqlite/state.cpp sqlite_storage::audit_warnings (metadata: src/core/sql_support.cpp limit_metadata)
 CREATE OR REPLACE FUNCTION kauri_quota_warn(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, o kauri_quota_outcome,
                                  p_messages BIGINT, p_tokens BIGINT, p_threshold DOUBLE PRECISION)
 RETURNS VOID LANGUAGE plpgsql AS $f$
