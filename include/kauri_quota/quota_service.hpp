@@ -65,16 +65,11 @@ struct service_options {
   /// shadow_denied. Lets an operator watch what a new limit would refuse
   /// before enforcing it.
   ///
-  /// The storage decides inside its transaction and has no shadow flag, so
-  /// the service reads the user's counters first and, for a request they
-  /// refuse, records it unconditionally (as increment_usage does, with the
-  /// same request_id) and then appends the audit row: three calls instead
-  /// of one, not one atomic step. A request the read admits but the storage
-  /// then refuses (a concurrent request took the last unit) is recorded
-  /// after the storage's own quota_exceeded row, which then lacks the flag.
-  /// A shadow admission by reserve() carries no reservation: its message
-  /// and estimated tokens are counted at once and there is nothing to
-  /// commit or release.
+  /// The storage decides it in the request's one transaction
+  /// (consume_request::shadow), so a shadow admission is as atomic as any
+  /// other. A shadow admission by reserve() gets its reservation, to commit
+  /// or release as usual; its counting row is reservation_created instead
+  /// of usage_recorded.
   bool shadow = false;
 
   /// Denial cache (off when empty; 1 s to 1 h, default_deny_cache_ttl is

@@ -35,14 +35,27 @@ struct consume_request {
   std::chrono::seconds reservation_ttl{300};
   double warning_threshold = 0.8;
   tier_id default_tier{"free"};
+  /// Shadow mode (service_options::shadow), decided in the same transaction:
+  /// a request a limit refuses is admitted and counted anyway (a reserve
+  /// gets its reservation). Its audit rows are a quota_exceeded with 0
+  /// counts whose metadata ends with "shadow": true, then the row that
+  /// counts it (reservation_created for a reserve, usage_recorded for a
+  /// consume), then any quota_warning; both carry the request's id. The
+  /// counters still equal the audit rows.
+  bool shadow = false;
 };
 
 struct consume_outcome {
   bool allowed = false;
+  /// The limit that refused the request; with allowed true (a shadow
+  /// admission), the limit that would have.
   limit_kind denied_by = limit_kind::none;
   usage_snapshot snapshot;  ///< state after the decision
   std::optional<reservation_id> reservation;
   bool replayed = false;
+  /// A shadow admission (allowed, and denied_by names the limit), also when
+  /// replayed.
+  bool shadow = false;
 };
 
 /// An unconditional after-the-fact record (increment_usage).

@@ -26,6 +26,7 @@ bool exceeds(std::int64_t used, std::int64_t add, std::int64_t max) noexcept {
 
 /// True when `used` is at or above `threshold` of `max`; a zero (or
 /// negative) limit is always reached.
+// twin: schema/postgres/functions/policy.sql kauri_quota_reached
 bool reached(std::int64_t used, std::int64_t max, double threshold) noexcept {
   if (max <= 0) {
     return true;
@@ -76,6 +77,7 @@ struct limit_view {
 
 }  // namespace
 
+// twin: schema/postgres/functions/state.sql kauri_quota_complete
 bool subscription_lapsed(const subscription& s, sys_time now) {
   if (s.status == subscription_status::canceled || s.status == subscription_status::expired) {
     return true;
@@ -86,6 +88,7 @@ bool subscription_lapsed(const subscription& s, sys_time now) {
   return s.status == subscription_status::trialing && s.trial_end_date && *s.trial_end_date <= now;
 }
 
+// twin: schema/postgres/functions/policy.sql kauri_quota_evaluate
 limit_kind evaluate(const tier& t, const usage& u, std::int64_t messages, std::int64_t tokens) {
   if (messages > 0) {
     if (t.messages_per_day && (*t.messages_per_day <= 0 || exceeds(u.messages_today, messages, *t.messages_per_day))) {
@@ -113,6 +116,7 @@ bool at_warning(const tier& t, const usage& u, double threshold) {
          (t.tokens_per_month && reached(u.tokens_this_month, *t.tokens_per_month, threshold));
 }
 
+// twin: schema/postgres/functions/policy.sql kauri_quota_crosses
 std::vector<limit_kind> warnings_crossed(const tier& t, const usage& before, const usage& after, double threshold) {
   std::vector<limit_kind> crossed;
   const auto check = [&](limit_kind kind, const limit& max, std::int64_t used_before, std::int64_t used_after) {

@@ -57,8 +57,10 @@ struct quota_service::impl {
     req.reservation_ttl = opts.reservation_ttl;
     req.warning_threshold = opts.warning_threshold;
     req.default_tier = opts.default_tier;
-    if (opts.shadow) return decide_in_shadow(req);
-    const bool use_cache = denials && !ctx.id;
+    // Shadow mode is decided by the storage, in the request's transaction.
+    req.shadow = opts.shadow;
+    // A shadow service never refuses, so it neither reads nor fills the cache.
+    const bool use_cache = denials && !ctx.id && !opts.shadow;
     if (use_cache) {
       if (auto hit = denials->find(user, t)) {
         hit->cached = true;
@@ -78,99 +80,6 @@ struct quota_service::impl {
     return d;
   }
 
-  /// Shadow mode (see service_options::shadow): a read predicts the
-  /// decision; a request it admits goes to consume as usual, and one it
-  /// refuses is recorded unconditionally and audited with "shadow": true.
-  result<decision> decide_in_shadow(const consume_request& req) {
-    BOOST_OUTCOME_TRY(snap, store->snapshot(req.user, req.day, req.now, req.default_tier));
-    const limit_kind would = detail::evaluate(snap.applied, snap.counters, req.messages, req.tokens);
-    if (would == limit_kind::none) {
-      auto o = store->consume(req);
-      // The request_id was first used by a shadow admission, which stored it
-      // as a record: the retry is answered by that record's replay.
-      if (!o && req.ctx.id && o.error().is(errc::idempotency_mismatch)) return shadow_admit(req, snap, would, true);
-      if (!o) return o.as_failure();
-      if (o.value().allowed) {
-        decision d = make_decision(o.value(), req.now);
-        metrics->decided(d);
-        return d;
-      }
-      if (o.value().replayed) return shadow_replay(o.value());
-      // The storage refused what the read admitted, and audited it; the key
-      // of the request now belongs to that denial.
-      return shadow_admit(req, o.value().snapshot, o.value().denied_by, false);
-    }
-    return shadow_admit(req, snap, would, true);
-  }
-
-  /// Counts a request `kind` would refuse. `keyed`: the record carries the
-  /// request_id and the service writes the flagged audit row; otherwise the
-  /// storage has already audited the denial under that id.
-  result<decision> shadow_admit(const consume_request& req, const usage_snapshot& before, limit_kind kind, bool keyed) {
-    record_request rec;
-    rec.user = req.user;
-    rec.now = req.now;
-    rec.day = req.day;
-    rec.messages = req.messages;
-    rec.tokens = req.tokens;
-    rec.ctx = req.ctx;
-    if (!keyed) rec.ctx.id.reset();
-    rec.warning_threshold = req.warning_threshold;
-    rec.default_tier = req.default_tier;
-    auto recorded = store->record(rec);
-    if (!recorded && keyed && req.ctx.id && recorded.error().is(errc::idempotency_mismatch)) {
-      // The request_id belongs to an earlier consume or reserve: the retry
-      // gets that call's answer, as without shadow mode.
-      BOOST_OUTCOME_TRY(o, store->consume(req));
-      if (!o.allowed) return shadow_replay(o);
-      decision d = make_decision(o, req.now);
-      metrics->decided(d);
-      return d;
-    }
-    BOOST_OUTCOME_TRY(r, std::move(recorded));
-    if (keyed && !r.replayed) {
-      usage_event e;
-      e.user = req.user;
-      e.event_type = "quota_exceeded";
-      e.quota_tier = before.applied.id.str();
-      e.request_ip = req.ctx.ip;
-      e.user_agent = req.ctx.user_agent;
-      e.usage_date = req.day;
-      e.event_timestamp = req.now;
-      std::string meta = detail::denial_metadata(kind, before.applied, before.counters, req.messages, req.tokens);
-      meta.insert(meta.rfind('}'), ",\"shadow\":true");
-      e.event_metadata = std::move(meta);
-      BOOST_OUTCOME_TRY(store->append_event(e));
-    }
-    decision d;
-    d.allowed = true;
-    // A replay that the counters now admit has no limit to name: it is
-    // answered as an ordinary replayed admission.
-    d.shadow = kind != limit_kind::none;
-    d.denied_by = kind;
-    d.replayed = r.replayed;
-    d.quota = detail::make_quota_info(r.snapshot, zone, opts.warning_threshold);
-    d.resets_at = d.quota.daily_resets_at;
-    metrics->decided(d);
-    return d;
-  }
-
-  /// A retried request_id whose first answer was a denial: in shadow mode
-  /// that request was admitted (and counted) then, so the retry is too,
-  /// without counting again.
-  decision shadow_replay(const consume_outcome& o) {
-    decision d = make_decision(o, {});
-    d.allowed = true;
-    d.shadow = true;
-    d.retry_after = std::chrono::seconds{0};
-    d.resets_at = d.quota.daily_resets_at;
-    d.suggested_tier.reset();
-    d.suggested_tier_name.clear();
-    d.suggested_tier_name_fr.clear();
-    metrics->decided(d);
-    return d;
-  }
-
   decision make_decision(const consume_outcome& o, sys_time t) const {
     decision d;
     d.allowed = o.allowed;
@@ -178,6 +87,11 @@ struct quota_service::impl {
     d.reservation = o.reservation;
     d.quota = detail::make_quota_info(o.snapshot, zone, opts.warning_threshold);
     d.resets_at = d.quota.daily_resets_at;
+    if (o.shadow) {
+      // Admitted in shadow mode: the limit that would have refused it.
+      d.shadow = true;
+      d.denied_by = o.denied_by;
+    }
     if (!o.allowed) {
       detail::fill_denial(d, o.denied_by, t);
       // The suggestion is a courtesy: a failure to list tiers must not turn

@@ -1,31 +1,52 @@
 // Opening a PostgreSQL storage, its connection pool and the retry backoff,
 // and the wording of the server's errors.
+#include "core/error_text.hpp"
 #include "core/sql_support.hpp"
 #include "core/validate.hpp"
 #include "postgres/backend.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 #include <thread>
 
 namespace kauri_quota::detail::postgres {
 
-/// Rewrites the message of a KQ-class error into the library's words.
+/// Words a KQ-class error with the core's functions (core/error_text), so
+/// that both backends say the same thing: the server functions raise the
+/// code and the facts (DETAIL the subject, HINT a second fact; see the header
+/// of schema/postgres/functions/), never the words.
 error describe(const failure& f, std::string_view subject) {
   const auto& st = f.sqlstate;
-  if (st == "KQ001" || st == "22P02" || st == "23503")
-    return make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(subject)));
-  if (st == "KQ002") return make_error(errc::unknown_tier, fmt::format("unknown tier ({})", f.err.message));
-  if (st == "KQ004")
-    return make_error(errc::reservation_not_found,
-                      fmt::format("no reservation {}", detail::quote_for_message(subject)));
-  if (st == "KQ005")
-    return make_error(errc::reservation_closed,
-                      f.err.message == "expired"
-                          ? fmt::format("reservation {} expired and is settled at its estimate", subject)
-                          : fmt::format("reservation {} is already {}", subject, f.err.message));
-  if (st == "KQ006")
-    return make_error(errc::user_exists, fmt::format("user {} already exists", detail::quote_for_message(subject)));
+  if (st == "KQ001" || st == "22P02" || st == "23503") return error_text::unknown_user(subject);
+  if (st == "KQ002") {
+    if (f.err.message.starts_with("default tier")) return error_text::missing_default_tier(f.detail);
+    return error_text::unknown_tier(f.detail.empty() ? subject : std::string_view(f.detail));
+  }
+  if (st == "KQ003") return error_text::request_id_reused(subject, f.err.message);
+  if (st == "KQ004") return error_text::no_such_reservation(subject);
+  if (st == "KQ005") {
+    if (f.err.message == "expired") {
+      const auto expired_at = parse_db_time(f.detail);
+      std::int64_t estimate = 0;
+      const auto* end = f.hint.data() + f.hint.size();
+      if (expired_at && std::from_chars(f.hint.data(), end, estimate).ptr == end && !f.hint.empty())
+        return error_text::reservation_expired(subject, *expired_at, estimate);
+      // Not raised by this set: the facts are missing, the state is not.
+      return error_text::reservation_already_closed(subject, reservation_state::expired);
+    }
+    if (auto state = parse_reservation_state(f.err.message))
+      return error_text::reservation_already_closed(subject, *state);
+    return f.err;
+  }
+  if (st == "KQ006") return error_text::user_exists(subject);
+  if (st == "KQ007") {
+    std::int64_t max = 0;
+    const auto* end = f.hint.data() + f.hint.size();
+    if (!f.detail.empty() && !f.hint.empty() && std::from_chars(f.hint.data(), end, max).ptr == end)
+      return error_text::count_would_exceed(f.detail, max);
+    return f.err;
+  }
   if (st == "42P01" || st == "42883" || st == "42703")
     return make_error(errc::schema_mismatch,
                       fmt::format("database schema is not the one this library needs ({}); run `kauri-quota migrate`",

@@ -28,8 +28,10 @@ namespace kauri_quota::detail::postgres {
 
 /// The version of the embedded set. Bump it whenever the calls change (a
 /// function, a parameter or an outcome column is added): a library refuses
-/// an older version. The 0.1.0 functions of migration 0008 are version 1.
-inline constexpr int function_set_version = 1;
+/// an older version. The 0.1.0 functions of migration 0008 are version 1;
+/// version 2 raises the facts of each KQ error in DETAIL and HINT; version
+/// 3 adds p_shadow to kauri_quota_consume (the 15-parameter call stays).
+inline constexpr int function_set_version = 3;
 
 /// A function set: its version and its files (name, SQL), in install order.
 struct function_set {

@@ -3,6 +3,7 @@
 // and the audit log. Each is one statement (see backend.hpp).
 #include "postgres/postgres_storage.hpp"
 
+#include "core/error_text.hpp"
 #include "core/period.hpp"
 #include "core/sql_support.hpp"
 #include "core/validate.hpp"
@@ -34,9 +35,7 @@ result<tier> postgres_storage::get_tier(const tier_id& id) {
     auto r = c.exec("kq_get_tier", sql_get_tier, {id.str()});
     if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
     const rows& rs = std::get<rows>(r);
-    if (rs.size() == 0)
-      return as_failure(
-          make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(id.str()))));
+    if (rs.size() == 0) return as_failure(error_text::unknown_tier(id.str()));
     return read_tier(rs, 0);
   });
 }
@@ -66,9 +65,7 @@ result<tier> postgres_storage::update_tier(const tier_update& u, sys_time now) {
     auto r = c.exec("kq_update_tier", sql_update_tier, p);
     if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
     const rows& rs = std::get<rows>(r);
-    if (rs.size() == 0)
-      return as_failure(
-          make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(u.id.str()))));
+    if (rs.size() == 0) return as_failure(error_text::unknown_tier(u.id.str()));
     return read_tier(rs, 0);
   });
 }
@@ -81,10 +78,7 @@ result<subscription> postgres_storage::create_user(const new_user& nu) {
     auto r =
         c.exec("kq_create_user", sql_create_user, {nu.user.str(), nu.email, nu.tier.str(), format_db_time(nu.now)});
     if (auto* f = std::get_if<failure>(&r)) {
-      if (f->sqlstate == "KQ002")
-        f->err =
-            make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(nu.tier.str())));
-      else if (f->sqlstate == "23502")
+      if (f->sqlstate == "23502")
         f->err = make_error(errc::invalid_argument,
                             fmt::format("the users table refused the new row ({}); create users in the host "
                                         "application and call assign_default_subscription",
@@ -116,9 +110,7 @@ result<subscription> postgres_storage::get_subscription(const user_id& user) {
       return std::move(*f);
     }
     const rows& rs = std::get<rows>(r);
-    if (rs.size() == 0)
-      return as_failure(
-          make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(user.str()))));
+    if (rs.size() == 0) return as_failure(error_text::unknown_user(user.str()));
     return read_subscription_cols(rs, 0, user, 0);
   });
 }
@@ -138,10 +130,7 @@ result<subscription> postgres_storage::set_subscription(const subscription_chang
   return run_ready<subscription>(false, [&](connection& c) -> attempt<subscription> {
     auto r = c.exec("kq_set_subscription", sql_set_subscription, p);
     if (auto* f = std::get_if<failure>(&r)) {
-      f->err =
-          f->sqlstate == "KQ002"
-              ? make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(ch.tier.str())))
-              : describe(*f, ch.user.str());
+      f->err = describe(*f, ch.user.str());
       return std::move(*f);
     }
     return read_subscription_cols(std::get<rows>(r), 0, ch.user, oc_email);
@@ -184,12 +173,12 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
            fmt::format("{}", req.warning_threshold),
            req.default_tier.str(),
            std::string(req.ctx.id ? "caller" : "auto"),
-           text_of(detail::max_count)};
+           text_of(detail::max_count),
+           std::string(req.shadow ? "true" : "false")};
   return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
     auto r = exec_outcome(c, "kq_consume", sql_consume, p);
     if (auto* f = std::get_if<failure>(&r)) {
-      f->err = describe(*f, req.user.str());
-      if (f->sqlstate == "KQ003") f->err = detail::mismatch_error(request_id{key}, f->err.message);
+      f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
       if (f->connection_lost && f->sent && !req.ctx.id) p[13] = "auto-retry";
       return std::move(*f);
     }
@@ -197,6 +186,7 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
     consume_outcome o;
     o.allowed = rs.boolean(0, oc_allowed);
     o.denied_by = detail::parse_limit_kind(rs.text(0, oc_denied_by));
+    o.shadow = o.allowed && o.denied_by != limit_kind::none;
     // A replay of the library's own key is the answer to this very call.
     o.replayed = rs.boolean(0, oc_replayed) && req.ctx.id.has_value();
     if (!rs.null(0, oc_reservation_id)) o.reservation = reservation_id{std::string(rs.text(0, oc_reservation_id))};
@@ -222,8 +212,7 @@ result<record_outcome> postgres_storage::record(const record_request& req) {
   return run_ready<record_outcome>(true, [&](connection& c) -> attempt<record_outcome> {
     auto r = exec_outcome(c, "kq_record", sql_record, p);
     if (auto* f = std::get_if<failure>(&r)) {
-      f->err = describe(*f, req.user.str());
-      if (f->sqlstate == "KQ003") f->err = detail::mismatch_error(request_id{key}, f->err.message);
+      f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
       if (f->connection_lost && f->sent && !req.ctx.id) p.back() = "auto-retry";
       return std::move(*f);
     }
@@ -286,9 +275,7 @@ result<reservation> postgres_storage::get_reservation(const reservation_id& id) 
     auto r = c.exec("kq_get_reservation", sql_get_reservation, {id.str()});
     if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
     const rows& rs = std::get<rows>(r);
-    if (rs.size() == 0)
-      return as_failure(make_error(errc::reservation_not_found,
-                                   fmt::format("no reservation {}", detail::quote_for_message(id.str()))));
+    if (rs.size() == 0) return as_failure(error_text::no_such_reservation(id.str()));
     return read_reservation(rs, 0);
   });
 }
@@ -352,9 +339,7 @@ result<std::int64_t> postgres_storage::append_event(const usage_event& e) {
       return std::move(*f);
     }
     const rows& rs = std::get<rows>(r);
-    if (rs.size() == 0)
-      return as_failure(
-          make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(e.user.str()))));
+    if (rs.size() == 0) return as_failure(error_text::unknown_user(e.user.str()));
     return rs.i64(0, 0);
   });
 }

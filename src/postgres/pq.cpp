@@ -226,6 +226,10 @@ std::variant<rows, failure> connection::wait_result(bool sent) {
         const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         f.sqlstate = code ? code : "";
         const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+        const char* hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
+        if (detail) f.detail = scrub(detail, password_, opts_.conninfo);
+        if (hint) f.hint = scrub(hint, password_, opts_.conninfo);
         f.err = make_error(map_sqlstate(f.sqlstate),
                            scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_, opts_.conninfo));
         f.sent = true;

@@ -72,6 +72,8 @@ class rows {
 struct failure {
   error err;
   std::string sqlstate;          ///< empty when the failure was not the server's answer
+  std::string detail;            ///< the server's DETAIL: a KQ error's subject (see describe)
+  std::string hint;              ///< the server's HINT: a KQ error's second fact
   bool connection_lost = false;  ///< the connection is unusable; the outcome may be unknown
   bool sent = false;             ///< the request may have reached the server
 };

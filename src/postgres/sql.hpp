@@ -7,7 +7,7 @@ namespace kauri_quota::detail::postgres {
 
 // These return one kauri_quota_outcome value, read with exec_outcome.
 inline constexpr const char* sql_consume =
-    "SELECT kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    "SELECT kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 inline constexpr const char* sql_record =
     "SELECT kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 inline constexpr const char* sql_settle = "SELECT kauri_quota_settle($1, $2, $3, $4, $5, $6)";

@@ -36,10 +36,6 @@ error from_sqlite(const SQLite::Exception& e) {
   return make_error(map_sqlite_code(e.getErrorCode()), fmt::format("sqlite: {}", e.what()));
 }
 
-error user_not_found(const user_id& u) {
-  return make_error(errc::unknown_user, fmt::format("unknown user {}", detail::quote_for_message(u.str())));
-}
-
 connection::connection(const std::string& path, int flags, const sqlite_options& opts)
     : db_(path, flags, static_cast<int>(opts.busy_timeout.count())) {
   db_.exec("PRAGMA foreign_keys = ON");

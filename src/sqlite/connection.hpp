@@ -28,9 +28,6 @@ errc map_sqlite_code(int code) noexcept;
 /// An SQLiteCpp exception as an error ("sqlite: ..." with the mapped code).
 error from_sqlite(const SQLite::Exception& e);
 
-/// unknown_user naming `u`.
-error user_not_found(const user_id& u);
-
 class connection {
  public:
   /// Opens `path` with SQLite `flags`, the busy timeout and synchronous mode

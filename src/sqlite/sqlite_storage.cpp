@@ -3,6 +3,7 @@
 // resets and the audit log. Each is one transaction (see backend.hpp).
 #include "sqlite/sqlite_storage.hpp"
 
+#include "core/error_text.hpp"
 #include "core/json_writer.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
@@ -95,8 +96,7 @@ result<tier> sqlite_storage::get_tier(const tier_id& id) {
   return run_ready([&](connection& c) -> result<tier> {
     auto& s = c.stmt(sql_get_tier);
     s.bind(1, id.str());
-    if (!s.executeStep())
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(id.str())));
+    if (!s.executeStep()) return error_text::unknown_tier(id.str());
     tier t = read_tier(s, 0);
     s.reset();
     return t;
@@ -125,8 +125,7 @@ result<tier> sqlite_storage::update_tier(const tier_update& u, sys_time now) {
     s.bind(16, u.is_visible.has_value());
     s.bind(17, u.is_visible.value_or(false) ? 1 : 0);
     s.bind(18, format_db_time(now));
-    if (s.exec() == 0)
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(u.id.str())));
+    if (s.exec() == 0) return error_text::unknown_tier(u.id.str());
     auto& g = c.stmt(sql_get_tier);
     g.bind(1, u.id.str());
     g.executeStep();
@@ -140,19 +139,17 @@ result<tier> sqlite_storage::update_tier(const tier_update& u, sys_time now) {
 // ---------------------------------------------------------------------------
 // Users and subscriptions.
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_create_user
 result<subscription> sqlite_storage::create_user(const new_user& nu) {
   return run_ready([&](connection& c) -> result<subscription> {
     txn tx(c, true);
     auto& e = c.stmt(sql_user_exists);
     e.bind(1, nu.user.str());
-    if (e.executeStep())
-      return make_error(errc::user_exists,
-                        fmt::format("user {} already exists", detail::quote_for_message(nu.user.str())));
+    if (e.executeStep()) return error_text::user_exists(nu.user.str());
     e.reset();
     auto& t = c.stmt(sql_get_tier);
     t.bind(1, nu.tier.str());
-    if (!t.executeStep())
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(nu.tier.str())));
+    if (!t.executeStep()) return error_text::unknown_tier(nu.tier.str());
     t.reset();
     auto& ins = c.stmt(sql_insert_user);
     ins.bind(1, nu.user.str());
@@ -194,7 +191,7 @@ result<subscription> sqlite_storage::get_subscription(const user_id& user) {
   return run_ready([&](connection& c) -> result<subscription> {
     auto& s = c.stmt(sql_subject);
     s.bind(1, user.str());
-    if (!s.executeStep()) return user_not_found(user);
+    if (!s.executeStep()) return error_text::unknown_user(user.str());
     subscription sub;
     sub.user = user;
     read_subscription(s, sub);
@@ -203,20 +200,20 @@ result<subscription> sqlite_storage::get_subscription(const user_id& user) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_set_subscription
 result<subscription> sqlite_storage::set_subscription(const subscription_change& ch) {
   return run_ready([&](connection& c) -> result<subscription> {
     txn tx(c, true);
     auto& s = c.stmt(sql_subject);
     s.bind(1, ch.user.str());
-    if (!s.executeStep()) return user_not_found(ch.user);
+    if (!s.executeStep()) return error_text::unknown_user(ch.user.str());
     subscription before;
     before.user = ch.user;
     read_subscription(s, before);
     s.reset();
     auto& t = c.stmt(sql_get_tier);
     t.bind(1, ch.tier.str());
-    if (!t.executeStep())
-      return make_error(errc::unknown_tier, fmt::format("unknown tier {}", detail::quote_for_message(ch.tier.str())));
+    if (!t.executeStep()) return error_text::unknown_tier(ch.tier.str());
     t.reset();
     const auto status = ch.status.value_or(subscription_status::active);
     auto& u = c.stmt(sql_set_subscription);
@@ -259,6 +256,7 @@ result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date 
       [&](connection& c) -> result<usage_snapshot> { return load_state(c, user, day, now, default_tier); });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_consume
 result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
   return run_ready([&](connection& c) -> result<consume_outcome> {
     txn tx(c, true);
@@ -272,6 +270,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
         tx.commit();
         out.allowed = k->allowed;
         out.denied_by = k->denied_by;
+        out.shadow = k->allowed && k->denied_by != limit_kind::none;
         out.reservation = k->reservation;
         out.snapshot = std::move(snap);
         out.replayed = true;
@@ -289,7 +288,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
     ev.usage_date = req.day;
     ev.event_timestamp = req.now;
     usage after = snap.counters;
-    if (kind == limit_kind::none) {
+    if (kind == limit_kind::none || req.shadow) {
       BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
       BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
       after.messages_this_month = mt;
@@ -297,7 +296,19 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       after.messages_today += req.messages;
       after.tokens_today += req.tokens;
       apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now, day_row);
-      ev.event_type = req.reserve ? "reservation_created" : "message_sent";
+      if (kind != limit_kind::none) {
+        // A shadow admission: the denial it would have been, flagged, then
+        // the row that counts it (see consume_request::shadow).
+        usage_event denial = ev;
+        denial.event_type = "quota_exceeded";
+        std::string meta = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);
+        meta.insert(meta.rfind('}'), ",\"shadow\":true");
+        denial.event_metadata = std::move(meta);
+        insert_event(c, denial, req.ctx.id);
+      }
+      ev.event_type = req.reserve                ? "reservation_created"
+                      : kind == limit_kind::none ? "message_sent"
+                                                 : "usage_recorded";
       ev.messages_count = req.messages;
       ev.tokens_count = req.tokens;
       if (req.reserve) {
@@ -322,6 +333,8 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       insert_event(c, ev, req.ctx.id);
       audit_warnings(c, snap, after, req.warning_threshold, req.now, req.day);
       out.allowed = true;
+      out.denied_by = kind;
+      out.shadow = kind != limit_kind::none;
     } else {
       ev.event_type = "quota_exceeded";
       ev.event_metadata = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);
@@ -338,6 +351,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_record
 result<record_outcome> sqlite_storage::record(const record_request& req) {
   return run_ready([&](connection& c) -> result<record_outcome> {
     txn tx(c, true);
@@ -388,23 +402,20 @@ result<reservation> sqlite_storage::get_reservation(const reservation_id& id) {
   return run_ready([&](connection& c) -> result<reservation> {
     auto& s = c.stmt(sql_get_reservation);
     s.bind(1, id.str());
-    if (!s.executeStep())
-      return make_error(errc::reservation_not_found,
-                        fmt::format("no reservation {}", detail::quote_for_message(id.str())));
+    if (!s.executeStep()) return error_text::no_such_reservation(id.str());
     reservation r = read_reservation(s);
     s.reset();
     return r;
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_settle
 result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
   return run_ready([&](connection& c) -> result<settle_outcome> {
     txn tx(c, true);
     auto& s = c.stmt(sql_get_reservation);
     s.bind(1, req.id.str());
-    if (!s.executeStep())
-      return make_error(errc::reservation_not_found,
-                        fmt::format("no reservation {}", detail::quote_for_message(req.id.str())));
+    if (!s.executeStep()) return error_text::no_such_reservation(req.id.str());
     reservation r = read_reservation(s);
     s.reset();
     BOOST_OUTCOME_TRY(detail::check_settleable(r, req.now));
@@ -449,6 +460,7 @@ result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_expire
 result<std::int64_t> sqlite_storage::expire_reservations(sys_time now) {
   return run_ready([&](connection& c) -> result<std::int64_t> {
     std::int64_t total = 0;
@@ -505,6 +517,7 @@ result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
   });
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_reset
 result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
   return run_ready([&](connection& c) -> result<std::int64_t> {
     txn tx(c, true);
@@ -512,7 +525,7 @@ result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
     if (req.user) {
       auto& e = c.stmt(sql_user_exists);
       e.bind(1, req.user->str());
-      if (!e.executeStep()) return user_not_found(*req.user);
+      if (!e.executeStep()) return error_text::unknown_user(req.user->str());
       e.reset();
     }
     struct row {
@@ -573,7 +586,7 @@ result<std::int64_t> sqlite_storage::append_event(const usage_event& event) {
     txn tx(c, true);
     auto& e = c.stmt(sql_user_exists);
     e.bind(1, event.user.str());
-    if (!e.executeStep()) return user_not_found(event.user);
+    if (!e.executeStep()) return error_text::unknown_user(event.user.str());
     e.reset();
     std::int64_t id = insert_event(c, event, std::nullopt);
     tx.commit();

@@ -1,5 +1,6 @@
 // The row-level reads and writes that the SQLite operations are made of;
 // each runs inside the caller's transaction on the caller's connection.
+#include "core/error_text.hpp"
 #include "core/json_writer.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
@@ -11,19 +12,19 @@
 
 namespace kauri_quota::detail::sqlite {
 
+// twin: schema/postgres/functions/state.sql kauri_quota_complete
 result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& snap, bool tier_found, sys_time now,
                                                 const tier_id& default_tier) {
   if (tier_found && !detail::subscription_lapsed(snap.sub, now)) return ok();
   auto& d = c.stmt(sql_get_tier);
   d.bind(1, default_tier.str());
-  if (!d.executeStep())
-    return make_error(errc::unknown_tier, fmt::format("default tier {} is not in subscription_tiers",
-                                                      detail::quote_for_message(default_tier.str())));
+  if (!d.executeStep()) return error_text::missing_default_tier(default_tier.str());
   snap.applied = read_tier(d, 0, false);
   d.reset();
   return ok();
 }
 
+// twin: schema/postgres/functions/state.sql kauri_quota_load
 result<usage_snapshot> sqlite_storage::load_state(connection& c, const user_id& user, local_date day, sys_time now,
                                                   const tier_id& default_tier, bool* day_row_exists) {
   usage_snapshot snap;
@@ -38,7 +39,7 @@ result<usage_snapshot> sqlite_storage::load_state(connection& c, const user_id& 
   sqlite3_bind_text(st, 4, day_s.data(), static_cast<int>(day_s.size()), SQLITE_STATIC);
   if (!step(c.handle(), st)) {
     sqlite3_reset(st);
-    return user_not_found(user);
+    return error_text::unknown_user(user.str());
   }
   snap.sub.user = user;
   snap.sub.tier = tier_id{std::string(column_view(st, 0))};
@@ -108,6 +109,7 @@ usage sqlite_storage::load_counters(connection& c, const user_id& user, local_da
   return u;
 }
 
+// twin: schema/postgres/functions/writes.sql kauri_quota_apply
 void sqlite_storage::apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages,
                                  std::int64_t tokens, sys_time now, bool day_row_exists) {
   const std::string day_s = format_db_date(day);
@@ -150,6 +152,7 @@ std::int64_t sqlite_storage::insert_event(connection& c, const usage_event& e, c
   return sqlite3_last_insert_rowid(c.handle());
 }
 
+// twin: schema/postgres/functions/writes.sql kauri_quota_warn
 void sqlite_storage::audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold,
                                     sys_time now, local_date day) {
   for (limit_kind k : detail::warnings_crossed(before.applied, before.counters, after, threshold)) {

@@ -3,7 +3,11 @@
 // period rolls over or the TTL passes, dropped by this service's changes.
 #include "support/fixtures.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace kauri_quota;
 using namespace kauri_quota::testing;
@@ -123,7 +127,7 @@ TEST_CASE("shadow mode keeps request_id semantics: a retry is replayed and never
   f.check_audit(u);
 }
 
-TEST_CASE("a shadow reservation beyond the limit is counted at its estimate and has nothing to settle") {
+TEST_CASE("a shadow reservation beyond the limit gets its reservation, and committing it settles as usual") {
   service_fixture f(shadow_options());
   f.set_limits("free", 1, {}, {});
   const auto u = f.add_user("shadow-reserve");
@@ -134,10 +138,61 @@ TEST_CASE("a shadow reservation beyond the limit is counted at its estimate and 
   CHECK(over.allowed);
   CHECK(over.shadow);
   CHECK(over.denied_by == limit_kind::daily);
-  CHECK_FALSE(over.reservation.has_value());
+  REQUIRE(over.reservation.has_value());
+  CHECK(must(f.store().get_reservation(*over.reservation)).state == reservation_state::open);
+  CHECK(f.today_usage(u).messages_today == 2);
+  CHECK(f.today_usage(u).tokens_today == 70);
+  // The flagged denial, then the row that counts the reservation.
+  const auto rows = denials(f, u);
+  REQUIRE(rows.size() == 1);
+  CHECK(parse_json(*rows[0].event_metadata)["shadow"].as_bool());
+  CHECK(f.count_events(u, "reservation_created") == 2);
+  CHECK(f.count_events(u, "usage_recorded") == 0);
+
+  const auto committed = must(f.svc.commit(*over.reservation, 15));
+  CHECK(committed.state == reservation_state::committed);
   must(f.svc.commit(*ok.reservation, 10));
   CHECK(f.today_usage(u).messages_today == 2);
-  CHECK(f.today_usage(u).tokens_today == 50);
+  CHECK(f.today_usage(u).tokens_today == 25);
+  f.check_audit(u);
+}
+
+TEST_CASE("concurrent shadow requests over the limit are all admitted, each with a flagged denial") {
+  service_fixture f(shadow_options());
+  f.set_limits("free", 2, {}, {});
+  const auto u = f.add_user("shadow-race");
+  constexpr int threads = 4;
+  constexpr int each = 5;
+  std::vector<std::thread> pool;
+  std::atomic<int> admitted{0};
+  std::atomic<int> shadowed{0};
+  std::atomic<int> failed{0};
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i = 0; i < each; ++i) {
+        auto d = f.svc.try_consume(u, 3);
+        if (!d) {
+          ++failed;
+          continue;
+        }
+        if (d.value().allowed) ++admitted;
+        if (d.value().shadow) ++shadowed;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(failed == 0);
+  CHECK(admitted == threads * each);
+  CHECK(shadowed == threads * each - 2);
+  CHECK(f.today_usage(u).messages_today == threads * each);
+  const auto rows = denials(f, u);
+  CHECK(rows.size() == static_cast<std::size_t>(threads * each - 2));
+  for (const auto& e : rows) {
+    REQUIRE(e.event_metadata.has_value());
+    CHECK(parse_json(*e.event_metadata)["shadow"].as_bool());
+  }
+  CHECK(f.count_events(u, "usage_recorded") == static_cast<std::size_t>(threads * each - 2));
+  CHECK(f.svc.metrics().shadow_denied_daily == static_cast<std::uint64_t>(threads * each - 2));
   f.check_audit(u);
 }
 

@@ -1,9 +1,11 @@
 // The consume fast path of the PostgreSQL backend: an admitted request gives
 // the day row a budget, and the consumes that budget covers are decided and
 // written by one statement. These tests show that the budget is given and
-// spent, that every change it does not cover turns it off, and that the
+// spent, and that every change it does not cover turns it off. That the
 // answers, counters and audit rows are those of the SQLite backend (which
-// has no fast path) on a random mix of every operation.
+// has no fast path) on a random mix of every operation is
+// tests/differential/random_mix_test.cpp.
+#include "differential/mix.hpp"
 #include "support/fixtures.hpp"
 #include "support/postgres_server.hpp"
 
@@ -24,61 +26,9 @@ using namespace kauri_quota::testing;
 
 namespace {
 
-/// "threshold|messages|tokens" of the budget of `user`'s row for `day`, or
-/// "none" when it has none or the row was updated since (xmin).
-std::string budget(const service_fixture& f, const std::string& user, local_date day) {
-  return kq_test::pg_query(
-      "SELECT CASE WHEN fast_threshold IS NULL OR xmin <> fast_xid THEN 'none' ELSE concat_ws('|', fast_threshold, "
-      "fast_messages, fast_tokens) END FROM user_usage WHERE user_id = '" +
-          user + "' AND usage_date = '" + show(day) + "'",
-      f.db.pg_database);
-}
+using mix::budget;
 
-/// Runs SQL on a SQLite test database's file directly.
-void sqlite_exec(const service_fixture& f, const std::string& statement) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(f.db.file.c_str(), &db) == SQLITE_OK);
-  char* message = nullptr;
-  const int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &message);
-  INFO((message != nullptr ? message : ""));
-  sqlite3_free(message);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
-
-/// A JSON value written with its object members sorted, to compare values
-/// that differ only in spacing and member order. Reservation ids are random
-/// on each backend, so they are left out.
-std::string canonical(const json_value& v) {
-  switch (v.type) {
-    case json_value::kind::null:
-      return "null";
-    case json_value::kind::boolean:
-      return v.boolean ? "true" : "false";
-    case json_value::kind::number:
-      return std::to_string(std::stod(v.text));
-    case json_value::kind::string:
-      return "\"" + v.text + "\"";
-    case json_value::kind::array: {
-      std::string out = "[";
-      for (const auto& item : v.items) out += canonical(item) + ",";
-      return out + "]";
-    }
-    case json_value::kind::object: {
-      std::map<std::string, std::string> members;
-      for (const auto& [key, value] : v.members)
-        if (key != "reservation_id") members[key] = canonical(value);
-      std::string out = "{";
-      for (const auto& [key, value] : members) out += "\"" + key + "\":" + value + ",";
-      return out + "}";
-    }
-  }
-  return "";
-}
-
-void sql(const service_fixture& f, const std::string& statement) {
-  (void)kq_test::pg_query(statement, f.db.pg_database);
-}
+void sql(const service_fixture& f, const std::string& statement) { mix::pg_exec(f, statement); }
 
 }  // namespace
 
@@ -265,177 +215,4 @@ TEST_CASE("a service with another warning threshold warns at its own threshold")
   CHECK(f.consume(u).allowed);  // 8 of 10: its own warning
   CHECK(f.count_events(u, "quota_warning") == 2);
   f.check_audit(u);
-}
-
-TEST_CASE("on a random mix of every operation, PostgreSQL answers as SQLite does") {
-  // Small limits and large token counts put requests on every boundary;
-  // clock jumps (forward and back) create out-of-order days. Each step runs
-  // on both backends, and their answers must be equal.
-  service_fixture pg(make_test_db("postgresql"));
-  service_fixture lite(make_test_db("sqlite"));
-  std::vector<service_fixture*> both{&pg, &lite};
-  const std::vector<std::string> users{"r0", "r1", "r2"};
-  for (auto* f : both) {
-    for (const auto& u : users) f->add_user(u, u == "r2" ? "pro" : "free");
-  }
-  // A second service on each backend warns at another threshold.
-  service_options half;
-  half.warning_threshold = 0.5;
-  auto pg_half = pg.make_service(pg.clock, half);
-  auto lite_half = lite.make_service(lite.clock, half);
-  std::map<std::string, bool> plain;  // user -> active, no end date: what the fast path serves
-  for (const auto& u : users) plain[u] = true;
-  std::mt19937_64 rng(20261128);
-  auto pick = [&](std::int64_t lo, std::int64_t hi) {
-    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
-  };
-  auto small_limit = [&](std::int64_t lo, std::int64_t hi) -> limit {
-    if (pick(0, 4) == 0) return std::nullopt;
-    return pick(lo, hi);
-  };
-  std::vector<std::pair<reservation_id, reservation_id>> open;  // pg, sqlite
-  int next_key = 0;
-  std::vector<std::string> keys;
-  int fast = 0;  // consumes that spent a budget
-
-  constexpr int steps = 2400;
-  for (int step = 0; step < steps; ++step) {
-    CAPTURE(step);
-    const user_id u{users[static_cast<std::size_t>(pick(0, 2))]};
-    const auto op = pick(0, 99);
-    if (op < 55) {
-      const auto tokens = pick(0, 3) == 0 ? pick(0, 400) : pick(0, 40);
-      request_context ctx;
-      if (pick(0, 9) == 0) {
-        if (!keys.empty() && pick(0, 1) == 0) {
-          ctx.id = request_id{keys[static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(keys.size()) - 1))]};
-        } else {
-          keys.push_back("k" + std::to_string(next_key++));
-          ctx.id = request_id{keys.back()};
-        }
-      }
-      const bool at_half = pick(0, 4) == 0;
-      // Every other consume of the 0.8 service, whether the fast path's
-      // conditions held (a query costs a connection).
-      if (!at_half && !ctx.id && plain[u.str()] && step % 2 == 0) {
-        const auto before = budget(pg, u.str(), pg.today());
-        if (before != "none" && before.rfind("0.8|", 0) == 0) {
-          const auto bar = before.find('|', 4);
-          if (std::stoll(before.substr(4, bar - 4)) >= 1 && std::stoll(before.substr(bar + 1)) >= tokens) ++fast;
-        }
-      }
-      auto a = (at_half ? pg_half : pg.svc).try_consume(u, tokens, ctx);
-      auto b = (at_half ? lite_half : lite.svc).try_consume(u, tokens, ctx);
-      REQUIRE(a.has_value() == b.has_value());
-      if (a) {
-        CHECK(a.value().allowed == b.value().allowed);
-        CHECK(a.value().denied_by == b.value().denied_by);
-        CHECK(a.value().replayed == b.value().replayed);
-        CHECK(a.value().quota == b.value().quota);
-      } else {
-        CHECK(a.error().code == b.error().code);
-      }
-    } else if (op < 65) {
-      const auto est = pick(0, 60);
-      auto a = must(pg.svc.reserve(u, est));
-      auto b = must(lite.svc.reserve(u, est));
-      CHECK(a.allowed == b.allowed);
-      CHECK(a.quota == b.quota);
-      if (a.allowed && b.allowed) open.emplace_back(*a.reservation, *b.reservation);
-    } else if (op < 72 && !open.empty()) {
-      const auto i = static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(open.size()) - 1));
-      const auto [ra, rb] = open[i];
-      open.erase(open.begin() + static_cast<std::ptrdiff_t>(i));
-      if (pick(0, 1) == 0) {
-        const auto actual = pick(0, 90);
-        auto a = pg.svc.commit(ra, actual);
-        auto b = lite.svc.commit(rb, actual);
-        REQUIRE(a.has_value() == b.has_value());
-      } else {
-        auto a = pg.svc.release(ra);
-        auto b = lite.svc.release(rb);
-        REQUIRE(a.has_value() == b.has_value());
-      }
-    } else if (op < 80) {
-      const auto m = pick(0, 2);
-      const auto t = pick(0, 50);
-      auto a = must(pg.svc.increment_usage(u, m, t));
-      auto b = must(lite.svc.increment_usage(u, m, t));
-      CHECK(a == b);
-    } else if (op < 85) {
-      // Free: limits within a few requests; pro: long runs between them.
-      const bool free = pick(0, 1) == 0;
-      const auto per_day = free ? small_limit(0, 12) : small_limit(20, 200);
-      const auto per_month = free ? small_limit(0, 40) : small_limit(100, 1000);
-      const auto tokens = free ? small_limit(0, 900) : small_limit(500, 20000);
-      for (auto* f : both) f->set_limits(free ? "free" : "pro", per_day, per_month, tokens);
-    } else if (op < 88) {
-      const tier_id t{pick(0, 1) == 0 ? "free" : "pro"};
-      auto a = must(pg.svc.upgrade_subscription(u, t));
-      auto b = must(lite.svc.upgrade_subscription(u, t));
-      CHECK(a.success == b.success);
-      if (a.success) plain[u.str()] = true;
-    } else if (op < 89) {
-      // A subscription changed behind the library: any status, end and
-      // trial dates in the past, the future or none.
-      static const std::array<const char*, 5> statuses{"active", "trialing", "past_due", "canceled", "expired"};
-      const char* status = statuses[static_cast<std::size_t>(pick(0, 4))];
-      auto when = [&](std::int64_t choice) -> std::string {
-        if (choice == 0) return "NULL";
-        const auto t = pg.now() + std::chrono::hours{choice == 1 ? -pick(1, 48) : pick(1, 48)};
-        std::string text = show(t);  // YYYY-MM-DDTHH:MM:SS.ffffffZ
-        text[10] = ' ';
-        text.pop_back();
-        return "'" + text + "'";
-      };
-      const std::string end = pick(0, 2) == 0 ? when(pick(1, 2)) : "NULL";
-      const std::string trial = when(pick(0, 2));
-      const std::string statement = std::string("UPDATE users SET subscription_status = '") + status +
-                                    "', subscription_end_date = " + end + ", trial_end_date = " + trial +
-                                    " WHERE user_id = '" + u.str() + "'";
-      sql(pg, statement);
-      sqlite_exec(lite, statement);
-      plain[u.str()] = std::string(status) == "active" && end == "NULL";
-    } else if (op < 90) {
-      const bool daily = pick(0, 1) == 0;
-      const std::optional<user_id> who = pick(0, 1) == 0 ? std::optional<user_id>{u} : std::nullopt;
-      auto a = daily ? pg.svc.reset_daily_quotas(who) : pg.svc.reset_monthly_quotas(who);
-      auto b = daily ? lite.svc.reset_daily_quotas(who) : lite.svc.reset_monthly_quotas(who);
-      CHECK(must(a) == must(b));
-    } else if (op < 97) {
-      const auto minutes = pick(1, 600);
-      for (auto* f : both) f->advance(std::chrono::minutes{minutes});
-    } else {
-      // Another machine's clock, a day behind or ahead.
-      const auto hours = pick(0, 1) == 0 ? -pick(20, 30) : pick(20, 30);
-      for (auto* f : both) f->advance(std::chrono::hours{hours});
-    }
-    if (step % 100 == 99) {
-      for (const auto& name : users) {
-        const user_id who{name};
-        CHECK(must(pg.svc.get_user_quota_info(who)) == must(lite.svc.get_user_quota_info(who)));
-      }
-    }
-  }
-  for (const auto& name : users) {
-    const user_id who{name};
-    const auto a = pg.events(who);
-    const auto b = lite.events(who);
-    REQUIRE(a.size() == b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      CAPTURE(i);
-      CHECK(a[i].event_type == b[i].event_type);
-      CHECK(a[i].messages_count == b[i].messages_count);
-      CHECK(a[i].tokens_count == b[i].tokens_count);
-      CHECK(a[i].usage_date == b[i].usage_date);
-      CHECK(a[i].quota_tier == b[i].quota_tier);
-      CHECK(a[i].event_metadata.has_value() == b[i].event_metadata.has_value());
-      if (a[i].event_metadata && b[i].event_metadata)
-        CHECK(canonical(parse_json(*a[i].event_metadata)) == canonical(parse_json(*b[i].event_metadata)));
-    }
-    pg.check_audit(who);
-  }
-  // The fast path took part.
-  MESSAGE(fast << " of the consumes watched met the fast path's conditions");
-  CHECK(fast >= 40);
 }

@@ -20,6 +20,12 @@
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
 -- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- A function raises the code and the facts, never the words: DETAIL holds
+-- the subject (the user, tier or reservation id; KQ007 the counter), HINT
+-- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
+-- library words the message with src/core/error_text (the words SQLite
+-- uses). MESSAGE stays what the previous release reads (KQ003 the stored
+-- operation, KQ005 the state or 'expired').
 -- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
 -- since a released migration is immutable and its checksum is compared.)
 --
@@ -33,6 +39,7 @@
 -- threshold. Only the latest row of its month gets one: it alone carries
 -- the month's totals. The budget is checked against the rules themselves
 -- before it is stored, so an error in it can only cost speed.
+-- twin: none in C++ (SQLite has no fast path); checked against kauri_quota_evaluate and kauri_quota_crosses
 CREATE OR REPLACE FUNCTION kauri_quota_arm(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, o kauri_quota_outcome,
                                 p_threshold DOUBLE PRECISION, p_max BIGINT)
 RETURNS VOID LANGUAGE plpgsql AS $f$

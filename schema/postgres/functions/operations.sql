@@ -20,6 +20,12 @@
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
 -- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- A function raises the code and the facts, never the words: DETAIL holds
+-- the subject (the user, tier or reservation id; KQ007 the counter), HINT
+-- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
+-- library words the message with src/core/error_text (the words SQLite
+-- uses). MESSAGE stays what the previous release reads (KQ003 the stored
+-- operation, KQ005 the state or 'expired').
 -- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
 -- since a released migration is immutable and its checksum is compared.)
 --
@@ -38,11 +44,20 @@
 -- month), decided, written, and an admitted request gives the row a new
 -- budget. The general path gives the same answers as the fast path; the
 -- budget only says when the general path's answer is known in advance.
+--
+-- p_shadow (shadow mode): a request a limit refuses is admitted and counted
+-- anyway, in this transaction. Its audit rows are a quota_exceeded (0
+-- counts, metadata with "shadow": true), then the row that counts it
+-- (reservation_created, or usage_recorded for a consume), then the
+-- warnings; the outcome is allowed with denied_by naming the limit. The
+-- fast path needs no flag: its budget covers only requests the limits
+-- admit, so it never serves one that a limit would refuse.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::consume
 CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
                                     p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
-                                    p_max BIGINT)
+                                    p_max BIGINT, p_shadow BOOLEAN)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
 DECLARE
     o kauri_quota_outcome;
@@ -52,6 +67,7 @@ DECLARE
     v_kind TEXT;
     v_limit BIGINT;
     v_usage BIGINT;
+    v_denied TEXT;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text, 7419730114));
     -- The fast path: the day row's budget covers the request, the
@@ -96,7 +112,7 @@ BEGIN
     END IF;
     SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
     END IF;
     -- The general path.
     o := kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
@@ -104,12 +120,15 @@ BEGIN
     v_fp := v_op || ':' || p_messages || ':' || p_tokens;
     IF p_key_mode = 'auto-retry' THEN
         -- The library's own key, retried after a lost acknowledgement: the
-        -- audit row written with it tells whether the first attempt landed.
+        -- audit rows written with it tell whether the first attempt landed,
+        -- and how (a denial, an admission, or both: a shadow admission).
+        SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id, ARRAY['quota_exceeded']);
+        v_denied := CASE WHEN FOUND THEN k.denied_by END;
         SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id,
-                                                        ARRAY['message_sent', 'quota_exceeded', 'reservation_created']);
-        IF FOUND THEN
-            o.allowed := k.event_type <> 'quota_exceeded';
-            o.denied_by := CASE WHEN o.allowed THEN 'none' ELSE k.denied_by END;
+                                                        ARRAY['message_sent', 'reservation_created', 'usage_recorded']);
+        IF FOUND OR v_denied IS NOT NULL THEN
+            o.allowed := FOUND;
+            o.denied_by := COALESCE(v_denied, 'none');
             SELECT r.reservation_id INTO o.reservation_id FROM kauri_quota_reservations r
              WHERE r.user_id = p_user AND r.request_id = p_request_id;
             o.replayed := TRUE;
@@ -131,9 +150,18 @@ BEGIN
     END IF;
     v_kind := kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
                                    o.messages_this_month, o.tokens_this_month, p_messages, p_tokens);
-    IF v_kind = 'none' THEN
+    v_limit := CASE v_kind WHEN 'daily' THEN o.per_day WHEN 'monthly' THEN o.per_month ELSE o.tokens_per_month END;
+    v_usage := CASE v_kind WHEN 'daily' THEN o.messages_today WHEN 'monthly' THEN o.messages_this_month
+                           ELSE o.tokens_this_month END;
+    IF v_kind = 'none' OR p_shadow THEN
         PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
         PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
+        IF v_kind <> 'none' THEN
+            PERFORM kauri_quota_log(p_user, 'quota_exceeded', 0, 0, o.tier_id, p_ip, p_ua,
+                json_build_object('limit', v_kind, 'limit_value', v_limit, 'usage', v_usage,
+                                  'requested_messages', p_messages, 'requested_tokens', p_tokens, 'shadow', TRUE),
+                p_now, p_day, p_request_id);
+        END IF;
         IF p_reserve THEN
             INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,
                                                   state, request_id, created_at, expires_at)
@@ -143,6 +171,9 @@ BEGIN
                                   'expires_at', kauri_quota_time_text(p_expires_at)),
                 p_now, p_day, p_request_id);
             o.reservation_id := p_reservation_id;
+        ELSIF v_kind <> 'none' THEN
+            PERFORM kauri_quota_log(p_user, 'usage_recorded', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL,
+                                    p_now, p_day, p_request_id);
         ELSE
             INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
                                     user_agent, event_metadata, event_timestamp, usage_date, request_id)
@@ -157,12 +188,9 @@ BEGIN
         o.messages_this_month := o.messages_this_month + p_messages;
         o.tokens_this_month := o.tokens_this_month + p_tokens;
         o.allowed := TRUE;
-        o.denied_by := 'none';
+        o.denied_by := v_kind;
         PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
     ELSE
-        v_limit := CASE v_kind WHEN 'daily' THEN o.per_day WHEN 'monthly' THEN o.per_month ELSE o.tokens_per_month END;
-        v_usage := CASE v_kind WHEN 'daily' THEN o.messages_today WHEN 'monthly' THEN o.messages_this_month
-                               ELSE o.tokens_this_month END;
         PERFORM kauri_quota_log(p_user, 'quota_exceeded', 0, 0, o.tier_id, p_ip, p_ua,
             json_build_object('limit', v_kind, 'limit_value', v_limit, 'usage', v_usage,
                               'requested_messages', p_messages, 'requested_tokens', p_tokens),
@@ -180,7 +208,21 @@ BEGIN
 END
 $f$;
 
+-- The call of the previous release (function set version 2 and before),
+-- which has no shadow mode: kept so that a host not yet upgraded keeps
+-- working on this set during a rolling upgrade.
+CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
+                                    p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
+                                    p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
+                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
+                                    p_max BIGINT)
+RETURNS kauri_quota_outcome LANGUAGE sql AS $f$
+    SELECT kauri_quota_consume(p_user, p_day, p_now, p_messages, p_tokens, p_reserve, p_reservation_id, p_expires_at,
+                               p_request_id, p_ip, p_ua, p_threshold, p_default_tier, p_key_mode, p_max, FALSE)
+$f$;
+
 -- increment_usage: an unconditional after-the-fact record.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::record
 CREATE OR REPLACE FUNCTION kauri_quota_record(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                    p_tokens BIGINT, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_max BIGINT,
@@ -234,6 +276,7 @@ $f$;
 
 -- commit (p_actual set) or release (p_actual NULL) of a reservation. The
 -- user row is locked before the reservation row, as consume does.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::settle (checks: src/core/sql_support.cpp check_settleable)
 CREATE OR REPLACE FUNCTION kauri_quota_settle(p_reservation_id TEXT, p_actual BIGINT, p_now TIMESTAMP, p_day DATE,
                                    p_default_tier TEXT, p_max BIGINT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
@@ -249,15 +292,18 @@ DECLARE
 BEGIN
     SELECT user_id INTO v_user FROM kauri_quota_reservations WHERE reservation_id = p_reservation_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ004', MESSAGE = 'no such reservation';
+        RAISE EXCEPTION USING ERRCODE = 'KQ004', MESSAGE = 'no such reservation', DETAIL = p_reservation_id;
     END IF;
     PERFORM kauri_quota_lock(v_user);
     SELECT * INTO r FROM kauri_quota_reservations WHERE reservation_id = p_reservation_id FOR UPDATE;
     IF r.state <> 'open' THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = r.state;
+        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = r.state, DETAIL = r.reservation_id;
     END IF;
     IF p_now >= r.expires_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = 'expired';
+        -- The facts of the message: DETAIL the instant it expired, HINT its
+        -- estimate (the library words them, error_text::reservation_expired).
+        RAISE EXCEPTION USING ERRCODE = 'KQ005', MESSAGE = 'expired', DETAIL = kauri_quota_time_text(r.expires_at),
+                              HINT = r.estimated_tokens::text;
     END IF;
     -- Refunds never take a day below zero (an administrative reset may have
     -- zeroed it meanwhile); the audit row carries what was really moved.
@@ -272,7 +318,8 @@ BEGIN
             v_dt := greatest(v_dt, -d.tokens_today);
         END IF;
         IF v_dt > 0 AND d.tokens_this_month + v_dt > p_max THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max);
+            RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max),
+                                  DETAIL = 'tokens_this_month', HINT = p_max::text;
         END IF;
         v_state := 'committed';
         v_type := 'reservation_committed';
@@ -304,6 +351,7 @@ END
 $f$;
 
 -- Settles open reservations past their TTL at their estimate.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::expire_reservations
 CREATE OR REPLACE FUNCTION kauri_quota_expire(p_now TIMESTAMP, p_limit INTEGER)
 RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
@@ -328,6 +376,7 @@ $f$;
 -- Administrative resets of one user (p_user) or of all users (NULL).
 -- Users are locked in user_id order so that concurrent resets never deadlock.
 -- (Two users whose ids hash alike share a lock; that only serialises them.)
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::reset
 CREATE OR REPLACE FUNCTION kauri_quota_reset(p_daily BOOLEAN, p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP)
 RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
@@ -341,7 +390,7 @@ BEGIN
         PERFORM kauri_quota_lock(p_user);
         PERFORM 1 FROM users WHERE user_id = p_user;
         IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+            RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
         END IF;
     END IF;
     IF p_daily THEN
@@ -391,6 +440,7 @@ END
 $f$;
 
 -- Changes a subscription and audits it; returns the subscription before.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::set_subscription
 CREATE OR REPLACE FUNCTION kauri_quota_set_subscription(p_user users.user_id%TYPE, p_tier TEXT, p_status TEXT,
                                              p_now TIMESTAMP, p_end TIMESTAMP, p_trial_end TIMESTAMP,
                                              p_event TEXT, p_ip TEXT, p_ua TEXT, p_request_id TEXT)
@@ -404,11 +454,11 @@ BEGIN
       INTO o.email, o.sub_tier, o.sub_status, o.start_date, o.end_date, o.trial_end_date, o.created_at
       FROM users u WHERE u.user_id = p_user FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
     END IF;
     PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier';
+        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier', DETAIL = p_tier;
     END IF;
     UPDATE users SET subscription_tier = p_tier, subscription_status = p_status, subscription_start_date = p_now,
                      subscription_end_date = p_end, trial_end_date = p_trial_end
@@ -421,18 +471,19 @@ END
 $f$;
 
 -- Creates a user on a tier (status active, start now) and audits it.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::create_user
 CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN
     PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier';
+        RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier', DETAIL = p_tier;
     END IF;
     INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date)
     VALUES (p_user, p_email, p_now, p_tier, 'active', p_now)
     ON CONFLICT (user_id) DO NOTHING;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ006', MESSAGE = 'user exists';
+        RAISE EXCEPTION USING ERRCODE = 'KQ006', MESSAGE = 'user exists', DETAIL = p_user::text;
     END IF;
     PERFORM kauri_quota_log(p_user, 'subscription_assigned', 0, 0, p_tier, NULL, NULL,
         json_build_object('tier', p_tier, 'status', 'active'), p_now, NULL, NULL);

@@ -20,6 +20,12 @@
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
 -- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- A function raises the code and the facts, never the words: DETAIL holds
+-- the subject (the user, tier or reservation id; KQ007 the counter), HINT
+-- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
+-- library words the message with src/core/error_text (the words SQLite
+-- uses). MESSAGE stays what the previous release reads (KQ003 the stored
+-- operation, KQ005 the state or 'expired').
 -- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
 -- since a released migration is immutable and its checksum is compared.)
 --
@@ -28,6 +34,7 @@
 
 -- Which limit admitting p_messages more messages and p_tokens more tokens
 -- would break: 'daily', 'monthly', 'tokens' or 'none'.
+-- twin: src/core/policy.cpp evaluate
 CREATE OR REPLACE FUNCTION kauri_quota_evaluate(per_day BIGINT, per_month BIGINT, tokens_limit BIGINT, m_today BIGINT,
                                      m_month BIGINT, t_month BIGINT, p_messages BIGINT, p_tokens BIGINT)
 RETURNS TEXT LANGUAGE sql IMMUTABLE AS $f$
@@ -41,6 +48,7 @@ RETURNS TEXT LANGUAGE sql IMMUTABLE AS $f$
 $f$;
 
 -- True when `used` is at or above `threshold` of `lim` (a zero limit is).
+-- twin: src/core/policy.cpp reached
 CREATE OR REPLACE FUNCTION kauri_quota_reached(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
 RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$
     SELECT lim <= 0 OR used::float8 >= threshold * lim - abs(threshold * lim) * 1e-14
@@ -48,6 +56,7 @@ $f$;
 
 -- True when usage going from `before` to `after` crosses `threshold` of
 -- `lim` (never when there is no limit).
+-- twin: src/core/policy.cpp warnings_crossed
 CREATE OR REPLACE FUNCTION kauri_quota_crosses(before BIGINT, after BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
 RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$
     SELECT lim IS NOT NULL AND NOT kauri_quota_reached(before, lim, threshold)
@@ -58,6 +67,7 @@ $f$;
 -- bound) when it has already reached it or there is no limit. The smallest
 -- integer that has reached it is the ceiling of the bound
 -- kauri_quota_reached compares with, computed the same way.
+-- twin: none in C++ (SQLite has no fast path); derived from kauri_quota_reached, which is src/core/policy.cpp reached
 CREATE OR REPLACE FUNCTION kauri_quota_below(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)
 RETURNS BIGINT LANGUAGE sql IMMUTABLE AS $f$
     SELECT CASE WHEN lim IS NULL OR kauri_quota_reached(used, lim, threshold) THEN NULL

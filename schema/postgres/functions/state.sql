@@ -20,6 +20,12 @@
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
 -- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- A function raises the code and the facts, never the words: DETAIL holds
+-- the subject (the user, tier or reservation id; KQ007 the counter), HINT
+-- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
+-- library words the message with src/core/error_text (the words SQLite
+-- uses). MESSAGE stays what the previous release reads (KQ003 the stored
+-- operation, KQ005 the state or 'expired').
 -- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
 -- since a released migration is immutable and its checksum is compared.)
 --
@@ -67,6 +73,7 @@ $f$;
 -- subscription lapsed (or names no known tier), and the day's own counters
 -- when the latest row of the month is another day's (a later day already
 -- has a row when clocks disagree around midnight).
+-- twin: src/core/policy.cpp subscription_lapsed and src/sqlite/state.cpp sqlite_storage::apply_default_tier
 CREATE OR REPLACE FUNCTION kauri_quota_complete(o kauri_quota_outcome, p_user users.user_id%TYPE, p_day DATE,
                                      p_now TIMESTAMP, p_default_tier TEXT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
@@ -80,7 +87,8 @@ BEGIN
                o.display_order, o.is_visible
           FROM subscription_tiers t WHERE t.tier_id = p_default_tier;
         IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'default tier is not in subscription_tiers';
+            RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'default tier is not in subscription_tiers',
+                                  DETAIL = p_default_tier;
         END IF;
     END IF;
     IF o.day_found IS NULL THEN
@@ -100,6 +108,7 @@ $f$;
 
 -- The state of one user for one day, completed, the user locked when
 -- p_lock.
+-- twin: src/sqlite/state.cpp sqlite_storage::load_state
 CREATE OR REPLACE FUNCTION kauri_quota_load(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_default_tier TEXT,
                                  p_lock BOOLEAN)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
@@ -111,7 +120,7 @@ BEGIN
     END IF;
     SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user';
+        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
     END IF;
     RETURN kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
 END

@@ -20,6 +20,12 @@
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
 -- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- A function raises the code and the facts, never the words: DETAIL holds
+-- the subject (the user, tier or reservation id; KQ007 the counter), HINT
+-- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
+-- library words the message with src/core/error_text (the words SQLite
+-- uses). MESSAGE stays what the previous release reads (KQ003 the stored
+-- operation, KQ005 the state or 'expired').
 -- (The header of 0008 lists KQ001-KQ006 only; 0008 cannot be corrected,
 -- since a released migration is immutable and its checksum is compared.)
 --
@@ -33,6 +39,7 @@ $f$;
 
 -- Adds a delta to one day and to the month-to-date totals of that day and
 -- every later day of the same month (the month-to-date invariant).
+-- twin: src/sqlite/state.cpp sqlite_storage::apply_delta
 CREATE OR REPLACE FUNCTION kauri_quota_apply(p_user users.user_id%TYPE, p_day DATE, p_messages BIGINT, p_tokens BIGINT,
                                   p_now TIMESTAMP, p_day_found BOOLEAN)
 RETURNS VOID LANGUAGE plpgsql AS $f$
@@ -64,14 +71,17 @@ $f$;
 
 -- Counters are bounded (p_max) so that no sum ever wraps: KQ007 when adding
 -- p_messages and p_tokens to the month-to-date totals of o would pass it.
+-- twin: src/core/validate.cpp checked_add
 CREATE OR REPLACE FUNCTION kauri_quota_check_bound(o kauri_quota_outcome, p_messages BIGINT, p_tokens BIGINT, p_max BIGINT)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN
     IF o.messages_this_month + p_messages > p_max THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('messages_this_month would exceed %s', p_max);
+        RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('messages_this_month would exceed %s', p_max),
+                              DETAIL = 'messages_this_month', HINT = p_max::text;
     END IF;
     IF o.tokens_this_month + p_tokens > p_max THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max);
+        RAISE EXCEPTION USING ERRCODE = 'KQ007', MESSAGE = format('tokens_this_month would exceed %s', p_max),
+                              DETAIL = 'tokens_this_month', HINT = p_max::text;
     END IF;
 END
 $f$;
@@ -86,6 +96,7 @@ RETURNS VOID LANGUAGE sql AS $f$
 $f$;
 
 -- Audits each limit whose usage crossed the warning threshold.
+-- twin: src/sqlite/state.cpp sqlite_storage::audit_warnings (metadata: src/core/sql_support.cpp limit_metadata)
 CREATE OR REPLACE FUNCTION kauri_quota_warn(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, o kauri_quota_outcome,
                                  p_messages BIGINT, p_tokens BIGINT, p_threshold DOUBLE PRECISION)
 RETURNS VOID LANGUAGE plpgsql AS $f$
