@@ -22,7 +22,9 @@ struct sqlite_options {
   std::string path;
   /// FULL by default: acknowledged usage survives a power loss.
   sqlite_synchronous synchronous = sqlite_synchronous::full;
-  /// How long a writer waits for another process's lock.
+  /// How long a writer waits for another process's lock, and how long a
+  /// call waits for a pooled connection when all pool_size are in use
+  /// (then storage_busy).
   std::chrono::milliseconds busy_timeout{10000};
   /// Create the file when it does not exist (else storage_unavailable).
   bool create = true;
@@ -44,6 +46,9 @@ struct postgres_options {
   std::string conninfo;
   int pool_size = 8;
   std::chrono::milliseconds connect_timeout{5000};
+  /// The server's statement and lock timeout, and how long a call waits
+  /// for a pooled connection when all pool_size are in use (then
+  /// storage_busy, not retried).
   std::chrono::milliseconds statement_timeout{5000};
   int max_retries = 5;
   bool auto_migrate = false;

@@ -82,9 +82,15 @@ struct service_options {
   /// and is counted in metrics().cached_denials. This service drops a
   /// user's entry at once when it upgrades, resets or changes that user's
   /// subscription or settles one of the user's reservations, and every
-  /// entry when it updates a tier or resets everyone; a change made by
-  /// another process is seen within the TTL, or at once when that process's
-  /// change feed calls invalidate_cached_denials(). Requests carrying a
+  /// entry when it updates a tier or resets everyone. A change made by any
+  /// other program (another service, the CLI, hand SQL) is announced by the
+  /// database itself (storage::watch_changes): on SQLite the cache reads a
+  /// change counter before answering from memory, so such a change is seen
+  /// at once; on PostgreSQL a LISTEN connection receives a NOTIFY, so it is
+  /// seen within the notification latency, and the TTL bounds it when the
+  /// connection is lost. A storage without a change feed leaves the TTL as
+  /// the bound, or invalidate_cached_denials() for a host that learns of
+  /// changes some other way. Requests carrying a
   /// request_id always go to the storage, so that a retry gets its own
   /// answer; the cache is not used in shadow mode.
   std::optional<std::chrono::seconds> deny_cache_ttl;
@@ -95,7 +101,12 @@ struct service_options {
 
 class quota_service {
  public:
-  /// Validates the options and builds a service; touches no storage.
+  /// Validates the options and builds a service; touches no storage, except
+  /// that with the denial cache it starts the storage's change feed: SQLite
+  /// reads the change counter once; PostgreSQL opens the LISTEN connection
+  /// (bounded by the connect timeout; a failure is retried in the
+  /// background, and the cache answers nothing from memory until it is
+  /// connected).
   /// invalid_argument for an empty store, an unknown or malformed time
   /// zone, a threshold outside 0.000001-1, a reservation_ttl outside 1 s-7
   /// days, a request_id_ttl outside 1 min-400 days, or a malformed

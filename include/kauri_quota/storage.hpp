@@ -111,6 +111,32 @@ struct function_set_info {
   std::string detail;                    ///< what differs, in a sentence (empty when current)
 };
 
+/// Receives what a change_feed announces: a user whose subscription or
+/// counters changed in a way that may turn a denial into an admission, or
+/// nullopt for "anything may have changed" (a tier, a bulk reset, changes
+/// the feed may have missed). Called from any thread; must not block.
+using change_handler = std::function<void(const std::optional<user_id>& changed)>;
+
+/// The database's own announcements of changes made by any program (see
+/// storage::watch_changes). Destroying it stops the announcements: the
+/// handler is not called after the destructor returns.
+class change_feed {
+ public:
+  virtual ~change_feed() = default;
+  change_feed() = default;
+  change_feed(const change_feed&) = delete;
+  change_feed& operator=(const change_feed&) = delete;
+
+  /// Called before an answer is taken from memory: delivers what is pending
+  /// and says whether the feed can be trusted now. SQLite: reads the change
+  /// counter (one cheap read) and, when it moved, calls the handler with
+  /// nullopt before returning, so that every change committed before the
+  /// call is seen. PostgreSQL: notifications arrive on their own; false
+  /// while the listening connection is lost. False means "do not answer
+  /// from memory, and do not remember this answer".
+  virtual bool sync() = 0;
+};
+
 /// Abstract storage. Every call is one transaction: it happens entirely or
 /// not at all, and an error result means nothing was changed, except for a
 /// lost acknowledgement (see the top of this header: retry with the same
@@ -141,6 +167,21 @@ class storage {
   /// (schema_mismatch) when they are stale by version, missing or altered;
   /// migrate() reinstalls them. The default is for backends without any.
   virtual result<function_set_info> server_functions() { return function_set_info{}; }
+
+  /// Starts announcing to `on_change` the changes that can turn a denial
+  /// into an admission, whoever makes them (this storage, another process,
+  /// hand SQL): the subscription columns of a user, a tier, a reset or
+  /// refund, a deleted usage row. Used by quota_service's denial cache.
+  /// Empty when the backend cannot announce them (the default); then the
+  /// cache's TTL is the only bound on a change made elsewhere. SQLite
+  /// checks a change counter on sync(); PostgreSQL keeps one dedicated
+  /// LISTEN connection (outside the pool) read by a background thread,
+  /// which reconnects with backoff after a loss and then reports nullopt.
+  /// The feed must not outlive this storage.
+  virtual std::unique_ptr<change_feed> watch_changes(change_handler on_change) {
+    (void)on_change;
+    return nullptr;
+  }
 
   // Tiers.
   /// All tiers, or the visible ones, by display order.

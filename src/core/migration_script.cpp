@@ -2,12 +2,45 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <string>
+#include <vector>
 
 namespace kauri_quota::detail {
 namespace {
 
 bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+/// The words of `s` in upper case, split at anything not a letter, digit or '_'.
+std::vector<std::string> upper_words(std::string_view s) {
+  std::vector<std::string> out;
+  std::string w;
+  for (char ch : s) {
+    if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_') {
+      w.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+    } else if (!w.empty()) {
+      out.push_back(std::move(w));
+      w.clear();
+    }
+  }
+  if (!w.empty()) out.push_back(std::move(w));
+  return out;
+}
+
+/// True while `text` is an SQLite CREATE TRIGGER whose BEGIN ... END body
+/// is still open: its semicolons end the body's statements, not the
+/// trigger. (A PostgreSQL CREATE TRIGGER has no BEGIN and ends at its
+/// first semicolon as usual.)
+bool inside_trigger_body(const std::string& text) {
+  const auto w = upper_words(text);
+  std::size_t k = 0;
+  if (w.size() < 3 || w[k++] != "CREATE") return false;
+  if (w[k] == "TEMP" || w[k] == "TEMPORARY") ++k;
+  if (w[k] != "TRIGGER") return false;
+  const bool has_begin = std::find(w.begin() + static_cast<std::ptrdiff_t>(k), w.end(), "BEGIN") != w.end();
+  return has_begin && w.back() != "END";
+}
 
 /// The dollar-quote tag starting at s[i] ("$kq$", "$$"), or empty.
 std::string_view dollar_tag(std::string_view s, std::size_t i) {
@@ -116,6 +149,11 @@ result<std::vector<script_statement>> split_script(std::string_view sql) {
       }
     }
     if (c == ';') {
+      if (inside_trigger_body(cur.text)) {
+        cur.text.push_back(c);
+        ++i;
+        continue;
+      }
       if (!blank(cur.text)) out.push_back(std::move(cur));
       cur = {};
       ++i;

@@ -20,12 +20,21 @@ struct quota_service::impl {
   std::unique_ptr<detail::metrics_registry> metrics = std::make_unique<detail::metrics_registry>();
   /// Empty when service_options::deny_cache_ttl is.
   std::unique_ptr<detail::denial_cache> denials{};
+  /// The storage's announcements of changes made by any program, feeding
+  /// `denials`; empty without the cache or when the backend has none.
+  /// Declared after `denials`: destroyed (its thread stopped) first.
+  std::unique_ptr<change_feed> feed{};
 
+  // After a change of its own the service drops what it changed, then lets
+  // the feed catch up with that change (the SQLite counter it moved), so
+  // that the next cached denial is not dropped again for it.
   void forget(const user_id& user) {
     if (denials) denials->invalidate(user);
+    if (feed) feed->sync();
   }
   void forget_all() {
     if (denials) denials->invalidate_all();
+    if (feed) feed->sync();
   }
 
   sys_time now() const { return clk->now(); }
@@ -62,7 +71,13 @@ struct quota_service::impl {
     // A shadow service never refuses, so it neither reads nor fills the cache.
     const bool use_cache = denials && !ctx.id && !opts.shadow;
     if (use_cache) {
-      if (auto hit = denials->find(user, t)) {
+      auto hit = denials->find(user, t);
+      // Only a hit pays for the feed: a denial cached before a change that
+      // the feed has not yet delivered is dropped by sync(), and nothing is
+      // answered from memory while the feed cannot be trusted. (An entry
+      // stored meanwhile is dropped by the next sync that sees the change.)
+      if (hit && feed) hit = feed->sync() ? denials->find(user, t) : std::nullopt;
+      if (hit) {
         hit->cached = true;
         hit->retry_after =
             std::max(std::chrono::ceil<std::chrono::seconds>(hit->resets_at - t), std::chrono::seconds{1});
@@ -135,8 +150,12 @@ result<quota_service> quota_service::create(std::shared_ptr<storage> store, serv
   BOOST_OUTCOME_TRY(detail::check_tier_id(opts.default_tier));
   auto p = std::make_unique<impl>(impl{std::move(store), std::move(opts), std::move(z), nullptr});
   p->clk = p->opts.time_source ? p->opts.time_source : system_clock();
-  if (p->opts.deny_cache_ttl)
+  if (p->opts.deny_cache_ttl) {
     p->denials = std::make_unique<detail::denial_cache>(*p->opts.deny_cache_ttl, p->opts.deny_cache_capacity);
+    p->feed = p->store->watch_changes([cache = p->denials.get()](const std::optional<user_id>& changed) {
+      changed ? cache->invalidate(*changed) : cache->invalidate_all();
+    });
+  }
   return quota_service(std::move(p));
 }
 

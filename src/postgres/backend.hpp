@@ -1,7 +1,8 @@
 // The PostgreSQL storage class (internal), shared by the files of this
 // folder: connection.cpp (open, the pool, retries), rows.* (decoding),
 // errors in describe(), migrate.cpp and adopt_alembic.cpp (the migration
-// hooks) and postgres_storage.cpp (the operations).
+// hooks), postgres_storage.cpp (the operations) and listener.cpp (the change
+// feed of the denial cache).
 //
 // Every operation is one call of a prepared statement, most of them
 // server-side functions installed by the migrations, so each costs one
@@ -98,6 +99,9 @@ class postgres_storage final : public storage {
   result<std::int64_t> append_event(const usage_event& event) override;
   result<std::vector<usage_event>> events(const event_query& query) override;
 
+  /// The LISTEN connection and its thread (listener.cpp).
+  std::unique_ptr<change_feed> watch_changes(change_handler on_change) override;
+
  private:
   using connection = pq::connection;
   explicit postgres_storage(postgres_options opts) : opts_(std::move(opts)) {}
@@ -136,7 +140,9 @@ result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f) {
   for (int attempt_no = 0;; ++attempt_no) {
     auto c = acquire();
     if (!c) {
-      if (attempt_no >= opts_.max_retries) return c.error();
+      // A pool that stayed exhausted for the whole wait is answered at
+      // once: retrying would multiply the bound the wait just enforced.
+      if (c.error().is(errc::storage_busy) || attempt_no >= opts_.max_retries) return c.error();
       backoff(attempt_no);
       continue;
     }

@@ -110,7 +110,8 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
 }
 
 result<connection_pool<pq::connection>::lease> postgres_storage::acquire() {
-  return pool_->acquire([&] { return connection::open(conn_opts_, password_); });
+  // A free connection is awaited no longer than a statement would run.
+  return pool_->acquire([&] { return connection::open(conn_opts_, password_); }, opts_.statement_timeout);
 }
 
 void postgres_storage::backoff(int attempt_no) {

@@ -1,7 +1,8 @@
 // The SQLite storage class (internal), shared by the files of this folder:
 // connection.* (connections, statements, transactions), rows.* (decoding),
 // state.cpp (the row-level reads and writes the operations are made of),
-// migrate.cpp (the migration hooks) and sqlite_storage.cpp (the operations).
+// migrate.cpp (the migration hooks), sqlite_storage.cpp (the operations) and
+// change_counter.cpp (the change feed of the denial cache).
 //
 // WAL, busy_timeout, BEGIN IMMEDIATE for every write, synchronous FULL by
 // default. Each storage operation is one transaction on one pooled
@@ -61,6 +62,11 @@ class sqlite_storage final : public storage {
   result<std::int64_t> append_event(const usage_event& event) override;
   result<std::vector<usage_event>> events(const event_query& query) override;
 
+  /// The change counter feed (change_counter.cpp).
+  std::unique_ptr<change_feed> watch_changes(change_handler on_change) override;
+  /// The value of kauri_quota_change_counter (migration 0010).
+  result<std::int64_t> read_change_counter();
+
  private:
   explicit sqlite_storage(sqlite_options opts) : opts_(std::move(opts)) {}
 
@@ -70,7 +76,8 @@ class sqlite_storage final : public storage {
   template <class F>
   auto run(F&& f) -> decltype(f(std::declval<connection&>())) {
     try {
-      auto c = pool_->acquire([&] { return new_connection(); });
+      // A free connection is awaited no longer than a lock would be.
+      auto c = pool_->acquire([&] { return new_connection(); }, opts_.busy_timeout);
       if (!c) return c.error();
       try {
         return f(*c.value());

@@ -44,6 +44,18 @@ TEST_CASE("split_script keeps semicolons inside quotes, quoted names and dollar 
   CHECK(texts(s)[3] == "DO $$ BEGIN PERFORM 1; END $$");
 }
 
+TEST_CASE("split_script keeps an SQLite trigger's BEGIN ... END body in one statement") {
+  const auto s =
+      must(split_script("CREATE TRIGGER t1 AFTER DELETE ON a BEGIN UPDATE b SET n = n + 1; DELETE FROM c; END;\n"
+                        "create temp trigger t2 after insert on a begin select 1; end;\n"
+                        "CREATE TRIGGER t3 AFTER UPDATE ON a FOR EACH STATEMENT EXECUTE FUNCTION f();\n"
+                        "SELECT 2"));
+  CHECK(texts(s) == std::vector<std::string>{
+                        "CREATE TRIGGER t1 AFTER DELETE ON a BEGIN UPDATE b SET n = n + 1; DELETE FROM c; END",
+                        "create temp trigger t2 after insert on a begin select 1; end",
+                        "CREATE TRIGGER t3 AFTER UPDATE ON a FOR EACH STATEMENT EXECUTE FUNCTION f()", "SELECT 2"});
+}
+
 TEST_CASE("split_script treats $1 as a parameter, not a dollar quote") {
   const auto s = must(split_script("UPDATE t SET x = $1 WHERE id <= $2; SELECT 2"));
   CHECK(texts(s) == std::vector<std::string>{"UPDATE t SET x = $1 WHERE id <= $2", "SELECT 2"});

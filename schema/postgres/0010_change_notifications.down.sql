@@ -1,0 +1,10 @@
+DROP TRIGGER IF EXISTS kauri_quota_changed_usage_truncated ON user_usage;
+DROP TRIGGER IF EXISTS kauri_quota_changed_usage_deleted ON user_usage;
+DROP TRIGGER IF EXISTS kauri_quota_changed_usage_decreased ON user_usage;
+DROP TRIGGER IF EXISTS kauri_quota_changed_tiers ON subscription_tiers;
+DROP TRIGGER IF EXISTS kauri_quota_changed_users_truncated ON users;
+DROP TRIGGER IF EXISTS kauri_quota_changed_user_deleted ON users;
+DROP TRIGGER IF EXISTS kauri_quota_changed_subscription ON users;
+DROP FUNCTION IF EXISTS kauri_quota_announce_all();
+DROP FUNCTION IF EXISTS kauri_quota_announce_row();
+DROP FUNCTION IF EXISTS kauri_quota_announce(TEXT);

@@ -1,0 +1,128 @@
+// A storage whose connection pool stays exhausted answers storage_busy
+// within its configured timeout (SQLite: busy_timeout; PostgreSQL:
+// statement_timeout) instead of queueing every caller behind the one that
+// holds the connection.
+#include "sqlite/raw_sqlite.hpp"
+#include "support/fixtures.hpp"
+
+#if KAURI_QUOTA_TEST_POSTGRES
+#include <libpq-fe.h>
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace kauri_quota;
+using namespace kauri_quota::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+constexpr auto deadline = 300ms;
+
+/// Another program holding the lock every consume needs, until destroyed.
+class lock_holder {
+ public:
+  explicit lock_holder(const test_db& db) {
+    if (db.backend == "sqlite") {
+      sqlite_.emplace(db.file);
+      sqlite_->exec("BEGIN IMMEDIATE");
+      return;
+    }
+#if KAURI_QUOTA_TEST_POSTGRES
+    pg_ = PQconnectdb(db.url.c_str());
+    REQUIRE(PQstatus(pg_) == CONNECTION_OK);
+    PGresult* r = PQexec(pg_, "BEGIN; LOCK TABLE subscription_tiers IN ACCESS EXCLUSIVE MODE");
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+#endif
+  }
+  lock_holder(const lock_holder&) = delete;
+  lock_holder& operator=(const lock_holder&) = delete;
+  ~lock_holder() {
+    if (sqlite_) sqlite_->exec("ROLLBACK");
+#if KAURI_QUOTA_TEST_POSTGRES
+    if (pg_) PQfinish(pg_);  // ends the transaction and its lock
+#endif
+  }
+
+ private:
+  std::optional<raw_sqlite> sqlite_;
+#if KAURI_QUOTA_TEST_POSTGRES
+  PGconn* pg_ = nullptr;
+#endif
+};
+
+/// The database of `db` opened again with one pooled connection and a
+/// short timeout.
+std::shared_ptr<storage> open_one_connection(const test_db& db) {
+  if (db.backend == "sqlite") {
+    sqlite_options o;
+    o.path = db.file.string();
+    o.pool_size = 1;
+    o.busy_timeout = deadline;
+    return must(open_sqlite(o));
+  }
+  postgres_options o;
+  o.conninfo = db.url;
+  o.pool_size = 1;
+  o.statement_timeout = deadline;
+  return must(open_postgres(o));
+}
+
+}  // namespace
+
+TEST_CASE("an exhausted connection pool answers storage_busy within the timeout instead of queueing") {
+  service_fixture f;
+  const auto u = f.add_user("pool-user");
+  auto store = open_one_connection(f.db);
+  auto svc = must(quota_service::create(store, [&] {
+    service_options o;
+    o.time_source = f.clock;
+    return o;
+  }()));
+  REQUIRE(must(svc.try_consume(u)).allowed);  // the one connection is open and warm
+
+  constexpr int callers = 6;
+  std::vector<std::chrono::milliseconds> took(callers);
+  std::vector<std::optional<error>> failed(callers);
+  {
+    lock_holder lock(f.db);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < callers; ++i) {
+      threads.emplace_back([&, i] {
+        const auto start = steady::now();
+        auto d = svc.try_consume(u);
+        took[static_cast<std::size_t>(i)] =
+            std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
+        if (!d) failed[static_cast<std::size_t>(i)] = d.error();
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+
+  int pool_waits = 0;
+  for (int i = 0; i < callers; ++i) {
+    const auto& e = failed[static_cast<std::size_t>(i)];
+    INFO("caller " << i << " took " << took[static_cast<std::size_t>(i)].count() << " ms");
+    REQUIRE(e.has_value());  // the lock was held throughout
+    CHECK(e->is(errc::storage_busy));
+    if (e->message.find("no database connection became free") != std::string::npos) ++pool_waits;
+  }
+  const auto longest = *std::max_element(took.begin(), took.end());
+  MESSAGE(f.db.backend << ": " << pool_waits << " of " << callers << " callers timed out waiting for the pool;"
+                       << " the longest call took " << longest.count() << " ms");
+  CHECK(pool_waits >= 1);
+  // Queued one after another, the last caller would wait callers x the
+  // timeout; bounded, no call waits much more than the lock wait plus its
+  // own wait for the pool.
+  CHECK(longest < 3 * deadline);
+
+  // The pool is usable again once the lock is gone.
+  CHECK(must(svc.try_consume(u)).allowed);
+}
