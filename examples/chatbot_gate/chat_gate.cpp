@@ -133,9 +133,9 @@ response chat_gate::process(const chat_request& req, const parsed_body& body, co
   if (!d.allowed) return denial_response(d, req.accept_language, service_.now());
 
   auto g = gen_.generate(body.message, body.max_tokens);
-  // An admission without a reservation is a shadow-mode one that a limit
-  // would have refused: the library counted it outright at the estimate,
-  // so there is nothing to settle either way.
+  // Every admission carries its reservation, shadow-mode ones included (the
+  // storage admits those in the decision's own transaction); the checks on
+  // d.reservation below only guard against a storage that gave none.
   if (!g.value) {
     // The reservation is refunded: a failed generation costs nothing. If
     // the release itself fails, the sweeper settles it at the estimate.
@@ -203,7 +203,7 @@ response chat_gate::replay_elsewhere(const chat_request& req, const kq::decision
 
   if (!d.allowed) return denial_response(d, req.accept_language, service_.now());
   if (!d.reservation) {
-    // A shadow-mode admission, counted at its estimate when first answered.
+    // An admission without a reservation to replay: answer its quota only.
     json out = {{"reply", nullptr},
                 {"replayed", true},
                 {"usage", {{"prompt_tokens", nullptr}, {"completion_tokens", nullptr}, {"total_tokens", nullptr}}},

@@ -163,9 +163,9 @@ class Shadow(GateTestCase):
             self.assertIn("ratelimit", headers)
         q = self.quota(gate, "alice")
         self.assertEqual(q["messages_today"], 3)
-        # The first is settled at its actual tokens (1 + 5); the two shadow
-        # admissions are counted outright at their estimate.
-        self.assertEqual(q["tokens_this_month"], 6 + 2 * 9)
+        # Shadow admissions get a reservation like any other, so all three
+        # are settled at their actual tokens (1 + 5), not at the estimate.
+        self.assertEqual(q["tokens_this_month"], 3 * 6)
         events = self.db.cli("events", "alice", "--type", "quota_exceeded", json_out=True)
         rows = events if isinstance(events, list) else events.get("events", [])
         self.assertEqual(len(rows), 2)
@@ -177,11 +177,15 @@ class Shadow(GateTestCase):
 
 
 class DenyCache(GateTestCase):
-    def test_repeated_denials_come_from_memory_until_the_ttl(self):
+    def test_repeated_denials_come_from_memory_until_another_program_upgrades(self):
         self.db.add_user("alice")
         self.db.cli("tier", "set", "free", "--daily", "1")
-        gate = self.start_gate("--deny-cache-ttl", "2s")
+        gate = self.start_gate("--deny-cache-ttl", "60s")
         self.assertEqual(gate.request("POST", CHAT, {"message": "a"}, self.auth("alice"))[0], 200)
+        # The commit lowered the token counter below the estimate, which the
+        # database announces (PostgreSQL: a notification a few ms later);
+        # let it land before the denials are cached.
+        time.sleep(0.3)
         for _ in range(4):
             status, headers, body, _ = gate.request("POST", CHAT, {"message": "b"}, self.auth("alice"))
             self.assertEqual(status, 429, body)
@@ -193,16 +197,17 @@ class DenyCache(GateTestCase):
         events = self.db.cli("events", "alice", "--type", "quota_exceeded", json_out=True)
         rows = events if isinstance(events, list) else events.get("events", [])
         self.assertEqual(len(rows), 1)
-        # An upgrade made by another program is seen within the TTL.
+        # An upgrade made by another program reaches the gate through the
+        # database's change feed: admitted within a second, far inside the
+        # 60 s TTL.
         self.db.cli("upgrade", "alice", "pro")
-        deadline = time.time() + 2.5
+        deadline = time.time() + 1
         status = 429
-        while status == 429 and time.time() < deadline + 1:
+        while status == 429 and time.time() < deadline:
             status = gate.request("POST", CHAT, {"message": "c"}, self.auth("alice"))[0]
             if status == 429:
-                time.sleep(0.1)
+                time.sleep(0.05)
         self.assertEqual(status, 200)
-        self.assertLess(time.time(), deadline + 1)
 
     def test_zero_turns_it_off(self):
         self.db.add_user("alice")
