@@ -156,7 +156,8 @@ std::string without_surrogate_escapes(std::string_view text) {
 /// - numbers beyond the range of a double (1e999): nlohmann refuses them
 ///   (out_of_range.406); the checker checks syntax, and RFC 8259 §6 leaves
 ///   the range to the implementation. Each such number is replaced by 0
-///   and the text parsed again;
+///   (and a space, so that it cannot merge with what follows) and the
+///   text parsed again;
 /// - depth: the checker refuses any value inside more than 64 containers,
 ///   so that hostile input cannot exhaust its stack; nlohmann parses
 ///   without recursion and has no limit;
@@ -179,7 +180,10 @@ bool oracle_accepts(std::string_view input) {
         std::string_view{text}.substr(end - length, length) != events.error_token) {
       violated("the oracle cannot locate the number nlohmann could not hold", input, events.error_token);
     }
-    text.replace(end - length, length, "0");
+    // "0 ", not "0": nlohmann converts a number as soon as its token ends,
+    // so what follows (e.g. "e-999" after "1E67891") has not been parsed
+    // yet and must not merge into the replacement.
+    text.replace(end - length, length, "0 ");
   }
 }
 
@@ -291,15 +295,16 @@ std::optional<long long> read_digits(std::string_view s, std::size_t pos, std::s
   return v;
 }
 
-/// Parses "YYYY-MM-DD", or outside years 0000-9999 "YYYYY-MM-DD" and
-/// "-YYY-MM-DD" / "-YYYYY-MM-DD" (the year zero-padded to four characters
-/// including its sign).
+/// Parses "YYYY-MM-DD" for years 0000-9999, and outside them the ISO 8601
+/// expanded form: a sign, then four or five digits ("+10000-01-01",
+/// "-0001-12-31", "-32767-01-01").
 std::optional<chr::year_month_day> read_date(std::string_view s) {
   if (s.size() < 10) return std::nullopt;
   const bool negative = s.front() == '-';
-  const std::size_t year_digits = s.size() - (negative ? 1 : 0) - 6;
-  if (year_digits < (negative ? 3U : 4U) || year_digits > 5) return std::nullopt;
-  const auto y = read_digits(s, negative ? 1 : 0, year_digits);
+  const bool signed_year = negative || s.front() == '+';
+  const std::size_t year_digits = s.size() - (signed_year ? 1 : 0) - 6;
+  if (year_digits < 4 || year_digits > 5 || (!signed_year && year_digits != 4)) return std::nullopt;
+  const auto y = read_digits(s, signed_year ? 1 : 0, year_digits);
   const std::size_t rest = s.size() - 6;
   const auto m = read_digits(s, rest + 1, 2);
   const auto d = read_digits(s, rest + 4, 2);
@@ -320,6 +325,8 @@ void check_date(std::string_view input) {
   const std::string text = kauri_quota::format_date(date);
   const bool four_digit_year = static_cast<int>(y) >= 0 && static_cast<int>(y) <= 9999;
   if (four_digit_year && text.size() != 10) violated("format_date is not YYYY-MM-DD", input, text);
+  if (!four_digit_year && text.front() != '-' && text.front() != '+')
+    violated("format_date writes a year outside 0000-9999 without its sign", input, text);
   const auto back = read_date(text);
   if (!back || *back != date) violated("format_date does not read back as the same day", input, text);
 }

@@ -166,8 +166,8 @@ limit_kind parse_limit_kind(std::string_view s) noexcept {
 
 std::string checksum_hex(std::string_view text) {
   std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= static_cast<std::uint64_t>(c);
+  for (const char c : text) {
+    h ^= static_cast<std::uint64_t>(static_cast<unsigned char>(c));
     h *= 1099511628211ULL;
   }
   return fmt::format("{:016x}", h);
