@@ -52,6 +52,12 @@ struct service_options {
   /// returns the first outcome. prune_request_ids() forgets older ones,
   /// after which the same id is a new request. Empty: kept forever.
   std::optional<std::chrono::seconds> request_id_ttl = std::chrono::hours{24 * 7};
+  /// How long a subscription past its end date stays past_due with its
+  /// tier's limits before it expires to the default tier's (0 to 90 days).
+  std::chrono::seconds grace_period{std::chrono::hours{72}};
+  /// The currency payments must be in: "XOF" (West African CFA franc) or
+  /// "XAF" (Central African). Tier prices (price_fcfa) are in it.
+  std::string currency{"XOF"};
   /// Time source; the system clock when empty.
   std::shared_ptr<const clock> time_source;
 
@@ -138,12 +144,85 @@ class quota_service {
   /// The user's subscription as stored. invalid_argument for a malformed
   /// user id; unknown_user.
   result<subscription> get_subscription(const user_id& user);
-  /// Moves the user to `target` at once; usage of the current period is
-  /// kept. success is false (with a message) when already on that tier,
-  /// active. invalid_argument for a malformed user id, tier id or context;
-  /// unknown_tier when `target` does not exist; unknown_user.
+  /// Moves the user to `target` at once, status active, with no end date
+  /// (an administrative change; a sold period comes from apply_payment); a
+  /// scheduled change is dropped. Usage of the current period is kept, or
+  /// reset with usage_policy::reset. success is false (with a message) when
+  /// already on that tier, active. invalid_argument for a malformed user
+  /// id, tier id or context; unknown_tier when `target` does not exist;
+  /// unknown_user.
   result<upgrade_result> upgrade_subscription(const user_id& user, const tier_id& target,
-                                              const request_context& ctx = {});
+                                              const request_context& ctx = {}, usage_policy usage = usage_policy::keep);
+
+  // --- Subscription lifecycle (README: "Subscription lifecycle") ---------
+  //
+  // Every change below is one transaction with its audit row; transitions
+  // that fell due (a trial's end, past_due, expiry, a scheduled change)
+  // are written first. Each also returns the storage errors.
+
+  /// Starts the user's one trial of `tier` for `length` (1 hour to 90
+  /// days): status trialing, trial_end_date = now + length; at its end the
+  /// default tier applies unless a payment arrived. invalid_argument for a
+  /// malformed id, the default tier or a length out of range; unknown_tier;
+  /// unknown_user; subscription_conflict when the user had a trial already
+  /// or is in a paid period.
+  result<subscription> start_trial(const user_id& user, const tier_id& tier, std::chrono::seconds length,
+                                   const request_context& ctx = {});
+  /// Records a pending payment (a checkout): `order` gives provider,
+  /// transaction_id, user, tier and months; amount and currency are filled
+  /// in from the tier's price and options().currency. A second call with
+  /// the same key and the same order returns the stored payment.
+  /// invalid_argument for malformed fields, a free tier, or the same key
+  /// with another order; unknown_tier; unknown_user.
+  result<payment> open_payment(const payment& order);
+  /// Applies a confirmed payment: the current tier's period is extended by
+  /// `months` calendar months of the user's zone from the later of now and
+  /// its end; a higher tier starts a new period at once; a lower one is
+  /// scheduled for the end of the current paid period. Idempotent on
+  /// (provider, transaction_id): a payment already applied or failed
+  /// returns its first outcome, replayed, and changes nothing.
+  /// invalid_argument when the amount is not the tier's price times the
+  /// months, the currency is not options().currency, or a pending order
+  /// with that key differs; unknown_tier; unknown_user.
+  result<payment_outcome> apply_payment(const payment& pay, usage_policy usage = usage_policy::keep);
+  /// Marks a pending payment failed (the provider refused it); a failed one
+  /// is returned as is. invalid_argument for malformed fields or a reason
+  /// over 500 bytes; payment_not_found; subscription_conflict when it was
+  /// applied already.
+  result<payment> fail_payment(const std::string& provider, const std::string& transaction_id,
+                               const std::string& reason);
+  /// One payment. invalid_argument; payment_not_found.
+  result<payment> get_payment(const std::string& provider, const std::string& transaction_id);
+  /// The user's payments, newest first. invalid_argument for a malformed
+  /// user id; unknown_user.
+  result<std::vector<payment>> get_payments(const user_id& user);
+  /// Keeps the tier to the end of the paid period, then the default tier,
+  /// status canceled. subscription_conflict without a paid period running
+  /// (no end date, or a trial).
+  result<subscription> cancel_at_period_end(const user_id& user, const request_context& ctx = {});
+  /// Moves the user to `tier` at the end of the paid period (with no end
+  /// date of its own). invalid_argument for the current tier;
+  /// unknown_tier; subscription_conflict as for cancel_at_period_end.
+  result<subscription> schedule_change(const user_id& user, const tier_id& tier, const request_context& ctx = {});
+  /// Drops the scheduled change or cancellation before its boundary.
+  /// subscription_conflict when nothing is scheduled, or when what is
+  /// scheduled was paid for (a lower tier bought by apply_payment).
+  result<subscription> undo_scheduled_change(const user_id& user, const request_context& ctx = {});
+  /// Sets the user's own IANA zone for days and months (empty: back to the
+  /// service's). invalid_argument for an unknown zone; unknown_user.
+  result<subscription> set_user_time_zone(const user_id& user, const std::optional<std::string>& zone);
+  /// Writes every transition due now (at most `limit` users per call;
+  /// returns how many transitions were written). Safe to run from several
+  /// processes at once: each transition is written exactly once. Run it
+  /// with expire_reservations(); no job is needed for correctness.
+  result<std::int64_t> sweep_subscriptions(std::int64_t limit = 10'000);
+  /// The user's usage per day from `from` to `to` inclusive (at most 400
+  /// days), zeros included, in the user's zone. invalid_argument for a
+  /// malformed id, from after to, or a longer range; unknown_user.
+  result<std::vector<day_usage>> get_usage_history(const user_id& user, local_date from, local_date to);
+  /// Month totals of the months from `from`'s to `to`'s inclusive (at most
+  /// 120). Errors as for get_usage_history.
+  result<std::vector<month_usage>> get_monthly_usage(const user_id& user, local_date from, local_date to);
 
   // --- Tiers ---------------------------------------------------------------
 

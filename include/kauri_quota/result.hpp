@@ -34,12 +34,14 @@ enum class errc : int {
   reservation_closed = 14,     ///< already committed, released or expired
   unsupported = 15,            ///< the backend cannot do this
   internal = 16,               ///< a bug in kauri_quota; please report it
+  subscription_conflict = 17,  ///< the subscription's state does not allow this (a second trial, no paid period)
+  payment_not_found = 18,      ///< no payment with that provider and transaction id
 };
 
 /// The highest code. A new code takes the next value and becomes last_errc;
 /// arrays indexed by errc (the metrics) are sized from it.
-inline constexpr errc last_errc = errc::internal;
-static_assert(static_cast<int>(last_errc) == 16,
+inline constexpr errc last_errc = errc::payment_not_found;
+static_assert(static_cast<int>(last_errc) == 18,
               "a new errc must become last_errc (metrics_snapshot::errors is sized by it); then update this check");
 
 /// The std::error_category of errc; its name() is "kauri_quota".

@@ -202,12 +202,39 @@ class storage {
   /// unknown_user, or unknown_tier when the new tier does not exist.
   virtual result<subscription> set_subscription(const subscription_change& change) = 0;
 
+  // Subscription lifecycle.
+  /// One lifecycle change (see lifecycle_request), decided by the shared
+  /// rules on the locked current state. unknown_user; unknown_tier;
+  /// invalid_argument for a payment that does not match its tier's price,
+  /// the currency or its pending order; subscription_conflict when the
+  /// state does not allow it; payment_not_found for fail_payment of an
+  /// unknown payment.
+  virtual result<lifecycle_outcome> change_lifecycle(const lifecycle_request& req) = 0;
+  /// The payment with that key; payment_not_found.
+  virtual result<payment> get_payment(const std::string& provider, const std::string& transaction_id) = 0;
+  /// The user's payments, newest first (empty for an unknown user).
+  virtual result<std::vector<payment>> payments(const user_id& user) = 0;
+  /// Users that may have a transition due at `now` (for the sweep, which
+  /// then calls change_lifecycle(apply_due) on each), at most `limit`, in
+  /// user order after `after`.
+  virtual result<std::vector<user_id>> due_subscriptions(sys_time now, std::chrono::seconds grace_period,
+                                                         const std::optional<user_id>& after, std::int64_t limit) = 0;
+  /// The user's stored day rows from `from` to `to` inclusive, in order
+  /// (days without a row are absent).
+  virtual result<std::vector<day_usage>> usage_days(const user_id& user, local_date from, local_date to) = 0;
+
   // Usage.
+  /// Days: `day` (and consume_request::day, record_request::day) is the day
+  /// in the service's zone; for a user with a time zone of its own the
+  /// backend uses the user's day of `now` instead, and the snapshot's
+  /// counters.usage_date and sub.time_zone say which. A transition due at
+  /// `now` (lifecycle) is written first, by reads too, with its audit row.
+  ///
   /// The user's counters at `day` and the tier that applies. unknown_user;
   /// unknown_tier when the default tier must apply (lapsed subscription or
   /// missing tier) and is not in subscription_tiers.
   virtual result<usage_snapshot> snapshot(const user_id& user, local_date day, sys_time now,
-                                          const tier_id& default_tier) = 0;
+                                          const tier_id& default_tier, std::chrono::seconds grace_period) = 0;
   /// Check-and-increment, or a reservation. A denial is a value (allowed
   /// false). unknown_user; unknown_tier as for snapshot;
   /// idempotency_mismatch when req.ctx.id was used by a different request.

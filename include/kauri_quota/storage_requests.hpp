@@ -35,6 +35,7 @@ struct consume_request {
   std::chrono::seconds reservation_ttl{300};
   double warning_threshold = 0.8;
   tier_id default_tier{"free"};
+  std::chrono::seconds grace_period{std::chrono::hours{72}};  ///< service_options::grace_period
   /// Shadow mode (service_options::shadow), decided in the same transaction:
   /// a request a limit refuses is admitted and counted anyway (a reserve
   /// gets its reservation). Its audit rows are a quota_exceeded with 0
@@ -68,6 +69,7 @@ struct record_request {
   request_context ctx;
   double warning_threshold = 0.8;
   tier_id default_tier{"free"};
+  std::chrono::seconds grace_period{std::chrono::hours{72}};  ///< service_options::grace_period
 };
 
 struct record_outcome {
@@ -82,6 +84,7 @@ struct settle_request {
   sys_time now{};
   local_date day{};  ///< today, for the returned snapshot
   tier_id default_tier{"free"};
+  std::chrono::seconds grace_period{std::chrono::hours{72}};  ///< service_options::grace_period
 };
 
 struct settle_outcome {
@@ -103,6 +106,7 @@ struct new_user {
   std::optional<std::string> email;
   tier_id tier{"free"};
   sys_time now{};
+  std::optional<std::string> time_zone;  ///< validated IANA name; empty: the service's zone
 };
 
 struct subscription_change {
@@ -114,6 +118,52 @@ struct subscription_change {
   sys_time now{};
   std::string event_type{"subscription_changed"};
   request_context ctx;
+};
+
+/// The subscription-lifecycle changes. Each is one transaction: the
+/// backend locks the user, loads the stored subscription (and the payment
+/// with the request's key, and the tiers), lets the shared lifecycle rules
+/// (src/core/lifecycle) decide, and writes what they decided, with its
+/// audit rows, or nothing.
+enum class lifecycle_kind {
+  apply_due,      ///< write the transitions due at `now` (trial end, past_due, expiry, a scheduled change)
+  start_trial,    ///< tier, trial_length
+  open_payment,   ///< pay (status pending)
+  apply_payment,  ///< pay, usage
+  fail_payment,   ///< pay.provider, pay.transaction_id, reason
+  cancel,         ///< cancel at the end of the paid period
+  schedule,       ///< tier from the end of the paid period
+  undo,           ///< drop the scheduled change or cancellation
+  upgrade,        ///< tier at once (upgrade_subscription), usage
+  set_time_zone,  ///< time_zone (empty: the service's)
+};
+
+struct lifecycle_request {
+  lifecycle_kind kind = lifecycle_kind::apply_due;
+  user_id user;  ///< for payments: pay.user
+  sys_time now{};
+  local_date day{};  ///< today in the service's zone (the user's own zone, when set, wins)
+  std::string service_time_zone{"UTC"};
+  tier_id tier;
+  std::chrono::seconds trial_length{0};
+  payment pay;
+  std::string reason;
+  std::optional<std::string> time_zone;
+  usage_policy usage = usage_policy::keep;
+  request_context ctx;
+  tier_id default_tier{"free"};
+  std::chrono::seconds grace_period{std::chrono::hours{72}};
+  std::string currency{"XOF"};  ///< service_options::currency: the one payments must be in
+};
+
+struct lifecycle_outcome {
+  subscription before;  ///< as stored before the call
+  subscription after;   ///< as stored after it
+  std::optional<payment> pay;
+  bool replayed = false;         ///< apply_payment / fail_payment of a payment already final: nothing changed
+  std::int32_t transitions = 0;  ///< due transitions written (also by the other kinds, first)
+  /// An upgrade to the tier and status already in force: nothing changed.
+  bool unchanged = false;
 };
 
 }  // namespace kauri_quota

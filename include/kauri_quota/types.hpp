@@ -82,16 +82,91 @@ const char* to_string(subscription_status s) noexcept;
 std::optional<subscription_status> parse_subscription_status(std::string_view s) noexcept;
 
 /// A user's subscription (the subscription columns of `users`).
+///
+/// The lifecycle (README, "Subscription lifecycle"): a trial runs until
+/// trial_end_date; a paid period until end_date, then past_due for the
+/// grace period with the tier's limits, then expired with the default
+/// tier's. A scheduled change (a cancellation, a downgrade, a paid lower
+/// tier) applies at end_date. Every transition is decided from these dates
+/// at each read and write, and written with its audit row by the first
+/// operation or sweep after the boundary, exactly once.
 struct subscription {
   user_id user;
   std::optional<std::string> email;
   tier_id tier;
   subscription_status status = subscription_status::active;
   std::optional<sys_time> start_date;
-  std::optional<sys_time> end_date;
-  std::optional<sys_time> trial_end_date;
+  std::optional<sys_time> end_date;        ///< end of the paid period; empty: no end
+  std::optional<sys_time> trial_end_date;  ///< set by the user's one trial, kept after it
   std::optional<sys_time> created_at;
+  /// The user's own IANA zone for days and months; empty: the service's.
+  std::optional<std::string> time_zone;
+  /// The tier that applies from end_date on (cancel_at_period_end: the
+  /// default tier), and the end of its own paid period (empty: no end).
+  std::optional<tier_id> scheduled_tier;
+  std::optional<sys_time> scheduled_end_date;
+  bool cancel_at_period_end = false;  ///< at end_date: the default tier, status canceled
   friend bool operator==(const subscription&, const subscription&) = default;
+};
+
+/// What to do with the usage already counted in the current day and month
+/// when a subscription changes tier: keep it (the original behaviour) or
+/// reset it (audited as daily_reset / monthly_reset).
+enum class usage_policy { keep, reset };
+
+enum class payment_status { pending, applied, failed };
+const char* to_string(payment_status s) noexcept;
+
+/// What an applied payment did to the subscription.
+enum class payment_effect {
+  none,       ///< not applied (pending or failed)
+  extended,   ///< the current tier's paid period, extended from the later of now and its end
+  started,    ///< a new paid period of its tier, from now (a higher tier, or none paid before)
+  scheduled,  ///< a lower tier, from the end of the current paid period
+};
+const char* to_string(payment_effect e) noexcept;
+
+/// A payment for `months` of `tier` (a row of `subscription_payments`),
+/// unique by (provider, transaction_id).
+struct payment {
+  std::string provider;        ///< 1-32 of [a-z0-9_-], e.g. "cinetpay", "manual"
+  std::string transaction_id;  ///< the provider's id: 1-128 of [A-Za-z0-9._:-]
+  user_id user;
+  tier_id tier;
+  std::int32_t months = 1;  ///< 1-36
+  std::int64_t amount = 0;  ///< the tier's price times months
+  std::string currency;     ///< ISO 4217: "XOF" or "XAF"
+  payment_status status = payment_status::pending;
+  payment_effect effect = payment_effect::none;
+  std::optional<sys_time> period_start;  ///< the paid period it bought, once applied
+  std::optional<sys_time> period_end;
+  std::optional<std::string> failure_reason;  ///< why it failed
+  sys_time created_at{};
+  sys_time updated_at{};
+  friend bool operator==(const payment&, const payment&) = default;
+};
+
+/// The answer to apply_payment.
+struct payment_outcome {
+  payment pay;            ///< as stored after the call
+  subscription sub;       ///< the subscription after it
+  bool replayed = false;  ///< the payment was already applied (or had failed); nothing changed
+};
+
+/// One day of a user's usage, in the user's zone.
+struct day_usage {
+  local_date day{};
+  std::int64_t messages = 0;
+  std::int64_t tokens = 0;
+  friend bool operator==(const day_usage&, const day_usage&) = default;
+};
+
+/// One month of a user's usage; `month` is its first day.
+struct month_usage {
+  local_date month{};
+  std::int64_t messages = 0;
+  std::int64_t tokens = 0;
+  friend bool operator==(const month_usage&, const month_usage&) = default;
 };
 
 /// Counters of one user for one day and its month.

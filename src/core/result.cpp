@@ -46,6 +46,10 @@ class quota_error_category final : public std::error_category {
         return "The storage backend does not support this operation.";
       case errc::internal:
         return "An internal error occurred in kauri_quota; please report it.";
+      case errc::subscription_conflict:
+        return "The subscription's current state does not allow this change.";
+      case errc::payment_not_found:
+        return "No payment has that provider and transaction id.";
     }
     return "Unknown kauri_quota error " + std::to_string(value) + ".";
   }
@@ -98,6 +102,10 @@ const char* to_string(errc e) noexcept {
       return "unsupported";
     case errc::internal:
       return "internal";
+    case errc::subscription_conflict:
+      return "subscription_conflict";
+    case errc::payment_not_found:
+      return "payment_not_found";
   }
   return "unknown";
 }
