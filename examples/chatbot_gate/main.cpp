@@ -65,6 +65,8 @@ const std::vector<kh::option_spec> specs = {
     {"reservation-ttl", "KAURI_CHAT_GATE_RESERVATION_TTL", true, "300s",
      "an unsettled reservation is settled at its estimate after this"},
     {"request-id-ttl", "KAURI_CHAT_GATE_REQUEST_ID_TTL", true, "7d", "how long an Idempotency-Key is remembered"},
+    {"grace-period", "KAURI_QUOTA_GRACE_PERIOD", true, "3d",
+     "a subscription past its end keeps its tier this long (past_due), then expires (0-90d)"},
     {"user-service-url", "KAURI_USER_SERVICE_URL", true, "", "the user service (login, pricing page)"},
 };
 
@@ -165,6 +167,9 @@ int main(int argc, char** argv) {
     if (!rttl) return usage_error("--request-id-ttl must be a duration (e.g. 7d) or forever");
     sopts.request_id_ttl = *rttl;
   }
+  const std::optional<std::chrono::seconds> grace = kh::parse_grace_period(opts.get("grace-period"));
+  if (!grace) return usage_error("--grace-period must be a duration from 0 to 90d (e.g. 3d, 12h, 0)");
+  sopts.grace_period = *grace;
   sopts.shadow = opts.has("shadow");
   // The denial cache is on by default in the gate (the library's default is
   // off): a user who keeps pressing Send after a 429 costs no database call.
@@ -344,6 +349,10 @@ int main(int argc, char** argv) {
       text += gauge("kauri_gate_reservations_expired_total",
                     "Abandoned reservations this gate's sweeper settled at their estimate.", "counter",
                     static_cast<double>(sweeper->expired_total()));
+      text +=
+          gauge("kauri_gate_subscription_transitions_total",
+                "Subscription transitions (trial end, past_due, expiry, scheduled change) this gate's sweeper wrote.",
+                "counter", static_cast<double>(sweeper->transitions_total()));
       text += gauge("kauri_gate_sweep_failures_total", "Sweeper runs that failed (the database was unavailable).",
                     "counter", static_cast<double>(sweeper->failed_runs()));
     }

@@ -30,13 +30,17 @@ void sweeper::run() {
 void sweeper::sweep_once() {
   auto expired = service_.expire_reservations();
   auto pruned = service_.prune_request_ids();
+  auto moved = service_.sweep_subscriptions();
   std::lock_guard lock(mutex_);
   if (expired) expired_ += expired.value();
   if (pruned) pruned_ += pruned.value();
-  if (!expired || !pruned) ++failed_;
+  if (moved) transitions_ += moved.value();
+  if (!expired || !pruned || !moved) ++failed_;
   if (!log_) return;
   if (!expired) log_("sweep: expire_reservations failed: " + expired.error().message);
   if (!pruned) log_("sweep: prune_request_ids failed: " + pruned.error().message);
+  if (!moved) log_("sweep: sweep_subscriptions failed: " + moved.error().message);
+  if (moved && moved.value() > 0) log_("sweep: wrote " + std::to_string(moved.value()) + " subscription transition(s)");
   if ((expired && expired.value() > 0) || (pruned && pruned.value() > 0))
     log_("sweep: settled " + std::to_string(expired ? expired.value() : 0) + " expired reservation(s), forgot " +
          std::to_string(pruned ? pruned.value() : 0) + " request id(s)");
@@ -49,6 +53,10 @@ std::int64_t sweeper::expired_total() const {
 std::int64_t sweeper::pruned_total() const {
   std::lock_guard lock(mutex_);
   return pruned_;
+}
+std::int64_t sweeper::transitions_total() const {
+  std::lock_guard lock(mutex_);
+  return transitions_;
 }
 std::int64_t sweeper::failed_runs() const {
   std::lock_guard lock(mutex_);

@@ -1,6 +1,10 @@
 // The gate's periodic job: settle the reservations that nobody committed or
-// released within their TTL (a crashed gate's, for instance) and forget the
-// request_ids past their TTL, so that a deployment needs no cron job.
+// released within their TTL (a crashed gate's, for instance), forget the
+// request_ids past their TTL and write the subscription transitions that
+// fell due (a trial's end, past_due, expiry, a scheduled change), so that a
+// deployment needs no cron job. The transitions are also written at a
+// user's next operation; the sweep only makes the status and its audit row
+// appear without one, and several sweepers write each exactly once.
 //
 // One thread; stop() (or the destructor) wakes it and joins it at once,
 // even in the middle of an interval.
@@ -33,6 +37,7 @@ class sweeper {
   /// Totals since start, for /metrics.
   std::int64_t expired_total() const;
   std::int64_t pruned_total() const;
+  std::int64_t transitions_total() const;
   std::int64_t failed_runs() const;
 
  private:
@@ -47,6 +52,7 @@ class sweeper {
   bool stopping_ = false;
   std::int64_t expired_ = 0;
   std::int64_t pruned_ = 0;
+  std::int64_t transitions_ = 0;
   std::int64_t failed_ = 0;
   std::thread thread_;
 };

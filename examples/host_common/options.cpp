@@ -148,6 +148,13 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   return std::chrono::seconds{*n * unit};
 }
 
+std::optional<std::chrono::seconds> parse_grace_period(std::string_view text) {
+  if (text == "0") return std::chrono::seconds{0};
+  const std::optional<std::chrono::seconds> d = parse_duration(text);
+  if (!d || *d > std::chrono::hours{24 * 90}) return std::nullopt;
+  return d;
+}
+
 std::optional<bool> parse_bool(std::string_view text) {
   std::string t(text);
   std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

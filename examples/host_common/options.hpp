@@ -49,6 +49,9 @@ std::string usage_text(std::string_view program, const std::vector<option_spec>&
 /// malformed, zero or over ten years.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
+/// A grace period: "0" or a duration up to 90 days (the library's range).
+std::optional<std::chrono::seconds> parse_grace_period(std::string_view text);
+
 /// "1", "true", "yes", "on" / "0", "false", "no", "off" (any case).
 std::optional<bool> parse_bool(std::string_view text);
 

@@ -308,6 +308,12 @@ TEST_CASE("durations, integers and listen addresses") {
   CHECK_FALSE(parse_duration("1w"));
   CHECK_FALSE(parse_duration("h"));
   CHECK_FALSE(parse_duration("99999999999d"));
+  CHECK(parse_grace_period("0") == std::chrono::seconds(0));
+  CHECK(parse_grace_period("3d") == std::chrono::seconds(3 * 86400));
+  CHECK(parse_grace_period("90d") == std::chrono::seconds(90 * 86400));
+  CHECK_FALSE(parse_grace_period("91d"));
+  CHECK_FALSE(parse_grace_period(""));
+  CHECK_FALSE(parse_grace_period("-1s"));
   CHECK(parse_integer("8", 1, 256) == 8);
   CHECK_FALSE(parse_integer("0", 1, 256));
   CHECK_FALSE(parse_integer("+8", 1, 256));
