@@ -1,6 +1,7 @@
 // kauri-user-service: registration, login, the subscription endpoints and
 // the pricing and account pages, over HTTP. See `kauri-user-service --help`
 // and the README's "User service" section.
+#include "cinetpay.hpp"
 #include "credentials.hpp"
 #include "passwords.hpp"
 #include "service.hpp"
@@ -14,6 +15,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,18 @@ const std::vector<option_spec>& specs() {
       {"migrate", "KAURI_USER_SERVICE_MIGRATE", false, "", "apply pending migrations at start"},
       {"migrate-down", "", false, "",
        "revert the service's credentials migration and exit (the library's tables are kept)"},
+      {"grace-period", "KAURI_QUOTA_GRACE_PERIOD", true, "3d",
+       "a subscription past its end keeps its tier this long (past_due), then expires (0-90d)"},
+      {"currency", "KAURI_QUOTA_CURRENCY", true, "XOF", "currency of the tier prices and payments: XOF or XAF"},
+      {"cinetpay-api-url", "KAURI_CINETPAY_API_URL", true, "https://api-checkout.cinetpay.com/v2",
+       "CinetPay's checkout API (requests go to URL/payment and URL/payment/check)"},
+      {"cinetpay-site-id", "KAURI_CINETPAY_SITE_ID", true, "", "CinetPay site id (payments are on with the two files)"},
+      {"cinetpay-api-key-file", "KAURI_CINETPAY_API_KEY_FILE", true, "", "file with the CinetPay API key"},
+      {"cinetpay-secret-file", "KAURI_CINETPAY_SECRET_FILE", true, "",
+       "file with the CinetPay secret key (verifies the notifications' x-token)"},
+      {"cinetpay-timeout", "KAURI_CINETPAY_TIMEOUT", true, "10s", "longest wait for each CinetPay call"},
+      {"public-url", "KAURI_PUBLIC_URL", true, "",
+       "the service's public base URL (CinetPay's notify_url and return_url)"},
   };
   return s;
 }
@@ -44,6 +58,43 @@ const std::vector<option_spec>& specs() {
 int fail(const std::string& message, int status = 1) {
   (void)std::fprintf(stderr, "error: %s\n", message.c_str());
   return status;
+}
+
+/// Payments are on when the site id and both key files are given; some of
+/// them only is a configuration error. False with `error` set when the
+/// configuration is wrong.
+bool payments_config(const kauri_host::parsed_options& opts, std::optional<cinetpay_client>& out, std::string& error) {
+  const bool site = opts.has("cinetpay-site-id");
+  const bool key = opts.has("cinetpay-api-key-file");
+  const bool secret = opts.has("cinetpay-secret-file");
+  if (!site && !key && !secret) {
+    if (opts.has("public-url")) (void)std::fputs("note: --public-url without CinetPay: payments are off\n", stderr);
+    return true;
+  }
+  if (!site || !key || !secret) {
+    error = "payments need all of --cinetpay-site-id, --cinetpay-api-key-file and --cinetpay-secret-file";
+    return false;
+  }
+  cinetpay_config c;
+  c.api_url = opts.get("cinetpay-api-url");
+  c.site_id = opts.get("cinetpay-site-id");
+  c.public_url = opts.get("public-url");
+  error = normalise_urls(c);
+  if (!error.empty()) return false;
+  const std::optional<std::string> api_key = read_key_file(opts.get("cinetpay-api-key-file"), error);
+  if (!api_key) return false;
+  const std::optional<std::string> secret_key = read_key_file(opts.get("cinetpay-secret-file"), error);
+  if (!secret_key) return false;
+  c.api_key = *api_key;
+  c.secret_key = *secret_key;
+  const std::optional<std::chrono::seconds> t = kauri_host::parse_duration(opts.get("cinetpay-timeout"));
+  if (!t || *t > std::chrono::minutes(2)) {
+    error = "--cinetpay-timeout must be a duration from 1s to 2m";
+    return false;
+  }
+  c.timeout = *t;
+  out.emplace(std::move(c));
+  return true;
 }
 
 int run(const std::vector<std::string>& args) {
@@ -65,6 +116,15 @@ int run(const std::vector<std::string>& args) {
     return fail("--db-timeout must be a duration from 1s to 5m", 2);
   }
   const std::chrono::milliseconds timeout = *db_timeout;
+  const std::optional<std::chrono::seconds> grace = kauri_host::parse_grace_period(opts.get("grace-period"));
+  if (!grace) return fail("--grace-period must be a duration from 0 to 90d (e.g. 3d, 12h, 0)", 2);
+  const std::string currency = opts.get("currency");
+  if (currency != "XOF" && currency != "XAF") return fail("--currency must be XOF or XAF", 2);
+  std::optional<cinetpay_client> cinetpay;
+  {
+    std::string error;
+    if (!payments_config(opts, cinetpay, error)) return fail(error, 2);
+  }
   const std::string url = opts.get("db");
 
   if (!init_passwords()) return fail("cannot initialise libsodium");
@@ -120,6 +180,8 @@ int run(const std::vector<std::string>& args) {
 
   kq::service_options so;
   so.time_zone = opts.get("tz");
+  so.grace_period = *grace;
+  so.currency = currency;
   kq::result<kq::quota_service> quota = kq::quota_service::create(store, so);
   if (!quota) return fail(quota.error().message, 2);
 
@@ -127,7 +189,8 @@ int run(const std::vector<std::string>& args) {
   ho.listen = *listen;
   ho.threads = static_cast<int>(*threads);
   kauri_host::http_host host(ho);
-  const service_context ctx{&quota.value(), credentials.get(), &tokens, *ttl, &user_service_assets};
+  const service_context ctx{&quota.value(), credentials.get(),    &tokens,
+                            *ttl,           &user_service_assets, cinetpay ? &*cinetpay : nullptr};
   register_routes(host, ctx);
   return host.run();
 }

@@ -3,12 +3,15 @@
 #include "passwords.hpp"
 
 #include "host_common/language.hpp"
+#include "host_common/options.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +55,10 @@ void send_library_error(httplib::Response& res, const kq::error& e) {
     send_error(res, 422, e.message);
   } else if (e.is(errc::user_exists)) {
     send_error(res, 409, "Email already registered");
+  } else if (e.is(errc::subscription_conflict)) {
+    send_error(res, 409, e.message);
+  } else if (e.is(errc::payment_not_found)) {
+    send_error(res, 404, "Payment not found");
   } else if (e.is(errc::storage_unavailable) || e.is(errc::storage_busy) || e.is(errc::conflict) ||
              e.is(errc::io_error) || e.is(errc::corrupt) || e.is(errc::schema_mismatch)) {
     (void)std::fprintf(stderr, "database error: %s\n", kq::to_string(static_cast<errc>(e.code.value())));
@@ -335,6 +342,136 @@ void do_usage_stats(const service_context& ctx, const httplib::Request& req, htt
   send_json(res, 200, kq::to_json(s.value()));
 }
 
+kq::request_context context_of(const httplib::Request& req) {
+  kq::request_context rc;
+  rc.ip = req.remote_addr;
+  if (req.has_header("User-Agent")) rc.user_agent = req.get_header_value("User-Agent").substr(0, 500);
+  return rc;
+}
+
+json time_or_null(const std::optional<kq::sys_time>& t) { return t ? json(kq::format_time(*t)) : json(nullptr); }
+
+/// The subscription with its lifecycle: what the account page shows.
+json subscription_json(const service_context& ctx, const kq::subscription& s) {
+  return {{"user_id", s.user.str()},
+          {"email", s.email ? json(*s.email) : json(nullptr)},
+          {"subscription_tier", s.tier.str()},
+          {"subscription_status", kq::to_string(s.status)},
+          {"subscription_start_date", time_or_null(s.start_date)},
+          {"subscription_end_date", time_or_null(s.end_date)},
+          {"trial_end_date", time_or_null(s.trial_end_date)},
+          {"scheduled_tier", s.scheduled_tier ? json(s.scheduled_tier->str()) : json(nullptr)},
+          {"scheduled_end_date", time_or_null(s.scheduled_end_date)},
+          {"cancel_at_period_end", s.cancel_at_period_end},
+          {"time_zone", s.time_zone ? json(*s.time_zone) : json(nullptr)},
+          {"service_time_zone", ctx.quota->options().time_zone},
+          {"default_tier", ctx.quota->options().default_tier.str()},
+          {"grace_period_seconds", ctx.quota->options().grace_period.count()},
+          {"payments_enabled", ctx.cinetpay != nullptr},
+          {"currency", ctx.quota->options().currency}};
+}
+
+json payment_json(const kq::payment& p) {
+  return {{"provider", p.provider},
+          {"transaction_id", p.transaction_id},
+          {"tier", p.tier.str()},
+          {"months", p.months},
+          {"amount", p.amount},
+          {"currency", p.currency},
+          {"status", kq::to_string(p.status)},
+          {"effect", kq::to_string(p.effect)},
+          {"period_start", time_or_null(p.period_start)},
+          {"period_end", time_or_null(p.period_end)},
+          {"failure_reason", p.failure_reason ? json(*p.failure_reason) : json(nullptr)},
+          {"created_at", kq::format_time(p.created_at)},
+          {"updated_at", kq::format_time(p.updated_at)}};
+}
+
+constexpr const char* cinetpay_provider = "cinetpay";
+constexpr int max_months = 36;
+
+/// Opens a pending payment of `months` of `t` and creates it at CinetPay;
+/// answers `status` with where to send the customer, or 502 (the payment
+/// is then marked failed) when CinetPay does not create it.
+void start_checkout(const service_context& ctx, const kq::user_id& user, const kq::tier& t, int months,
+                    const httplib::Request& req, httplib::Response& res, int status) {
+  if (t.price_fcfa <= 0) return send_error(res, 422, "Tier " + t.id.str() + " is not sold");
+  // CinetPay takes integer amounts in multiples of 5 only.
+  if ((t.price_fcfa * months) % 5 != 0) {
+    return send_error(res, 422, "The amount must be a multiple of 5 for CinetPay");
+  }
+  kq::payment order;
+  order.provider = cinetpay_provider;
+  order.transaction_id = kauri_user_service::new_transaction_id();
+  if (order.transaction_id.empty()) return send_error(res, 503, "Server busy");
+  order.user = user;
+  order.tier = t.id;
+  order.months = months;
+  const kq::result<kq::payment> opened = ctx.quota->open_payment(order);
+  if (!opened) return send_library_error(res, opened.error());
+  const kq::payment& p = opened.value();
+
+  const std::string_view lang = kauri_host::choose_language(req.get_header_value("Accept-Language"));
+  init_request ir;
+  ir.transaction_id = p.transaction_id;
+  ir.amount = p.amount;
+  ir.currency = p.currency;
+  ir.description = "Kauri " + t.name + " " + std::to_string(months) + (months == 1 ? " month" : " months");
+  ir.lang = std::string(lang);
+  ir.metadata = user.str();
+  const init_answer a = ctx.cinetpay->initialise(ir);
+  if (!a.ok) {
+    (void)std::fprintf(stderr, "cinetpay: initialisation of %s failed: %s\n", p.transaction_id.c_str(),
+                       a.detail.c_str());
+    const kq::result<kq::payment> failed = ctx.quota->fail_payment(
+        cinetpay_provider, p.transaction_id, ("initialisation failed: " + a.detail).substr(0, 500));
+    if (!failed) {
+      (void)std::fprintf(stderr, "cinetpay: cannot mark %s failed: %s\n", p.transaction_id.c_str(),
+                         kq::to_string(static_cast<kq::errc>(failed.error().code.value())));
+    }
+    return send_error(res, 502, "The payment provider did not create the payment: " + a.detail);
+  }
+  res.set_header("Cache-Control", "no-store");
+  send_json(res, status,
+            json{{"transaction_id", p.transaction_id},
+                 {"payment_url", a.payment_url},
+                 {"amount", p.amount},
+                 {"currency", p.currency},
+                 {"tier", p.tier.str()},
+                 {"months", p.months},
+                 {"status", kq::to_string(p.status)}}
+                .dump());
+}
+
+/// `months` of the body: absent means 1; else an integer 1-36, or an
+/// answer already set (422).
+std::optional<int> months_field(const json& body, httplib::Response& res) {
+  const auto it = body.find("months");
+  if (it == body.end() || it->is_null()) return 1;
+  if (!it->is_number_integer() || it->get<std::int64_t>() < 1 || it->get<std::int64_t>() > max_months) {
+    send_error(res, 422, "months must be an integer from 1 to 36");
+    return std::nullopt;
+  }
+  return static_cast<int>(it->get<std::int64_t>());
+}
+
+void do_checkout(const service_context& ctx, const httplib::Request& req, httplib::Response& res) {
+  const std::optional<kq::user_id> user = authenticate(ctx, req, res);
+  if (!user) return;
+  if (ctx.cinetpay == nullptr) return send_error(res, 404, "Payments are not enabled on this service");
+  const std::optional<json> body = json_body(req, res);
+  if (!body) return;
+  const std::optional<std::string> target = string_field(*body, "tier", res);
+  if (!target) return;
+  const std::optional<int> months = months_field(*body, res);
+  if (!months) return;
+  const kq::result<kq::subscription> before = ctx.quota->get_subscription(*user);
+  if (!before) return send_library_error(res, before.error());
+  const std::optional<kq::tier> t = visible_tier(ctx, *target, res);
+  if (!t) return;
+  start_checkout(ctx, *user, *t, *months, req, res, 201);
+}
+
 void do_upgrade(const service_context& ctx, const httplib::Request& req, httplib::Response& res) {
   const std::optional<kq::user_id> user = authenticate(ctx, req, res);
   if (!user) return;
@@ -345,11 +482,27 @@ void do_upgrade(const service_context& ctx, const httplib::Request& req, httplib
   // The user must exist before anything else is said about the tier.
   const kq::result<kq::subscription> before = ctx.quota->get_subscription(*user);
   if (!before) return send_library_error(res, before.error());
-  if (!visible_tier(ctx, *target, res)) return;
-  kq::request_context rc;
-  rc.ip = req.remote_addr;
-  if (req.has_header("User-Agent")) rc.user_agent = req.get_header_value("User-Agent").substr(0, 500);
-  const kq::result<kq::upgrade_result> up = ctx.quota->upgrade_subscription(*user, kq::tier_id{*target}, rc);
+  const std::optional<kq::tier> t = visible_tier(ctx, *target, res);
+  if (!t) return;
+  const kq::request_context rc = context_of(req);
+  if (ctx.cinetpay != nullptr) {
+    // With payments on, a paid tier is bought, never granted: the answer
+    // is a checkout (202), and the tier changes when CinetPay confirms.
+    if (t->price_fcfa > 0) return start_checkout(ctx, *user, *t, 1, req, res, 202);
+    // Back to the default tier: the paid period is kept to its end. Without
+    // a paid period running (a trial, no end date) it applies at once below.
+    if (t->id == ctx.quota->options().default_tier) {
+      const kq::result<kq::subscription> c = ctx.quota->cancel_at_period_end(*user, rc);
+      if (c) {
+        json out = subscription_json(ctx, c.value());
+        out["success"] = true;
+        out["message"] = "The subscription ends at the end of the paid period";
+        return send_json(res, 200, out.dump());
+      }
+      if (!c.error().is(kq::errc::subscription_conflict)) return send_library_error(res, c.error());
+    }
+  }
+  const kq::result<kq::upgrade_result> up = ctx.quota->upgrade_subscription(*user, t->id, rc);
   if (!up) return send_library_error(res, up.error());
   // The spec's SubscriptionUpgradeResponse: success, message, the new tier
   // and status; then the whole subscription as the library writes it.
@@ -357,6 +510,134 @@ void do_upgrade(const service_context& ctx, const httplib::Request& req, httplib
   out["subscription_tier"] = up.value().sub.tier.str();
   out["subscription_status"] = kq::to_string(up.value().sub.status);
   send_json(res, 200, out.dump());
+}
+
+void do_subscription(const service_context& ctx, const httplib::Request& req, httplib::Response& res) {
+  const std::optional<kq::user_id> user = authenticate(ctx, req, res);
+  if (!user) return;
+  const kq::result<kq::subscription> s = ctx.quota->get_subscription(*user);
+  if (!s) return send_library_error(res, s.error());
+  res.set_header("Cache-Control", "no-store");
+  send_json(res, 200, subscription_json(ctx, s.value()).dump());
+}
+
+void do_payments(const service_context& ctx, const httplib::Request& req, httplib::Response& res) {
+  const std::optional<kq::user_id> user = authenticate(ctx, req, res);
+  if (!user) return;
+  const kq::result<std::vector<kq::payment>> list = ctx.quota->get_payments(*user);
+  if (!list) return send_library_error(res, list.error());
+  json out = json::array();
+  for (const kq::payment& p : list.value()) out.push_back(payment_json(p));
+  res.set_header("Cache-Control", "no-store");
+  send_json(res, 200, out.dump());
+}
+
+void do_usage_history(const service_context& ctx, const httplib::Request& req, httplib::Response& res) {
+  const std::optional<kq::user_id> user = authenticate(ctx, req, res);
+  if (!user) return;
+  long long days = 30;
+  if (req.has_param("days")) {
+    const std::optional<long long> d = kauri_host::parse_integer(req.get_param_value("days"), 1, 400);
+    if (!d) return send_error(res, 422, "days must be an integer from 1 to 400");
+    days = *d;
+  }
+  // Today in the user's own zone (the service's when it has none): the
+  // quota's usage date says which day counts now.
+  const kq::result<kq::quota_info> q = ctx.quota->get_user_quota_info(*user);
+  if (!q) return send_library_error(res, q.error());
+  const kq::local_date to = q.value().usage_date;
+  const kq::local_date from{std::chrono::sys_days{to} - std::chrono::days{days - 1}};
+  const kq::result<std::vector<kq::day_usage>> h = ctx.quota->get_usage_history(*user, from, to);
+  if (!h) return send_library_error(res, h.error());
+  json list = json::array();
+  for (const kq::day_usage& d : h.value()) {
+    list.push_back({{"date", kq::format_date(d.day)}, {"messages", d.messages}, {"tokens", d.tokens}});
+  }
+  res.set_header("Cache-Control", "no-store");
+  send_json(res, 200, json{{"from", kq::format_date(from)}, {"to", kq::format_date(to)}, {"days", list}}.dump());
+}
+
+void log_notify(const std::string& transaction_id, const std::string& what) {
+  // The id comes from the request: only a plausible one reaches the log.
+  bool plain = !transaction_id.empty() && transaction_id.size() <= 128;
+  for (const char c : transaction_id) {
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == ':' || c == '-');
+  }
+  (void)std::fprintf(stderr, "cinetpay notify %s: %s\n", plain ? transaction_id.c_str() : "(malformed id)",
+                     what.c_str());
+}
+
+/// The library could not answer: CinetPay is told to notify again.
+void notify_later(httplib::Response& res) {
+  res.set_header("Retry-After", "60");
+  send_error(res, 503, "Try again later");
+}
+
+bool storage_trouble(const kq::error& e) {
+  using kq::errc;
+  return e.is(errc::storage_unavailable) || e.is(errc::storage_busy) || e.is(errc::conflict) || e.is(errc::io_error);
+}
+
+void notify_received(httplib::Response& res) { send_json(res, 200, R"({"status":"received"})"); }
+
+// CinetPay's notification: verified, then confirmed with the check API;
+// only the check's ACCEPTED with the stored amount and currency applies the
+// payment. Every outcome but a bad token (401) and a check or database
+// that cannot answer (503, so that CinetPay notifies again) is a 200: a
+// repeat changes nothing, and the library's idempotency on the transaction
+// id makes concurrent repeats apply it once.
+void do_notify(const service_context& ctx, const httplib::Request& req, httplib::Response& res) {
+  if (ctx.cinetpay == nullptr) return send_error(res, 404, "Payments are not enabled on this service");
+  std::map<std::string, std::string> form;
+  if (!parse_form(req.body, form)) return send_error(res, 400, "Malformed form body");
+  const std::string given = req.get_header_value("x-token");
+  if (given.empty() || !notification_token_valid(ctx.cinetpay->config().secret_key, form, given)) {
+    (void)std::fprintf(stderr, "cinetpay notify: bad or missing x-token; ignored\n");
+    return send_error(res, 401, "Invalid notification token");
+  }
+  const std::string id = form["cpm_trans_id"];
+  const kq::result<kq::payment> stored = ctx.quota->get_payment(cinetpay_provider, id);
+  if (!stored) {
+    if (storage_trouble(stored.error())) return notify_later(res);
+    log_notify(id, "unknown transaction; ignored");
+    return notify_received(res);
+  }
+  const kq::payment& p = stored.value();
+  if (p.status != kq::payment_status::pending) return notify_received(res);
+
+  const check_answer check = ctx.cinetpay->check(id);
+  switch (check.verdict) {
+    case check_verdict::unreachable:
+      log_notify(id, "the check API did not answer (" + check.message + "); CinetPay will notify again");
+      return notify_later(res);
+    case check_verdict::waiting:
+      log_notify(id, "not final yet: " + check.message);
+      return notify_received(res);
+    case check_verdict::refused: {
+      const kq::result<kq::payment> failed =
+          ctx.quota->fail_payment(cinetpay_provider, id, ("refused: " + check.message).substr(0, 500));
+      if (!failed && storage_trouble(failed.error())) return notify_later(res);
+      log_notify(id, failed ? "refused: " + check.message : std::string("refused, but it was applied already"));
+      return notify_received(res);
+    }
+    case check_verdict::accepted:
+      break;
+  }
+  if (!check.amount || *check.amount != p.amount || check.currency != p.currency) {
+    log_notify(id, "the check says " + (check.amount ? std::to_string(*check.amount) : std::string("no amount")) + " " +
+                       check.currency + ", the order is " + std::to_string(p.amount) + " " + p.currency +
+                       "; not applied");
+    return notify_received(res);
+  }
+  const kq::result<kq::payment_outcome> applied = ctx.quota->apply_payment(p);
+  if (!applied) {
+    if (storage_trouble(applied.error())) return notify_later(res);
+    log_notify(id, std::string("not applied: ") + kq::to_string(static_cast<kq::errc>(applied.error().code.value())) +
+                       " " + applied.error().message);
+    return notify_received(res);
+  }
+  log_notify(id, applied.value().replayed ? "already applied" : "applied");
+  notify_received(res);
 }
 
 void do_healthz(const service_context& ctx, const httplib::Request&, httplib::Response& res) {
@@ -386,6 +667,14 @@ void register_routes(kauri_host::http_host& host, const service_context& ctx) {
   host.get("/api/v1/subscription/quota", "/api/v1/subscription/quota", bind(do_quota));
   host.post("/api/v1/subscription/upgrade", "/api/v1/subscription/upgrade", bind(do_upgrade));
   host.get("/api/v1/subscription/usage/stats", "/api/v1/subscription/usage/stats", bind(do_usage_stats));
+  host.get("/api/v1/subscription", "/api/v1/subscription", bind(do_subscription));
+  host.get("/api/v1/usage/history", "/api/v1/usage/history", bind(do_usage_history));
+  host.get("/api/v1/payments", "/api/v1/payments", bind(do_payments));
+  host.post("/api/v1/payments/checkout", "/api/v1/payments/checkout", bind(do_checkout));
+  // CinetPay checks that the notify_url answers GET (no data) with 200.
+  host.get("/api/v1/payments/cinetpay/notify", "/api/v1/payments/cinetpay/notify",
+           [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, R"({"status":"ok"})"); });
+  host.post("/api/v1/payments/cinetpay/notify", "/api/v1/payments/cinetpay/notify", bind(do_notify));
   host.get("/healthz", "/healthz", bind(do_healthz));
   kauri_host::http_host* h = &host;
   host.get("/metrics", "/metrics", [c, h](const httplib::Request&, httplib::Response& res) {
