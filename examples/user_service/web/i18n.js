@@ -80,12 +80,39 @@ window.kq = window.kq || {};
       "account.exceeded_upgrade": "Upgrade your plan to continue right away.",
       "account.upgrade_title": "Upgrade your plan",
       "account.upgrade_lead": "The new plan applies at once.",
+      "account.upgrade_lead_paid": "You pay with CinetPay (Mobile Money or card); the new plan applies once the payment is confirmed.",
+      "account.upgrade_to_free": "Back to {name} at the end of the period",
       "account.upgrade_to": "Upgrade to {name}",
       "account.upgraded": "You are now on the {name} plan.",
       "account.top_plan": "You are on our highest plan.",
       "account.loading": "Loading…",
       "account.registered": "Account created. Welcome!",
       "account.session_expired": "Your session has expired. Please log in again.",
+      "account.end_date": "Paid until",
+      "account.trial_end": "Trial until",
+      "account.time_zone": "Days reset at midnight in",
+      "account.cancel": "Cancel at period end",
+      "account.renew": "Renew {name}: 1 month, {price}",
+      "account.redirecting": "Taking you to CinetPay to pay…",
+      "account.cancel_scheduled": "Your plan stays active until {date}, then you move to the free plan.",
+      "account.scheduled_change": "Your plan changes to {name} on {date}.",
+      "account.canceled_note": "Canceled: your plan ends on {date}, then the free plan applies.",
+      "account.grace_note": "Your paid period ended on {date}. Renew now to keep your plan.",
+      "account.history_title": "Messages over the last 30 days",
+      "account.history_summary": "{total} messages from {from} to {to}; busiest day: {max}.",
+      "account.history_label": "Messages per day from {from} to {to}",
+      "account.history_bar": "{date}: {n} messages",
+      "account.payments_title": "Payments",
+      "account.payments_empty": "No payments yet.",
+      "account.pay.date": "Date",
+      "account.pay.plan": "Plan",
+      "account.pay.amount": "Amount",
+      "account.pay.status": "Status",
+      "account.pay.until": "Paid until",
+      "account.pay.months": "{name}, {n} month(s)",
+      "account.pay.status.pending": "Pending",
+      "account.pay.status.applied": "Paid",
+      "account.pay.status.failed": "Failed",
       "error.network": "The service cannot be reached. Check your connection and try again.",
       "error.http": "The service answered with an error ({status}).",
       "error.login_failed": "Incorrect email or password.",
@@ -156,12 +183,39 @@ window.kq = window.kq || {};
       "account.exceeded_upgrade": "Changez d’offre pour continuer tout de suite.",
       "account.upgrade_title": "Changer d’offre",
       "account.upgrade_lead": "La nouvelle offre s’applique immédiatement.",
+      "account.upgrade_lead_paid": "Vous payez avec CinetPay (Mobile Money ou carte) ; la nouvelle offre s’applique dès que le paiement est confirmé.",
+      "account.upgrade_to_free": "Revenir à {name} en fin de période",
       "account.upgrade_to": "Passer à {name}",
       "account.upgraded": "Vous êtes maintenant sur l’offre {name}.",
       "account.top_plan": "Vous avez notre offre la plus complète.",
       "account.loading": "Chargement…",
       "account.registered": "Compte créé. Bienvenue !",
       "account.session_expired": "Votre session a expiré. Veuillez vous reconnecter.",
+      "account.end_date": "Payé jusqu’au",
+      "account.trial_end": "Essai jusqu’au",
+      "account.time_zone": "Les journées repartent à minuit, fuseau",
+      "account.cancel": "Résilier en fin de période",
+      "account.renew": "Renouveler {name} : 1 mois, {price}",
+      "account.redirecting": "Redirection vers CinetPay pour le paiement…",
+      "account.cancel_scheduled": "Votre offre reste active jusqu’au {date}, puis vous passez à l’offre gratuite.",
+      "account.scheduled_change": "Votre offre passe à {name} le {date}.",
+      "account.canceled_note": "Résiliée : votre offre prend fin le {date}, puis l’offre gratuite s’applique.",
+      "account.grace_note": "Votre période payée a pris fin le {date}. Renouvelez maintenant pour garder votre offre.",
+      "account.history_title": "Messages des 30 derniers jours",
+      "account.history_summary": "{total} messages du {from} au {to} ; journée la plus chargée : {max}.",
+      "account.history_label": "Messages par jour du {from} au {to}",
+      "account.history_bar": "{date} : {n} messages",
+      "account.payments_title": "Paiements",
+      "account.payments_empty": "Aucun paiement pour l’instant.",
+      "account.pay.date": "Date",
+      "account.pay.plan": "Offre",
+      "account.pay.amount": "Montant",
+      "account.pay.status": "Statut",
+      "account.pay.until": "Payé jusqu’au",
+      "account.pay.months": "{name}, {n} mois",
+      "account.pay.status.pending": "En attente",
+      "account.pay.status.applied": "Payé",
+      "account.pay.status.failed": "Échoué",
       "error.network": "Le service est injoignable. Vérifiez votre connexion et réessayez.",
       "error.http": "Le service a répondu par une erreur ({status}).",
       "error.login_failed": "Adresse e-mail ou mot de passe incorrect.",
@@ -241,6 +295,23 @@ window.kq = window.kq || {};
       minute: "2-digit",
       timeZoneName: "short",
     }).format(when);
+  }
+
+  /// A day in the page language ("1 January 2027" / "1 janvier 2027"): a
+  /// date "YYYY-MM-DD" as it is, an instant in the reader's own zone.
+  function format_day(iso, short) {
+    const plain = /^\d{4}-\d{2}-\d{2}$/.test(iso);
+    const when = new Date(plain ? iso + "T00:00:00Z" : iso);
+    if (Number.isNaN(when.getTime())) return String(iso);
+    const locale = current === "fr" ? "fr-FR" : "en-GB";
+    const options = short ? {day: "numeric", month: "short"} : {day: "numeric", month: "long", year: "numeric"};
+    if (plain) options.timeZone = "UTC";
+    return new Intl.DateTimeFormat(locale, options).format(when);
+  }
+
+  /// "7 000 XOF": an amount with its ISO currency (XOF and XAF are both "FCFA").
+  function format_money(amount, currency) {
+    return format_integer(amount) + unit_separator + (currency || "FCFA");
   }
 
   /// Fills every element that carries data-i18n="key" with its text, and
@@ -323,6 +394,8 @@ window.kq = window.kq || {};
     format_fcfa,
     format_limit,
     format_instant,
+    format_day,
+    format_money,
     show_error,
   };
 })(window.kq);
