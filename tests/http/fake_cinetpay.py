@@ -41,6 +41,9 @@ class FakeCinetPay:
         self.checks = []  # transaction ids of the checks received
         self.created = {}  # transaction id -> init body
         self.delay = delay
+        # Where initialisation sends the customer; GET /checkout/ID on this
+        # server answers a small page, for a browser that follows it.
+        self.payment_base = "https://checkout.cinetpay.example/payment/"
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,6 +56,14 @@ class FakeCinetPay:
                 data = json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                data = b"<!doctype html><title>CinetPay</title><h1>CinetPay checkout</h1>"
+                self.send_response(200 if self.path.startswith("/checkout/") else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -86,7 +97,7 @@ class FakeCinetPay:
                 return self.answer({"code": "201", "message": "CREATED",
                                     "description": "Transaction created with success",
                                     "data": {"payment_token": "tok" + tid,
-                                             "payment_url": "https://checkout.cinetpay.example/payment/" + tid},
+                                             "payment_url": fake.payment_base + tid},
                                     "api_response_id": "1234.5678"})
 
             def check(self, body):

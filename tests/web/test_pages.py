@@ -59,7 +59,7 @@ def plain(text):
 class service:
     """One kauri-user-service process on 127.0.0.1:<free port>."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra_args=()):
         self.workdir = workdir
         self.db_url = "sqlite:" + os.path.join(workdir, "kauri_quota.db")
         secret_path = os.path.join(workdir, "jwt.secret")
@@ -71,7 +71,7 @@ class service:
         self.stderr = open(self.stderr_path, "wb")
         self.process = subprocess.Popen(
             [CONFIG["service"], "--db", self.db_url, "--listen", "127.0.0.1:0", "--jwt-secret-file", secret_path,
-             "--migrate"],
+             "--migrate"] + list(extra_args),
             stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         self.base_url = self._read_address()
 
@@ -112,11 +112,14 @@ class service:
         self.stderr.close()
         return self.process.returncode
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, token=None, raw=None, headers=None):
         """One API call; returns (status, parsed JSON)."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        data = raw if body is None else json.dumps(body).encode()
+        hdrs = {"Content-Type": "application/json"}
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        hdrs.update(headers or {})
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=hdrs)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
@@ -161,9 +164,12 @@ class page_test(unittest.TestCase):
 
     accept_language = "en-US,en"
 
+    def service_args(self):
+        return ()
+
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="kq-web-")
-        self.service = service(self.workdir)
+        self.service = service(self.workdir, self.service_args())
         try:
             self.browser = make_browser(self.accept_language, os.path.join(self.workdir, "profile"))
         except BaseException:
@@ -532,6 +538,125 @@ class account_page(page_test):
         self.switch_language("fr")
         self.assertEqual(self.text("#login-error"), "Votre session a expiré. Veuillez vous reconnecter.")
         self.screenshot("expired-fr")
+
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+import fake_cinetpay  # noqa: E402  (the HTTP tests' fake CinetPay)
+
+
+class account_payments(page_test):
+    """GET /account with CinetPay payments on: after a confirmed payment the page shows Pro, the
+    paid-until date, the payment, the renewal and the 30-day chart, in English and French."""
+
+    password = account_page.password
+    log_in = account_page.log_in
+    bar = account_page.bar
+    wait_bar = account_page.wait_bar
+
+    def service_args(self):
+        self.fake = fake_cinetpay.FakeCinetPay()
+        self.fake.payment_base = self.fake.base + "/checkout/"
+        key = os.path.join(self.workdir, "cinetpay.key")
+        secret = os.path.join(self.workdir, "cinetpay.secret")
+        with open(key, "w") as f:
+            f.write(fake_cinetpay.API_KEY)
+        with open(secret, "w") as f:
+            f.write(fake_cinetpay.SECRET_KEY)
+        return ["--cinetpay-api-url", self.fake.base + "/v2", "--cinetpay-site-id", fake_cinetpay.SITE_ID,
+                "--cinetpay-api-key-file", key, "--cinetpay-secret-file", secret, "--public-url",
+                "http://127.0.0.1:9"]
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.fake.stop()
+
+    def pay(self, token, tier="pro"):
+        status, out = self.service.call("POST", "/api/v1/payments/checkout", {"tier": tier, "months": 1}, token=token)
+        self.assertEqual(status, 201, out)
+        tid = out["transaction_id"]
+        self.fake.set_check(tid, "accepted")
+        form = self.fake.notification(tid)
+        status, _ = self.service.call("POST", "/api/v1/payments/cinetpay/notify", raw=fake_cinetpay.encode(form),
+                                      headers={"Content-Type": "application/x-www-form-urlencoded",
+                                               "x-token": fake_cinetpay.sign(form)})
+        self.assertEqual(status, 200)
+        return tid
+
+    def test_after_a_payment_the_page_shows_pro_the_end_date_and_the_payment(self):
+        from selenium.webdriver.common.by import By
+        user_id = self.service.register("adjoa@example.org", self.password)
+        status, login = self.service.call("POST", "/api/v1/auth/login",
+                                          {"email": "adjoa@example.org", "password": self.password})
+        self.assertEqual(status, 200)
+        tid = self.pay(login["access_token"])
+        for _ in range(3):
+            self.assertEqual(self.service.consume(user_id), 0)
+        _, sub = self.service.call("GET", "/api/v1/subscription", token=login["access_token"])
+        end = sub["subscription_end_date"]
+
+        self.open("/account")
+        self.log_in("adjoa@example.org", self.password)
+        self.wait(lambda: self.visible("#dashboard") and self.find("#plan-name").get_attribute("data-tier") == "pro",
+                  "the plan to be Pro")
+        self.wait_bar("today", "3", "100", "3 / 100")
+        self.assertEqual(self.text("#plan-name"), "Pro")
+        self.assertEqual(self.text("#plan-status"), "Active")
+        expected_end = self.browser.execute_script(
+            "return new Intl.DateTimeFormat('en-GB', {day: 'numeric', month: 'long', year: 'numeric'})"
+            ".format(new Date(arguments[0]))", end)
+        self.assertEqual(self.text("#plan-end"), plain(expected_end))
+        rows = self.find_all("#payments-body tr")
+        self.assertEqual([r.get_attribute("data-transaction") for r in rows], [tid])
+        cells = [plain(c.text) for c in rows[0].find_elements(By.CSS_SELECTOR, "td")]
+        self.assertEqual(cells[1:4], ["Pro, 1 month(s)", "7 000 XOF", "Paid"])
+        self.assertEqual(cells[4], plain(expected_end))
+        self.assertTrue(self.visible("#renew"))
+        self.assertEqual(self.text("#renew"), "Renew Pro: 1 month, 7 000 XOF")
+        bars = self.find_all("#history-chart svg rect.bar")
+        self.assertEqual(len(bars), 30)
+        self.assertEqual(bars[-1].get_attribute("data-messages"), "3")
+        self.assertIn("bar-today", bars[-1].get_attribute("class"))
+        self.assertGreater(float(bars[-1].get_attribute("height")), 0)
+        self.assertEqual(float(bars[0].get_attribute("height")), 0)
+        self.assertIn("3 messages", self.text("#history-summary"))
+        self.assertEqual(self.text("#upgrade .muted"),
+                         "You pay with CinetPay (Mobile Money or card); the new plan applies once the payment is "
+                         "confirmed.")
+        self.screenshot("paid-en")
+
+        self.switch_language("fr")
+        self.assertEqual(self.text("#plan-status"), "Active")
+        expected_fr = self.browser.execute_script(
+            "return new Intl.DateTimeFormat('fr-FR', {day: 'numeric', month: 'long', year: 'numeric'})"
+            ".format(new Date(arguments[0]))", end)
+        self.assertEqual(self.text("#plan-end"), plain(expected_fr))
+        cells = [plain(c.text) for c in self.find_all("#payments-body tr")[0].find_elements(By.CSS_SELECTOR, "td")]
+        self.assertEqual(cells[1:4], ["Pro, 1 mois", "7 000 XOF", "Payé"])
+        self.assertEqual(self.text("#renew"), "Renouveler Pro : 1 mois, 7 000 XOF")
+        self.assertEqual(self.text("#history h2"), "Messages des 30 derniers jours")
+        self.screenshot("paid-fr")
+        self.assert_no_console_errors()
+
+        # Cancel at period end: the page says until when the plan stays.
+        self.find("#cancel").click()
+        self.wait(lambda: self.visible("#plan-scheduled"), "the cancellation note")
+        self.assertIn(plain(expected_fr), self.text("#plan-scheduled"))
+        self.assertFalse(self.visible("#cancel"))
+        self.screenshot("canceled-fr")
+        self.switch_language("en")
+        self.assertEqual(self.text("#plan-scheduled"),
+                         "Your plan stays active until %s, then you move to the free plan." % plain(expected_end))
+        self.screenshot("canceled-en")
+
+        # Renew: a checkout at CinetPay, and the browser goes to its page.
+        inits = len(self.fake.inits)
+        self.find("#renew").click()
+        self.wait(lambda: "/checkout/" in self.browser.current_url, "the CinetPay checkout page")
+        self.assertEqual(len(self.fake.inits), inits + 1)
+        self.assertEqual(self.fake.inits[-1]["amount"], 7000)
+        self.assertTrue(self.browser.current_url.endswith(self.fake.inits[-1]["transaction_id"]))
 
 
 def main():
