@@ -4,12 +4,13 @@ import concurrent.futures
 import json
 import re
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
 import unittest
 
-from gate_support import FakeServer, GateTestCase, parse_rate_limit
+from gate_support import GATE, FakeServer, GateTestCase, parse_rate_limit
 
 CHAT = "/api/v1/chat"
 
@@ -380,6 +381,51 @@ class Sweeper(GateTestCase):
         self.assertEqual(q["tokens_this_month"], 77)
         self.assertIn("settled 1 expired reservation", sweeper.log_text())
         self.assertEqual(sweeper.stop(), 0)  # SIGTERM stops the sweeper too
+
+    def sql(self, statement):
+        if self.db.pg_name:
+            conninfo = re.sub(r"dbname=\S+", "dbname=" + self.db.pg_name, self.db.pg_admin)
+            return subprocess.run(["psql", conninfo, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", statement],
+                                  check=True, stdout=subprocess.PIPE, text=True, timeout=60).stdout.strip()
+        con = sqlite3.connect(self.db.url[len("sqlite:"):], timeout=30)
+        try:
+            rows = con.execute(statement).fetchall()
+            con.commit()
+        finally:
+            con.close()
+        return "\n".join("|".join("" if v is None else str(v) for v in row) for row in rows)
+
+    def test_two_sweepers_write_a_lapsed_subscriptions_expiry_once(self):
+        self.db.add_user("kwame", tier="pro")
+        # A paid period that ended when it started (the start is in the past,
+        # in the column's own format): with no grace, it is due to expire.
+        self.sql("UPDATE users SET subscription_end_date = subscription_start_date WHERE user_id = 'kwame'")
+        gates = [self.start_gate("--sweep-interval", "100ms", "--grace-period", "0") for _ in range(2)]
+        deadline = time.time() + 15
+        status = ""
+        while time.time() < deadline:
+            status = self.sql("SELECT subscription_status FROM users WHERE user_id = 'kwame'")
+            if status == "expired":
+                break
+            time.sleep(0.1)
+        self.assertEqual(status, "expired")
+        time.sleep(0.5)  # more sweeps by both gates: nothing more to write
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM usage_logs WHERE user_id = 'kwame' "
+                                  "AND event_type = 'subscription_expired'"), "1")
+        texts = [g.request("GET", "/metrics")[3].decode() for g in gates]
+        totals = [float(re.search(r"^kauri_gate_subscription_transitions_total (\S+)$", t, re.M).group(1))
+                  for t in texts]
+        self.assertEqual(sum(totals), 1)
+        self.assertIn("wrote 1 subscription transition", "".join(g.log_text() for g in gates))
+        for g in gates:
+            self.assertEqual(g.stop(), 0)
+
+    def test_grace_period_option_is_checked(self):
+        for bad in ("91d", "-1h", "soon"):
+            gate = subprocess.run([GATE, "--db", self.db.url, "--jwt-secret-file", self.secret_file, "--listen",
+                                   "127.0.0.1:0", "--grace-period", bad], capture_output=True, text=True, timeout=30)
+            self.assertEqual(gate.returncode, 2, bad)
+            self.assertIn("--grace-period", gate.stderr)
 
     @staticmethod
     def _ignore(f, *args, **kw):
