@@ -460,6 +460,8 @@ bool transition_due(const subscription& s, sys_time now, std::chrono::seconds gr
   return s.scheduled_tier || s.status == subscription_status::active || *s.end_date + grace_period <= now;
 }
 
+bool default_tier_applies(const subscription& s) { return in_default_tier(s); }
+
 result<lifecycle_plan> plan_lifecycle(const lifecycle_request& req, const subscription& stored,
                                       const std::vector<tier>& tiers, const std::optional<payment>& existing) {
   planner p{req, stored, tiers};
