@@ -140,8 +140,31 @@ result<subscription> postgres_storage::set_subscription(const subscription_chang
 // ---------------------------------------------------------------------------
 // Usage.
 
+// The subscription lifecycle is not on this backend yet: each answers
+// unsupported until the lifecycle functions are.
+result<lifecycle_outcome> postgres_storage::change_lifecycle(const lifecycle_request&) {
+  return make_error(errc::unsupported, "the PostgreSQL backend has no subscription lifecycle yet");
+}
+
+result<payment> postgres_storage::get_payment(const std::string&, const std::string&) {
+  return make_error(errc::unsupported, "the PostgreSQL backend has no payments yet");
+}
+
+result<std::vector<payment>> postgres_storage::payments(const user_id&) {
+  return make_error(errc::unsupported, "the PostgreSQL backend has no payments yet");
+}
+
+result<std::vector<user_id>> postgres_storage::due_subscriptions(sys_time, std::chrono::seconds,
+                                                                 const std::optional<user_id>&, std::int64_t) {
+  return make_error(errc::unsupported, "the PostgreSQL backend has no subscription lifecycle yet");
+}
+
+result<std::vector<day_usage>> postgres_storage::usage_days(const user_id&, local_date, local_date) {
+  return make_error(errc::unsupported, "the PostgreSQL backend has no usage history yet");
+}
+
 result<usage_snapshot> postgres_storage::snapshot(const user_id& user, local_date day, sys_time now,
-                                                  const tier_id& default_tier) {
+                                                  const tier_id& default_tier, std::chrono::seconds) {
   params p{user.str(), format_db_date(day), format_db_time(now), default_tier.str()};
   return run_ready<usage_snapshot>(true, [&](connection& c) -> attempt<usage_snapshot> {
     auto r = exec_outcome(c, "kq_load", sql_load, p);

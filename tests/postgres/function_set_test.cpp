@@ -250,7 +250,7 @@ TEST_CASE("rolling upgrade: a newer function set installed under running hosts k
 
   // The host that was running, and one of this release opened afterwards,
   // work on the newer set; this release's migrate leaves it in place.
-  const auto after = must(running->snapshot(user_id{"bob"}, d0, t0, tier_id{"free"}));
+  const auto after = must(running->snapshot(user_id{"bob"}, d0, t0, tier_id{"free"}, std::chrono::hours{72}));
   CHECK(after.counters.messages_today == n + 1);
   auto opened_after = db.open_again();
   const auto fs = must(opened_after->server_functions());
