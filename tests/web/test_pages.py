@@ -610,7 +610,7 @@ class account_payments(page_test):
         rows = self.find_all("#payments-body tr")
         self.assertEqual([r.get_attribute("data-transaction") for r in rows], [tid])
         cells = [plain(c.text) for c in rows[0].find_elements(By.CSS_SELECTOR, "td")]
-        self.assertEqual(cells[1:4], ["Pro, 1 month(s)", "7 000 XOF", "Paid"])
+        self.assertEqual(cells[1:4], ["Pro, 1 month", "7 000 XOF", "Paid"])
         self.assertEqual(cells[4], plain(expected_end))
         self.assertTrue(self.visible("#renew"))
         self.assertEqual(self.text("#renew"), "Renew Pro: 1 month, 7 000 XOF")

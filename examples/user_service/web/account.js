@@ -250,7 +250,7 @@
         return td;
       };
       cell(format_day(p.created_at));
-      cell(t("account.pay.months", {name: name_of(p.tier), n: p.months}));
+      cell(t(p.months === 1 ? "account.pay.month" : "account.pay.months", {name: name_of(p.tier), n: p.months}));
       cell(format_money(p.amount, p.currency));
       const status = cell(t("account.pay.status." + p.status), "pay-status");
       status.dataset.status = p.status;
