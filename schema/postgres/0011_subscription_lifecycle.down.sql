@@ -25,9 +25,8 @@ BEGIN
                     OR (proname = 'kauri_quota_record' AND pronargs = 13)
                     OR (proname = 'kauri_quota_settle' AND pronargs = 7)
                     OR (proname = 'kauri_quota_load' AND pronargs = 6)
-                    OR (proname = 'kauri_quota_reset' AND pronargs = 5)
-                    OR proname IN ('kauri_quota_transition_due', 'kauri_quota_user_day', 'kauri_quota_disarm',
-                                   'kauri_quota_outcome4')) LOOP
+                    OR (proname = 'kauri_quota_complete' AND pronargs = 6)
+                    OR proname IN ('kauri_quota_transition_due', 'kauri_quota_user_day')) LOOP
         EXECUTE 'DROP FUNCTION ' || f::text;
     END LOOP;
 END

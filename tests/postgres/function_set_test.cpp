@@ -250,7 +250,7 @@ TEST_CASE("rolling upgrade: a newer function set installed under running hosts k
 
   // The host that was running, and one of this release opened afterwards,
   // work on the newer set; this release's migrate leaves it in place.
-  const auto after = must(running->snapshot(user_id{"bob"}, d0, t0, tier_id{"free"}));
+  const auto after = must(running->snapshot(user_id{"bob"}, d0, t0, tier_id{"free"}, std::chrono::hours{72}));
   CHECK(after.counters.messages_today == n + 1);
   auto opened_after = db.open_again();
   const auto fs = must(opened_after->server_functions());
@@ -260,4 +260,45 @@ TEST_CASE("rolling upgrade: a newer function set installed under running hosts k
   must(opened_after->migrate({}));
   CHECK(must(opened_after->server_functions()).installed_version == pg::function_set_version + 1);
   CHECK(kq_test::pg_query("SELECT kauri_quota_next_release()", db.pg_database) == "2");
+}
+
+TEST_CASE("rolling upgrade: the previous release's calls (function set version 3) keep answering on this set") {
+  auto db = make_test_db("postgresql");
+  must(db.store->create_user({user_id{"carol"}, std::nullopt, tier_id{"pro"}, t0}));
+  auto q = [&](const std::string& s) { return kq_test::pg_query(s, db.pg_database); };
+  const std::string head = "'carol', '2025-11-07', '2025-11-07 10:00:00', 1, ";
+  const std::string tail = ", NULL, NULL, '0.8', 'free', 'caller', '1000000000000'";
+  // consume with p_shadow (version 3) and without (version 2).
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "100, false, NULL, NULL, 'v3-1'" + tail + ", false)).allowed") ==
+        "t");
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "100, false, NULL, NULL, 'v2-1'" + tail + ")).allowed") == "t");
+  // reserve, then settle (6 arguments).
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "50, true, 'kq-v3-res', '2025-11-07 10:05:00', 'v3-2'" + tail +
+          ", false)).reservation_id") == "kq-v3-res");
+  CHECK(q("SELECT (kauri_quota_settle('kq-v3-res', 70, '2025-11-07 10:01:00', '2025-11-07', 'free', "
+          "'1000000000000')).res_state") == "committed");
+  // record (12 arguments) and load (5).
+  CHECK(q("SELECT (kauri_quota_record('carol', '2025-11-07', '2025-11-07 10:02:00', 2, 10, 'v3-3', NULL, NULL, '0.8', "
+          "'free', '1000000000000', 'caller')).messages_today") == "5");
+  CHECK(q("SELECT (kauri_quota_load('carol', '2025-11-07', '2025-11-07 10:03:00', 'free', false)).messages_today") ==
+        "5");
+
+  // A paid period that ended: the version-3 calls know no lifecycle. They
+  // decide with 0.1.0's lapsed rule (the default tier's limits), never
+  // report the due transition and write none.
+  kq_test::pg_exec("UPDATE users SET subscription_end_date = '2025-11-07 09:00:00' WHERE user_id = 'carol'",
+                   db.pg_database);
+  CHECK(q("SELECT (kauri_quota_load('carol', '2025-11-07', '2025-11-07 10:03:00', 'free', false)).tier_id") == "free");
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "1, false, NULL, NULL, 'v3-4'" + tail + ", false)).tier_id") ==
+        "free");
+  CHECK(q("SELECT subscription_status FROM users WHERE user_id = 'carol'") == "active");
+  CHECK(q("SELECT count(*) FROM usage_logs WHERE user_id = 'carol' AND event_type = 'subscription_past_due'") == "0");
+
+  // This release writes the transition first: past_due, with the paid
+  // tier's limits during the grace period.
+  const auto snap = must(db.store->snapshot(user_id{"carol"}, d0, t0, tier_id{"free"}, std::chrono::hours{72}));
+  CHECK(snap.sub.status == subscription_status::past_due);
+  CHECK(snap.applied.id == tier_id{"pro"});
+  CHECK(snap.counters.messages_today == 6);
+  CHECK(q("SELECT count(*) FROM usage_logs WHERE user_id = 'carol' AND event_type = 'subscription_past_due'") == "1");
 }
