@@ -21,6 +21,19 @@ std::string to_json(const usage_event& e);
 std::string to_json(const std::vector<usage_event>& events);
 std::string to_json(const reservation& r);
 std::string to_json(const upgrade_result& u);
+/// A payment: provider, transaction_id, user_id, tier_id, months, amount,
+/// currency, status, effect, period_start, period_end, failure_reason,
+/// created_at, updated_at.
+std::string to_json(const payment& p);
+std::string to_json(const std::vector<payment>& payments);
+/// {"payment", "subscription", "replayed"}.
+std::string to_json(const payment_outcome& o);
+/// {"day", "messages", "tokens"}.
+std::string to_json(const day_usage& d);
+std::string to_json(const std::vector<day_usage>& days);
+/// {"month" (its first day), "messages", "tokens"}.
+std::string to_json(const month_usage& m);
+std::string to_json(const std::vector<month_usage>& months);
 /// The decision: allowed, denied_by, replayed, reservation and the quota.
 std::string to_json(const decision& d);
 

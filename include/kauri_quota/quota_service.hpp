@@ -211,11 +211,11 @@ class quota_service {
   /// Sets the user's own IANA zone for days and months (empty: back to the
   /// service's). invalid_argument for an unknown zone; unknown_user.
   result<subscription> set_user_time_zone(const user_id& user, const std::optional<std::string>& zone);
-  /// Writes every transition due now (at most `limit` users per call;
+  /// Writes every transition due now (at most `max_users` users per call;
   /// returns how many transitions were written). Safe to run from several
   /// processes at once: each transition is written exactly once. Run it
   /// with expire_reservations(); no job is needed for correctness.
-  result<std::int64_t> sweep_subscriptions(std::int64_t limit = 10'000);
+  result<std::int64_t> sweep_subscriptions(std::int64_t max_users = 10'000);
   /// The user's usage per day from `from` to `to` inclusive (at most 400
   /// days), zeros included, in the user's zone. invalid_argument for a
   /// malformed id, from after to, or a longer range; unknown_user.

@@ -73,6 +73,39 @@ void write_subscription(json_writer& w, const subscription& s) {
   w.field("subscription_start_date", s.start_date);
   w.field("subscription_end_date", s.end_date);
   w.field("trial_end_date", s.trial_end_date);
+  w.field("time_zone", s.time_zone);
+  w.field("scheduled_tier", s.scheduled_tier);
+  w.field("scheduled_end_date", s.scheduled_end_date);
+  w.field("cancel_at_period_end", s.cancel_at_period_end);
+  w.end_object();
+}
+
+void write_payment(json_writer& w, const payment& p) {
+  w.begin_object();
+  w.field("provider", p.provider);
+  w.field("transaction_id", p.transaction_id);
+  w.field("user_id", p.user.str());
+  w.field("tier_id", p.tier.str());
+  w.field("months", static_cast<std::int64_t>(p.months));
+  w.field("amount", p.amount);
+  w.field("currency", p.currency);
+  w.field("status", to_string(p.status));
+  w.field("effect", to_string(p.effect));
+  w.field("period_start", p.period_start);
+  w.field("period_end", p.period_end);
+  w.field("failure_reason", p.failure_reason);
+  w.field("created_at", p.created_at);
+  w.field("updated_at", p.updated_at);
+  w.end_object();
+}
+
+/// A day's or a month's usage: `key` names the day field.
+template <class Usage>
+void write_period_usage(json_writer& w, const Usage& u, local_date d, std::string_view key) {
+  w.begin_object();
+  w.field(key, d);
+  w.field("messages", u.messages);
+  w.field("tokens", u.tokens);
   w.end_object();
 }
 
@@ -210,6 +243,60 @@ std::string to_json(const reservation& r) {
   w.field("created_at", r.created_at);
   w.field("expires_at", r.expires_at);
   w.end_object();
+  return w.take();
+}
+
+std::string to_json(const payment& p) {
+  json_writer w;
+  write_payment(w, p);
+  return w.take();
+}
+
+std::string to_json(const std::vector<payment>& payments) {
+  json_writer w;
+  w.begin_array();
+  for (const payment& p : payments) write_payment(w, p);
+  w.end_array();
+  return w.take();
+}
+
+std::string to_json(const payment_outcome& o) {
+  json_writer w;
+  w.begin_object();
+  w.key("payment");
+  write_payment(w, o.pay);
+  w.key("subscription");
+  write_subscription(w, o.sub);
+  w.field("replayed", o.replayed);
+  w.end_object();
+  return w.take();
+}
+
+std::string to_json(const day_usage& d) {
+  json_writer w;
+  write_period_usage(w, d, d.day, "day");
+  return w.take();
+}
+
+std::string to_json(const std::vector<day_usage>& days) {
+  json_writer w;
+  w.begin_array();
+  for (const day_usage& d : days) write_period_usage(w, d, d.day, "day");
+  w.end_array();
+  return w.take();
+}
+
+std::string to_json(const month_usage& m) {
+  json_writer w;
+  write_period_usage(w, m, m.month, "month");
+  return w.take();
+}
+
+std::string to_json(const std::vector<month_usage>& months) {
+  json_writer w;
+  w.begin_array();
+  for (const month_usage& m : months) write_period_usage(w, m, m.month, "month");
+  w.end_array();
   return w.take();
 }
 

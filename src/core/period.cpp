@@ -190,6 +190,30 @@ sys_time zone::next_month_start(local_date d) const {
   return next_day_start(last);
 }
 
+sys_time zone::wall_of(sys_time t) const {
+  if (tz_ == nullptr) return t;
+  try {
+    const auto local = as_tz(tz_)->to_local(t);
+    return sys_time{local.time_since_epoch()};
+  } catch (...) {
+    return t;
+  }
+}
+
+sys_time zone::from_wall(sys_time wall) const {
+  if (tz_ == nullptr) return wall;
+  try {
+    const date::local_seconds whole{chr::floor<chr::seconds>(wall.time_since_epoch())};
+    const date::local_info info = as_tz(tz_)->get_info(whole);
+    // In a gap, `first` is the offset in force before it: the reading is
+    // then taken as that many seconds after the gap's start, i.e. moved
+    // forward by the gap. When ambiguous, `first` is the earlier instant.
+    return wall - chr::duration_cast<chr::microseconds>(info.first.offset);
+  } catch (...) {
+    return wall;
+  }
+}
+
 local_date first_of_month(local_date d) { return d.year() / d.month() / chr::day{1}; }
 
 bool same_month(local_date a, local_date b) { return a.year() == b.year() && a.month() == b.month(); }

@@ -28,6 +28,13 @@ class zone {
   sys_time next_day_start(local_date d) const;
   /// The first instant of the month after the one containing `d`.
   sys_time next_month_start(local_date d) const;
+  /// The local wall-clock reading of instant `t`, carried in a sys_time
+  /// (its "UTC" fields are the local date and time of day).
+  sys_time wall_of(sys_time t) const;
+  /// The instant whose local wall-clock reading is `wall` (as wall_of
+  /// gives it). A reading that does not exist (a DST gap) moves forward by
+  /// the gap; an ambiguous one (clocks set back) takes the earlier instant.
+  sys_time from_wall(sys_time wall) const;
 
  private:
   zone(std::string name, const void* tz) : name_(std::move(name)), tz_(tz) {}

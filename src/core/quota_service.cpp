@@ -177,7 +177,7 @@ result<subscription> quota_service::create_user(const user_id& user, std::option
   }
   const tier_id t = tier.value_or(impl_->opts.default_tier);
   BOOST_OUTCOME_TRY(detail::check_tier_id(t));
-  return impl_->store->create_user(new_user{user, std::move(email), t, now()});
+  return impl_->store->create_user(new_user{user, std::move(email), t, now(), std::nullopt});
 }
 
 result<subscription> quota_service::assign_default_subscription(const user_id& user) {
@@ -200,7 +200,7 @@ result<subscription> quota_service::get_subscription(const user_id& user) {
 }
 
 result<upgrade_result> quota_service::upgrade_subscription(const user_id& user, const tier_id& target,
-                                                           const request_context& ctx) {
+                                                           const request_context& ctx, usage_policy) {
   BOOST_OUTCOME_TRY(detail::check_user(user));
   BOOST_OUTCOME_TRY(detail::check_tier_id(target));
   BOOST_OUTCOME_TRY(detail::check_context(ctx));
@@ -276,7 +276,8 @@ result<tier> quota_service::update_tier(const tier_update& u) {
 result<usage> quota_service::get_or_create_usage(const user_id& user) {
   BOOST_OUTCOME_TRY(detail::check_user(user));
   const sys_time t = now();
-  BOOST_OUTCOME_TRY(snap, impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier));
+  BOOST_OUTCOME_TRY(snap,
+                    impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier, impl_->opts.grace_period));
   return snap.counters;
 }
 
@@ -284,7 +285,8 @@ result<quota_info> quota_service::get_user_quota_info(const user_id& user) {
   return impl_->timed(metered_call::quota_read, [&]() -> result<quota_info> {
     BOOST_OUTCOME_TRY(detail::check_user(user));
     const sys_time t = now();
-    BOOST_OUTCOME_TRY(snap, impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier));
+    BOOST_OUTCOME_TRY(snap,
+                      impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier, impl_->opts.grace_period));
     return detail::make_quota_info(snap, impl_->zone, impl_->opts.warning_threshold);
   });
 }

@@ -60,4 +60,32 @@ const char* to_string(reservation_state s) noexcept {
   return "open";
 }
 
+const char* to_string(payment_status s) noexcept {
+  // Stored in subscription_payments.status: never change them.
+  switch (s) {
+    case payment_status::pending:
+      return "pending";
+    case payment_status::applied:
+      return "applied";
+    case payment_status::failed:
+      return "failed";
+  }
+  return "pending";
+}
+
+const char* to_string(payment_effect e) noexcept {
+  // Stored in subscription_payments.effect: never change them.
+  switch (e) {
+    case payment_effect::none:
+      return "none";
+    case payment_effect::extended:
+      return "extended";
+    case payment_effect::started:
+      return "started";
+    case payment_effect::scheduled:
+      return "scheduled";
+  }
+  return "none";
+}
+
 }  // namespace kauri_quota

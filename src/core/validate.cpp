@@ -1,6 +1,7 @@
 #include "validate.hpp"
 
 #include "core/error_text.hpp"
+#include "core/period.hpp"
 #include "core/utf8.hpp"
 
 #include <fmt/format.h>
@@ -47,6 +48,60 @@ result<void> check_id(std::string_view field, std::string_view value) {
 result<void> check_user(const user_id& u) { return check_id("user_id", u.str()); }
 
 result<void> check_request_id(const request_id& r) { return check_id("request_id", r.str()); }
+
+result<void> check_provider(std::string_view provider) {
+  constexpr std::size_t max_provider_bytes = 32;
+  const auto allowed = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; };
+  if (provider.empty() || provider.size() > max_provider_bytes || !std::ranges::all_of(provider, allowed)) {
+    return invalid(fmt::format("provider must be 1-{} characters of [a-z0-9_-] (got {})", max_provider_bytes,
+                               quote_for_message(provider)));
+  }
+  return ok();
+}
+
+result<void> check_transaction_id(std::string_view id) {
+  constexpr std::size_t max_transaction_bytes = 128;
+  const auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == ':' || c == '-';
+  };
+  if (id.empty() || id.size() > max_transaction_bytes || !std::ranges::all_of(id, allowed)) {
+    return invalid(fmt::format("transaction_id must be 1-{} characters of [A-Za-z0-9._:-] (got {})",
+                               max_transaction_bytes, quote_for_message(id)));
+  }
+  return ok();
+}
+
+result<void> check_months(std::int32_t months) {
+  if (months < 1 || months > 36) return invalid(fmt::format("months must be 1-36 (got {})", months));
+  return ok();
+}
+
+result<void> check_currency(std::string_view currency) {
+  if (currency != "XOF" && currency != "XAF") {
+    return invalid(fmt::format("currency must be \"XOF\" or \"XAF\" (got {})", quote_for_message(currency)));
+  }
+  return ok();
+}
+
+result<void> check_zone(std::string_view zone_name) {
+  BOOST_OUTCOME_TRY(zone::locate(zone_name));
+  return ok();
+}
+
+result<void> check_trial_length(std::chrono::seconds length) {
+  if (length < std::chrono::hours{1} || length > std::chrono::days{90}) {
+    return invalid(fmt::format("trial length must be 1 hour to 90 days (got {} s)", length.count()));
+  }
+  return ok();
+}
+
+result<void> check_grace_period(std::chrono::seconds grace) {
+  if (grace < std::chrono::seconds{0} || grace > std::chrono::days{90}) {
+    return invalid(fmt::format("grace_period must be 0 to 90 days (got {} s)", grace.count()));
+  }
+  return ok();
+}
 
 result<void> check_tier_id(const tier_id& t) {
   constexpr std::size_t max_tier_bytes = 20;

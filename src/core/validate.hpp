@@ -8,6 +8,7 @@
 #include "core/quote.hpp"
 #include "core/utf8.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -37,6 +38,21 @@ result<void> check_text(std::string_view field, std::string_view value, std::siz
 result<void> check_label(std::string_view field, std::string_view value, std::size_t max);
 /// ip, user agent and request id of a context.
 result<void> check_context(const request_context& ctx);
+/// Payment providers: 1-32 characters of [a-z0-9_-] ("cinetpay", "manual").
+result<void> check_provider(std::string_view provider);
+/// A provider's transaction id: 1-128 characters of [A-Za-z0-9._:-].
+result<void> check_transaction_id(std::string_view id);
+/// Months of a payment: 1 to 36.
+result<void> check_months(std::int32_t months);
+/// The currencies payments are taken in: "XOF" or "XAF".
+result<void> check_currency(std::string_view currency);
+/// An IANA zone name the tz database knows (core/period's zone::locate).
+result<void> check_zone(std::string_view zone);
+/// A trial's length: 1 hour to 90 days.
+result<void> check_trial_length(std::chrono::seconds length);
+/// The grace period after a paid period: 0 to 90 days.
+result<void> check_grace_period(std::chrono::seconds grace);
+
 /// a + b, or invalid_argument on overflow past max_count.
 result<std::int64_t> checked_add(std::string_view field, std::int64_t a, std::int64_t b);
 

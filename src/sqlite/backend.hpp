@@ -49,8 +49,15 @@ class sqlite_storage final : public storage {
   result<subscription> get_subscription(const user_id& user) override;
   result<subscription> set_subscription(const subscription_change& change) override;
 
-  result<usage_snapshot> snapshot(const user_id& user, local_date day, sys_time now,
-                                  const tier_id& default_tier) override;
+  result<lifecycle_outcome> change_lifecycle(const lifecycle_request& req) override;
+  result<payment> get_payment(const std::string& provider, const std::string& transaction_id) override;
+  result<std::vector<payment>> payments(const user_id& user) override;
+  result<std::vector<user_id>> due_subscriptions(sys_time now, std::chrono::seconds grace_period,
+                                                 const std::optional<user_id>& after, std::int64_t limit) override;
+  result<std::vector<day_usage>> usage_days(const user_id& user, local_date from, local_date to) override;
+
+  result<usage_snapshot> snapshot(const user_id& user, local_date day, sys_time now, const tier_id& default_tier,
+                                  std::chrono::seconds grace_period) override;
   result<consume_outcome> consume(const consume_request& req) override;
   result<record_outcome> record(const record_request& req) override;
   result<settle_outcome> settle(const settle_request& req) override;

@@ -248,8 +248,29 @@ result<subscription> sqlite_storage::set_subscription(const subscription_change&
 // ---------------------------------------------------------------------------
 // Usage and reservations.
 
+result<lifecycle_outcome> sqlite_storage::change_lifecycle(const lifecycle_request&) {
+  return make_error(errc::unsupported, "not yet");
+}
+
+result<payment> sqlite_storage::get_payment(const std::string&, const std::string&) {
+  return make_error(errc::unsupported, "not yet");
+}
+
+result<std::vector<payment>> sqlite_storage::payments(const user_id&) {
+  return make_error(errc::unsupported, "not yet");
+}
+
+result<std::vector<user_id>> sqlite_storage::due_subscriptions(sys_time, std::chrono::seconds,
+                                                               const std::optional<user_id>&, std::int64_t) {
+  return make_error(errc::unsupported, "not yet");
+}
+
+result<std::vector<day_usage>> sqlite_storage::usage_days(const user_id&, local_date, local_date) {
+  return make_error(errc::unsupported, "not yet");
+}
+
 result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date day, sys_time now,
-                                                const tier_id& default_tier) {
+                                                const tier_id& default_tier, std::chrono::seconds) {
   // One statement reads a consistent snapshot; the default tier is read
   // separately only when the subscription lapsed.
   return run_ready(

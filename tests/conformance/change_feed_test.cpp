@@ -117,8 +117,19 @@ class feedless_storage final : public storage {
   result<subscription> create_user(const new_user& u) override { return s_->create_user(u); }
   result<subscription> get_subscription(const user_id& u) override { return s_->get_subscription(u); }
   result<subscription> set_subscription(const subscription_change& c) override { return s_->set_subscription(c); }
-  result<usage_snapshot> snapshot(const user_id& u, local_date d, sys_time now, const tier_id& t) override {
-    return s_->snapshot(u, d, now, t);
+  result<lifecycle_outcome> change_lifecycle(const lifecycle_request& r) override { return s_->change_lifecycle(r); }
+  result<payment> get_payment(const std::string& p, const std::string& t) override { return s_->get_payment(p, t); }
+  result<std::vector<payment>> payments(const user_id& u) override { return s_->payments(u); }
+  result<std::vector<user_id>> due_subscriptions(sys_time now, std::chrono::seconds g, const std::optional<user_id>& a,
+                                                 std::int64_t n) override {
+    return s_->due_subscriptions(now, g, a, n);
+  }
+  result<std::vector<day_usage>> usage_days(const user_id& u, local_date from, local_date to) override {
+    return s_->usage_days(u, from, to);
+  }
+  result<usage_snapshot> snapshot(const user_id& u, local_date d, sys_time now, const tier_id& t,
+                                  std::chrono::seconds g) override {
+    return s_->snapshot(u, d, now, t, g);
   }
   result<consume_outcome> consume(const consume_request& r) override { return s_->consume(r); }
   result<record_outcome> record(const record_request& r) override { return s_->record(r); }

@@ -121,8 +121,8 @@ TEST_CASE("a missing default tier is named with the same words on both backends"
   req.default_tier = tier_id{"bronze"};
   const auto expected = error_text::missing_default_tier("bronze");
   check_same_error(f.pg.store->consume(req), f.lite.store->consume(req), expected);
-  check_same_error(f.pg.store->snapshot(req.user, f.day, f.now, req.default_tier),
-                   f.lite.store->snapshot(req.user, f.day, f.now, req.default_tier), expected);
+  check_same_error(f.pg.store->snapshot(req.user, f.day, f.now, req.default_tier, req.grace_period),
+                   f.lite.store->snapshot(req.user, f.day, f.now, req.default_tier, req.grace_period), expected);
   record_request rec;
   rec.user = req.user;
   rec.now = f.now;

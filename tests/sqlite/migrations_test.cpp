@@ -405,7 +405,7 @@ TEST_CASE("quota operations on a partly migrated SQLite database are schema_mism
   req.now = at("2025-11-07T10:00:00Z");
   req.day = date("2025-11-07");
   check_error(db.store->consume(req), errc::schema_mismatch);
-  check_error(db.store->snapshot(req.user, req.day, req.now, tier_id{"free"}), errc::schema_mismatch);
+  check_error(db.store->snapshot(req.user, req.day, req.now, tier_id{"free"}, req.grace_period), errc::schema_mismatch);
 }
 
 TEST_CASE("a SQLite database migrated by a newer library version is schema_mismatch") {

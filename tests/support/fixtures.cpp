@@ -244,7 +244,7 @@ void check_audit_matches_counters(storage& store, const user_id& user, sys_time 
   auto per_day = audit_by_day(all_events(store, user));
   for (const auto& d : also) per_day.try_emplace(d);
   for (const auto& [day, sum] : per_day) {
-    auto snap = store.snapshot(user, day, now, default_tier);
+    auto snap = store.snapshot(user, day, now, default_tier, std::chrono::hours{72});
     if (!snap) {
       ADD_FAIL_CHECK_AT(
           file, line,
@@ -322,7 +322,7 @@ usage service_fixture::today_usage(const user_id& user) {
 }
 
 usage service_fixture::usage_on(const user_id& user, local_date day) {
-  auto s = store().snapshot(user, day, now(), svc.options().default_tier);
+  auto s = store().snapshot(user, day, now(), svc.options().default_tier, svc.options().grace_period);
   if (!s) FAIL("snapshot(" << user.str() << ", " << show(day) << ") failed: " << describe(s.error()));
   return std::move(s).value().counters;
 }

@@ -298,7 +298,8 @@ TEST_CASE("subscription JSON has the users column names and null for missing dat
   s.start_date = at(2025y / November / 7d, 10, 59, 24) + microseconds{625'159};
   CHECK(to_json(s) == R"({"user_id":"u1","email":"test_quota@kauri.com","subscription_tier":"free",)"
                       R"("subscription_status":"active","subscription_start_date":"2025-11-07T10:59:24.625159Z",)"
-                      R"("subscription_end_date":null,"trial_end_date":null})");
+                      R"("subscription_end_date":null,"trial_end_date":null,"time_zone":null,"scheduled_tier":null,)"
+                      R"("scheduled_end_date":null,"cancel_at_period_end":false})");
   s.email.reset();
   CHECK(contains(to_json(s), R"("email":null,)"));
 }
@@ -468,3 +469,33 @@ TEST_CASE("denial payload without a suggested tier has a null suggestion and no 
 }
 
 }  // namespace kauri_quota
+
+TEST_CASE("payments, usage days and months have their JSON views") {
+  kauri_quota::payment p;
+  p.provider = "cinetpay";
+  p.transaction_id = "tx-1";
+  p.user = kauri_quota::user_id{"u"};
+  p.tier = kauri_quota::tier_id{"pro"};
+  p.months = 2;
+  p.amount = 10000;
+  p.currency = "XOF";
+  p.status = kauri_quota::payment_status::applied;
+  p.effect = kauri_quota::payment_effect::extended;
+  const std::string j = kauri_quota::to_json(p);
+  CHECK(j.find(R"("status":"applied")") != std::string::npos);
+  CHECK(j.find(R"("effect":"extended")") != std::string::npos);
+  CHECK(j.find(R"("amount":10000)") != std::string::npos);
+  CHECK(j.find(R"("period_end":null)") != std::string::npos);
+  kauri_quota::day_usage d{std::chrono::year{2025} / 11 / 7, 3, 40};
+  CHECK(kauri_quota::to_json(std::vector<kauri_quota::day_usage>{d}) ==
+        R"([{"day":"2025-11-07","messages":3,"tokens":40}])");
+  kauri_quota::month_usage m{std::chrono::year{2025} / 11 / 1, 9, 90};
+  CHECK(kauri_quota::to_json(m) == R"({"month":"2025-11-01","messages":9,"tokens":90})");
+  kauri_quota::subscription s;
+  s.scheduled_tier = kauri_quota::tier_id{"basic"};
+  s.time_zone = "Africa/Douala";
+  const std::string sj = kauri_quota::to_json(s);
+  CHECK(sj.find(R"("scheduled_tier":"basic")") != std::string::npos);
+  CHECK(sj.find(R"("time_zone":"Africa/Douala")") != std::string::npos);
+  CHECK(sj.find(R"("cancel_at_period_end":false)") != std::string::npos);
+}

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -184,3 +185,30 @@ TEST_CASE("request context checks ip, user agent and request id") {
 }
 
 }  // namespace kauri_quota::detail
+
+TEST_CASE("payment fields, currencies, zones and lengths are validated") {
+  using namespace kauri_quota::detail;
+  CHECK(check_provider("cinetpay"));
+  CHECK_FALSE(check_provider("CinetPay"));
+  CHECK_FALSE(check_provider(""));
+  CHECK_FALSE(check_provider(std::string(33, 'a')));
+  CHECK(check_transaction_id("KQ-2025.11:07_ab"));
+  CHECK_FALSE(check_transaction_id("tx 1"));
+  CHECK_FALSE(check_transaction_id(std::string(129, 'a')));
+  CHECK(check_months(1));
+  CHECK(check_months(36));
+  CHECK_FALSE(check_months(0));
+  CHECK_FALSE(check_months(37));
+  CHECK(check_currency("XOF"));
+  CHECK(check_currency("XAF"));
+  CHECK_FALSE(check_currency("EUR"));
+  CHECK(check_zone("Africa/Douala"));
+  CHECK_FALSE(check_zone("Mars/Base"));
+  CHECK(check_trial_length(std::chrono::hours{1}));
+  CHECK_FALSE(check_trial_length(std::chrono::minutes{59}));
+  CHECK(check_trial_length(std::chrono::hours{24 * 90}));
+  CHECK_FALSE(check_trial_length(std::chrono::hours{24 * 90 + 1}));
+  CHECK(check_grace_period(std::chrono::seconds{0}));
+  CHECK_FALSE(check_grace_period(std::chrono::seconds{-1}));
+  CHECK_FALSE(check_grace_period(std::chrono::hours{24 * 91}));
+}
