@@ -165,20 +165,23 @@ TEST_CASE("the lifecycle migration (0011) goes up and down on an adopted origina
   // The lifecycle works on the original rows: a payment of a UUID user.
   service_options opts;
   opts.time_source = std::make_shared<manual_clock>(at("2025-11-07T15:00:00Z"));
-  {
-    quota_service svc = must(quota_service::create(store, opts));
-    payment pay;
-    pay.provider = "manual";
-    pay.transaction_id = "adopted-1";
-    pay.user = user_id{alice};
-    pay.tier = tier_id{"pro"};
-    pay.months = 1;
-    pay.amount = 7000;
-    pay.currency = "XOF";
-    const payment_outcome o = must(svc.apply_payment(pay));
-    CHECK(o.sub.tier == tier_id{"pro"});
-    CHECK(o.pay.status == payment_status::applied);
-  }
+  lifecycle_request buy;
+  buy.kind = lifecycle_kind::apply_payment;
+  buy.user = user_id{alice};
+  buy.now = at("2025-11-07T15:00:00Z");
+  buy.day = date("2025-11-07");
+  buy.pay.provider = "manual";
+  buy.pay.transaction_id = "adopted-1";
+  buy.pay.user = user_id{alice};
+  buy.pay.tier = tier_id{"pro"};
+  buy.pay.months = 1;
+  buy.pay.amount = 7000;
+  buy.pay.currency = "XOF";
+  const lifecycle_outcome bought = must(store->change_lifecycle(buy));
+  CHECK(bought.after.tier == tier_id{"pro"});
+  REQUIRE(bought.pay.has_value());
+  CHECK(bought.pay->status == payment_status::applied);
+  CHECK(must(store->payments(user_id{alice})).size() == 1);
 
   // Down to 0010: the lifecycle's columns and table go, the original rows stay.
   migrate_options to10;

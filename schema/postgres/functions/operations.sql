@@ -123,7 +123,7 @@ BEGIN
         END IF;
     END IF;
     -- The general path, on the user's day (its own zone's when it has one).
-    SELECT * INTO l FROM kauri_quota_load(p_user, x_day, p_now, p_default_tier, FALSE, p_grace);
+    SELECT * INTO l FROM kauri_quota_load(p_user, p_day, p_now, p_default_tier, FALSE, p_grace);
     o := l.o;
     x_day := l.x_day;
     x_zone := l.x_zone;
