@@ -5,8 +5,8 @@
 // each cost nothing that matters; the hot path never calls them except to
 // write a transition it found due (backend.hpp, with_due_retry).
 #include "core/lifecycle.hpp"
-#include "core/quote.hpp"
 #include "core/error_text.hpp"
+#include "core/quote.hpp"
 #include "core/sql_support.hpp"
 #include "postgres/backend.hpp"
 #include "postgres/sql.hpp"
