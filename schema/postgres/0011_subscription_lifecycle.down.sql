@@ -26,6 +26,7 @@ BEGIN
                     OR (proname = 'kauri_quota_settle' AND pronargs = 7)
                     OR (proname = 'kauri_quota_load' AND pronargs = 6)
                     OR (proname = 'kauri_quota_complete' AND pronargs = 6)
+                    OR (proname = 'kauri_quota_create_user' AND pronargs = 5)
                     OR proname IN ('kauri_quota_transition_due', 'kauri_quota_user_day')) LOOP
         EXECUTE 'DROP FUNCTION ' || f::text;
     END LOOP;

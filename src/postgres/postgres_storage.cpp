@@ -75,8 +75,8 @@ result<tier> postgres_storage::update_tier(const tier_update& u, sys_time now) {
 
 result<subscription> postgres_storage::create_user(const new_user& nu) {
   return run_ready<subscription>(false, [&](connection& c) -> attempt<subscription> {
-    auto r =
-        c.exec("kq_create_user", sql_create_user, {nu.user.str(), nu.email, nu.tier.str(), format_db_time(nu.now)});
+    auto r = c.exec("kq_create_user", sql_create_user,
+                    {nu.user.str(), nu.email, nu.tier.str(), format_db_time(nu.now), nu.time_zone});
     if (auto* f = std::get_if<failure>(&r)) {
       if (f->sqlstate == "23502")
         f->err = make_error(errc::invalid_argument,
@@ -98,6 +98,7 @@ result<subscription> postgres_storage::create_user(const new_user& nu) {
     s.status = subscription_status::active;
     s.start_date = nu.now;
     s.created_at = nu.now;
+    s.time_zone = nu.time_zone;
     return s;
   });
 }

@@ -21,7 +21,7 @@ inline constexpr const char* sql_prune_request_ids =
     " WHERE created_at < $1 ORDER BY created_at LIMIT $2))";
 inline constexpr const char* sql_set_subscription =
     "SELECT * FROM kauri_quota_set_subscription($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-inline constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4)";
+inline constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4, $5)";
 // The subscription columns: read_subscription_cols, then
 // read_lifecycle_cols from column 7.
 inline constexpr const char* sql_get_subscription =

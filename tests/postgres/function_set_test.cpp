@@ -93,7 +93,8 @@ TEST_CASE("the shipped migration 0008 is byte for byte the one kauri_quota 0.1.0
 
 TEST_CASE("the embedded function set defines every function that migration 0008 created") {
   const auto names = pg::function_names(pg::embedded_function_set());
-  CHECK(names.size() == 22);
+  // 0008's 22, and version 4's kauri_quota_transition_due and kauri_quota_user_day.
+  CHECK(names.size() == 24);
   for (const char* n : {"kauri_quota_consume", "kauri_quota_record", "kauri_quota_settle", "kauri_quota_expire",
                         "kauri_quota_reset", "kauri_quota_set_subscription", "kauri_quota_create_user",
                         "kauri_quota_evaluate", "kauri_quota_arm", "kauri_quota_load"}) {
@@ -118,7 +119,7 @@ TEST_CASE("a database migrated by 0.1.0 gets the function set, keeps every row a
   check_error(store->consume(consume_of("alice", "new-1")), errc::schema_mismatch);
 
   const auto report = must(store->migrate({}));
-  CHECK(report.applied == std::vector<int>{9, 10});
+  CHECK(report.applied == std::vector<int>{9, 10, 11});
   const auto fs = must(store->server_functions());
   CHECK(fs.state == function_state::current);
   CHECK(fs.installed_version == pg::function_set_version);
@@ -192,11 +193,11 @@ TEST_CASE("a server function altered by hand is refused, shown as altered and re
 
 TEST_CASE("a dropped server function is refused as missing and reinstalled by migrate") {
   auto db = make_test_db("postgresql");
-  kq_test::pg_exec("DROP FUNCTION kauri_quota_record", db.pg_database);
+  kq_test::pg_exec("DROP FUNCTION kauri_quota_expire", db.pg_database);
   auto store = db.open_again();
   const auto fs = must(store->server_functions());
   CHECK(fs.state == function_state::missing);
-  CHECK(fs.detail.find("kauri_quota_record") != std::string::npos);
+  CHECK(fs.detail.find("kauri_quota_expire") != std::string::npos);
   check_error(store->tiers(false), errc::schema_mismatch);
   must(store->migrate({}));
   CHECK(must(store->server_functions()).state == function_state::current);

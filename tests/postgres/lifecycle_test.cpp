@@ -227,3 +227,13 @@ TEST_CASE("the sweep's candidates come from an index scan, page by page in user 
   CHECK(plan.find("ix_users_trial_due") != std::string::npos);
   CHECK(plan.find("Seq Scan") == std::string::npos);
 }
+
+TEST_CASE("a user created with a zone of its own counts in its own day from its first message") {
+  service_fixture f(make_test_db("postgresql"), {}, "2025-11-07T12:00:00Z");
+  new_user nu{user_id{"born-zoned"}, std::nullopt, tier_id{"pro"}, f.now(), std::string("Pacific/Kiritimati")};
+  CHECK(must(f.store().create_user(nu)).time_zone == std::optional<std::string>("Pacific/Kiritimati"));
+  CHECK(must(f.store().get_subscription(nu.user)).time_zone == std::optional<std::string>("Pacific/Kiritimati"));
+  CHECK(f.consume(nu.user, 10).allowed);
+  CHECK(messages_on(f, "born-zoned", "2025-11-08") == "1");
+  CHECK(messages_on(f, "born-zoned", "2025-11-07").empty());
+}

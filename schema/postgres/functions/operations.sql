@@ -544,17 +544,20 @@ BEGIN
 END
 $f$;
 
--- Creates a user on a tier (status active, start now) and audits it.
+-- Creates a user on a tier (status active, start now), in its own zone
+-- when p_zone is set, and audits it.
 -- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::create_user
-CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP)
+CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP,
+                                                   p_zone TEXT)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN
     PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier', DETAIL = p_tier;
     END IF;
-    INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date)
-    VALUES (p_user, p_email, p_now, p_tier, 'active', p_now)
+    INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date,
+                       time_zone)
+    VALUES (p_user, p_email, p_now, p_tier, 'active', p_now, p_zone)
     ON CONFLICT (user_id) DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ006', MESSAGE = 'user exists', DETAIL = p_user::text;
@@ -562,4 +565,10 @@ BEGIN
     PERFORM kauri_quota_log(p_user, 'subscription_assigned', 0, 0, p_tier, NULL, NULL,
         json_build_object('tier', p_tier, 'status', 'active'), p_now, NULL, NULL);
 END
+$f$;
+
+-- The call of function set version 3 and before (see kauri_quota_consume).
+CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP)
+RETURNS VOID LANGUAGE sql AS $f$
+    SELECT kauri_quota_create_user(p_user, p_email, p_tier, p_now, NULL::text)
 $f$;
