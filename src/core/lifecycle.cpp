@@ -416,6 +416,7 @@ class planner {
       return ok();
     }
     const tier_id from = s_.tier;
+    const subscription_status from_status = s_.status;
     s_.tier = req_.tier;
     s_.status = subscription_status::active;
     s_.start_date = req_.now;
@@ -423,8 +424,14 @@ class planner {
     clear_schedule(s_);
     plan_.write_subscription = true;
     plan_.reset_usage = req_.usage == usage_policy::reset;
+    // The metadata of 0.1.0's subscription_changed rows.
     json_writer w;
-    w.begin_object().field("from", from).field("to", s_.tier).end_object();
+    w.begin_object()
+        .field("from_tier", from)
+        .field("to_tier", s_.tier)
+        .field("from_status", to_string(from_status))
+        .field("to_status", to_string(s_.status))
+        .end_object();
     event("subscription_changed", w.take());
     return ok();
   }
@@ -459,6 +466,8 @@ bool transition_due(const subscription& s, sys_time now, std::chrono::seconds gr
   if (!ended(s.end_date, now)) return false;
   return s.scheduled_tier || s.status == subscription_status::active || *s.end_date + grace_period <= now;
 }
+
+bool default_tier_applies(const subscription& s) { return in_default_tier(s); }
 
 result<lifecycle_plan> plan_lifecycle(const lifecycle_request& req, const subscription& stored,
                                       const std::vector<tier>& tiers, const std::optional<payment>& existing) {

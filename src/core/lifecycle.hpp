@@ -45,6 +45,12 @@ struct lifecycle_plan {
 /// Twin: schema/postgres/functions/state.sql kauri_quota_transition_due.
 bool transition_due(const subscription& s, sys_time now, std::chrono::seconds grace_period);
 
+/// True when the default tier's limits apply to a stored subscription with
+/// no transition due: status canceled or expired (otherwise its own tier's,
+/// past_due included). Twin: schema/postgres/functions/state.sql
+/// kauri_quota_complete.
+bool default_tier_applies(const subscription& s);
+
 /// Decides `req` on the locked stored row `stored`, every tier `tiers`, and
 /// (for the payment kinds) the stored payment with req.pay's key.
 result<lifecycle_plan> plan_lifecycle(const lifecycle_request& req, const subscription& stored,

@@ -2,6 +2,7 @@
 
 #include "core/denial_cache.hpp"
 #include "core/json_writer.hpp"
+#include "core/lifecycle.hpp"
 #include "core/metrics_registry.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
@@ -39,6 +40,44 @@ struct quota_service::impl {
 
   sys_time now() const { return clk->now(); }
 
+  /// The zone of a user's days: its own when set (and known), else the
+  /// service's.
+  detail::zone zone_of(const subscription& s) const {
+    if (s.time_zone) {
+      if (auto z = detail::zone::locate(*s.time_zone)) return std::move(z).value();
+    }
+    return zone;
+  }
+
+  quota_info quota_of(const usage_snapshot& snap) const {
+    return detail::make_quota_info(snap, zone_of(snap.sub), opts.warning_threshold);
+  }
+
+  /// A lifecycle request of `kind` for `user` at now, with the service's
+  /// options.
+  lifecycle_request lifecycle(lifecycle_kind kind, const user_id& user, const request_context& ctx = {}) const {
+    lifecycle_request req;
+    req.kind = kind;
+    req.user = user;
+    req.now = now();
+    req.day = zone.day_of(req.now);
+    req.service_time_zone = opts.time_zone;
+    req.ctx = ctx;
+    req.default_tier = opts.default_tier;
+    req.grace_period = opts.grace_period;
+    req.currency = opts.currency;
+    return req;
+  }
+
+  /// One lifecycle change. The user's cached denial is dropped whatever
+  /// the answer: a change committed before a lost acknowledgement must not
+  /// leave a stale denial behind.
+  result<lifecycle_outcome> change(const lifecycle_request& req) {
+    auto out = store->change_lifecycle(req);
+    forget(req.user);
+    return out;
+  }
+
   /// Runs one metered call and counts it.
   template <class F>
   auto timed(metered_call c, F&& call) -> decltype(call()) {
@@ -66,6 +105,7 @@ struct quota_service::impl {
     req.reservation_ttl = opts.reservation_ttl;
     req.warning_threshold = opts.warning_threshold;
     req.default_tier = opts.default_tier;
+    req.grace_period = opts.grace_period;
     // Shadow mode is decided by the storage, in the request's transaction.
     req.shadow = opts.shadow;
     // A shadow service never refuses, so it neither reads nor fills the cache.
@@ -100,7 +140,7 @@ struct quota_service::impl {
     d.allowed = o.allowed;
     d.replayed = o.replayed;
     d.reservation = o.reservation;
-    d.quota = detail::make_quota_info(o.snapshot, zone, opts.warning_threshold);
+    d.quota = quota_of(o.snapshot);
     d.resets_at = d.quota.daily_resets_at;
     if (o.shadow) {
       // Admitted in shadow mode: the limit that would have refused it.
@@ -148,6 +188,8 @@ result<quota_service> quota_service::create(std::shared_ptr<storage> store, serv
   if (opts.deny_cache_ttl && (opts.deny_cache_capacity < 1 || opts.deny_cache_capacity > 10'000'000))
     return make_error(errc::invalid_argument, "deny_cache_capacity must be between 1 and 10000000");
   BOOST_OUTCOME_TRY(detail::check_tier_id(opts.default_tier));
+  BOOST_OUTCOME_TRY(detail::check_grace_period(opts.grace_period));
+  BOOST_OUTCOME_TRY(detail::check_currency(opts.currency));
   auto p = std::make_unique<impl>(impl{std::move(store), std::move(opts), std::move(z), nullptr});
   p->clk = p->opts.time_source ? p->opts.time_source : system_clock();
   if (p->opts.deny_cache_ttl) {
@@ -196,42 +238,241 @@ result<subscription> quota_service::assign_default_subscription(const user_id& u
 
 result<subscription> quota_service::get_subscription(const user_id& user) {
   BOOST_OUTCOME_TRY(detail::check_user(user));
-  return impl_->store->get_subscription(user);
+  BOOST_OUTCOME_TRY(current, impl_->store->get_subscription(user));
+  // A read never shows a due state: the transition is written first.
+  if (!detail::transition_due(current, now(), impl_->opts.grace_period)) return current;
+  BOOST_OUTCOME_TRY(o, impl_->change(impl_->lifecycle(lifecycle_kind::apply_due, user)));
+  return o.after;
 }
 
 result<upgrade_result> quota_service::upgrade_subscription(const user_id& user, const tier_id& target,
-                                                           const request_context& ctx, usage_policy) {
+                                                           const request_context& ctx, usage_policy usage) {
   BOOST_OUTCOME_TRY(detail::check_user(user));
   BOOST_OUTCOME_TRY(detail::check_tier_id(target));
   BOOST_OUTCOME_TRY(detail::check_context(ctx));
   BOOST_OUTCOME_TRY(to, impl_->store->get_tier(target));
-  BOOST_OUTCOME_TRY(current, impl_->store->get_subscription(user));
+  auto req = impl_->lifecycle(lifecycle_kind::upgrade, user, ctx);
+  req.tier = target;
+  req.usage = usage;
+  BOOST_OUTCOME_TRY(o, impl_->change(req));
   upgrade_result out;
-  if (current.tier == target && current.status == subscription_status::active &&
-      !detail::subscription_lapsed(current, now())) {
+  if (o.unchanged) {
     out.success = false;
     out.message = fmt::format("User is already on the {} plan", to.name);
-    out.sub = std::move(current);
+    out.sub = std::move(o.after);
     return out;
   }
-  auto from = impl_->store->get_tier(current.tier);
-  subscription_change ch;
-  ch.user = user;
-  ch.tier = target;
-  ch.status = subscription_status::active;
-  ch.now = now();
-  ch.ctx = ctx;
-  // Dropped even on an error: a failure after the commit (a lost
-  // acknowledgement) must not leave a stale denial behind.
-  auto changed = impl_->store->set_subscription(ch);
-  impl_->forget(user);
-  BOOST_OUTCOME_TRY(std::move(changed));
-  BOOST_OUTCOME_TRY(after, impl_->store->get_subscription(user));
+  auto from = impl_->store->get_tier(o.before.tier);
   out.success = true;
   const bool down = from && from.value().display_order > to.display_order;
   out.message = fmt::format("Successfully {} from {} to {}", down ? "downgraded" : "upgraded",
-                            from ? from.value().name : current.tier.str(), to.name);
-  out.sub = std::move(after);
+                            from ? from.value().name : o.before.tier.str(), to.name);
+  out.sub = std::move(o.after);
+  return out;
+}
+
+// --- Subscription lifecycle -------------------------------------------------
+
+namespace {
+
+result<void> check_payment_key(std::string_view provider, std::string_view transaction_id) {
+  BOOST_OUTCOME_TRY(detail::check_provider(provider));
+  return detail::check_transaction_id(transaction_id);
+}
+
+result<void> check_order(const payment& p) {
+  BOOST_OUTCOME_TRY(check_payment_key(p.provider, p.transaction_id));
+  BOOST_OUTCOME_TRY(detail::check_user(p.user));
+  BOOST_OUTCOME_TRY(detail::check_tier_id(p.tier));
+  return detail::check_months(p.months);
+}
+
+constexpr std::int64_t max_history_days = 400;
+constexpr int max_history_months = 120;
+
+}  // namespace
+
+result<subscription> quota_service::start_trial(const user_id& user, const tier_id& tier, std::chrono::seconds length,
+                                                const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_tier_id(tier));
+  BOOST_OUTCOME_TRY(detail::check_trial_length(length));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  if (tier == impl_->opts.default_tier)
+    return make_error(errc::invalid_argument, fmt::format("a trial of the default tier {} is not offered",
+                                                          detail::quote_for_message(tier.str())));
+  auto req = impl_->lifecycle(lifecycle_kind::start_trial, user, ctx);
+  req.tier = tier;
+  req.trial_length = length;
+  BOOST_OUTCOME_TRY(o, impl_->change(req));
+  return o.after;
+}
+
+result<payment> quota_service::open_payment(const payment& order) {
+  BOOST_OUTCOME_TRY(check_order(order));
+  auto req = impl_->lifecycle(lifecycle_kind::open_payment, order.user);
+  req.pay = order;
+  BOOST_OUTCOME_TRY(o, impl_->change(req));
+  if (!o.pay) return make_error(errc::internal, "open_payment returned no payment");
+  return *o.pay;
+}
+
+result<payment_outcome> quota_service::apply_payment(const payment& pay, usage_policy usage) {
+  BOOST_OUTCOME_TRY(check_order(pay));
+  BOOST_OUTCOME_TRY(detail::check_count("amount", pay.amount));
+  BOOST_OUTCOME_TRY(detail::check_currency(pay.currency));
+  auto req = impl_->lifecycle(lifecycle_kind::apply_payment, pay.user);
+  req.pay = pay;
+  req.usage = usage;
+  BOOST_OUTCOME_TRY(o, impl_->change(req));
+  if (!o.pay) return make_error(errc::internal, "apply_payment returned no payment");
+  return payment_outcome{*o.pay, o.after, o.replayed};
+}
+
+result<payment> quota_service::fail_payment(const std::string& provider, const std::string& transaction_id,
+                                            const std::string& reason) {
+  BOOST_OUTCOME_TRY(check_payment_key(provider, transaction_id));
+  BOOST_OUTCOME_TRY(detail::check_label("reason", reason, 500));
+  BOOST_OUTCOME_TRY(stored, impl_->store->get_payment(provider, transaction_id));
+  auto req = impl_->lifecycle(lifecycle_kind::fail_payment, stored.user);
+  req.pay.provider = provider;
+  req.pay.transaction_id = transaction_id;
+  req.reason = reason;
+  BOOST_OUTCOME_TRY(o, impl_->change(req));
+  if (!o.pay) return make_error(errc::internal, "fail_payment returned no payment");
+  return *o.pay;
+}
+
+result<payment> quota_service::get_payment(const std::string& provider, const std::string& transaction_id) {
+  BOOST_OUTCOME_TRY(check_payment_key(provider, transaction_id));
+  return impl_->store->get_payment(provider, transaction_id);
+}
+
+result<std::vector<payment>> quota_service::get_payments(const user_id& user) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(impl_->store->get_subscription(user));  // unknown_user
+  return impl_->store->payments(user);
+}
+
+result<subscription> quota_service::cancel_at_period_end(const user_id& user, const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  BOOST_OUTCOME_TRY(o, impl_->change(impl_->lifecycle(lifecycle_kind::cancel, user, ctx)));
+  return o.after;
+}
+
+result<subscription> quota_service::schedule_change(const user_id& user, const tier_id& tier,
+                                                    const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_tier_id(tier));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  auto req = impl_->lifecycle(lifecycle_kind::schedule, user, ctx);
+  req.tier = tier;
+  BOOST_OUTCOME_TRY(o, impl_->change(req));
+  return o.after;
+}
+
+result<subscription> quota_service::undo_scheduled_change(const user_id& user, const request_context& ctx) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  BOOST_OUTCOME_TRY(detail::check_context(ctx));
+  BOOST_OUTCOME_TRY(o, impl_->change(impl_->lifecycle(lifecycle_kind::undo, user, ctx)));
+  return o.after;
+}
+
+result<subscription> quota_service::set_user_time_zone(const user_id& user, const std::optional<std::string>& zone) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  if (zone) {
+    BOOST_OUTCOME_TRY(detail::check_zone(*zone));
+  }
+  auto req = impl_->lifecycle(lifecycle_kind::set_time_zone, user);
+  req.time_zone = zone;
+  BOOST_OUTCOME_TRY(o, impl_->change(req));
+  return o.after;
+}
+
+result<std::int64_t> quota_service::sweep_subscriptions(std::int64_t max_users) {
+  if (max_users < 1 || max_users > 10'000'000)
+    return make_error(errc::invalid_argument, fmt::format("limit must be 1-10000000 (got {})", max_users));
+  constexpr std::int64_t page = 500;
+  const sys_time t = now();
+  std::int64_t written = 0;
+  std::int64_t seen = 0;
+  std::optional<user_id> after;
+  while (seen < max_users) {
+    const std::int64_t want = std::min(page, max_users - seen);
+    BOOST_OUTCOME_TRY(users, impl_->store->due_subscriptions(t, impl_->opts.grace_period, after, want));
+    for (const user_id& u : users) {
+      auto req = impl_->lifecycle(lifecycle_kind::apply_due, u);
+      req.now = t;
+      req.day = day_of(t);
+      auto o = impl_->change(req);
+      // A user deleted since the listing has nothing left to sweep.
+      if (!o && o.error().is(errc::unknown_user)) continue;
+      if (!o) return o.error();
+      written += o.value().transitions;
+    }
+    seen += static_cast<std::int64_t>(users.size());
+    if (static_cast<std::int64_t>(users.size()) < want) break;
+    after = users.back();
+  }
+  return written;
+}
+
+result<std::vector<day_usage>> quota_service::get_usage_history(const user_id& user, local_date from, local_date to) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  if (!from.ok() || !to.ok()) return make_error(errc::invalid_argument, "from and to must be calendar days");
+  const auto first = std::chrono::sys_days{from};
+  const auto last = std::chrono::sys_days{to};
+  if (last < first) return make_error(errc::invalid_argument, "from must not be after to");
+  const std::int64_t n = (last - first).count() + 1;
+  if (n > max_history_days)
+    return make_error(errc::invalid_argument,
+                      fmt::format("the range must be at most {} days (got {})", max_history_days, n));
+  BOOST_OUTCOME_TRY(impl_->store->get_subscription(user));  // unknown_user
+  BOOST_OUTCOME_TRY(rows, impl_->store->usage_days(user, from, to));
+  std::vector<day_usage> out;
+  out.reserve(static_cast<std::size_t>(n));
+  auto row = rows.begin();
+  for (auto d = first; d <= last; d += std::chrono::days{1}) {
+    day_usage u{local_date{d}, 0, 0};
+    if (row != rows.end() && row->day == u.day) u = *row++;
+    out.push_back(u);
+  }
+  return out;
+}
+
+result<std::vector<month_usage>> quota_service::get_monthly_usage(const user_id& user, local_date from, local_date to) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  if (!from.ok() || !to.ok()) return make_error(errc::invalid_argument, "from and to must be calendar days");
+  if (std::chrono::sys_days{to} < std::chrono::sys_days{from})
+    return make_error(errc::invalid_argument, "from must not be after to");
+  const local_date first = detail::first_of_month(from);
+  const local_date last_month = detail::first_of_month(to);
+  const int n = static_cast<int>((last_month.year() - first.year()).count()) * 12 +
+                (static_cast<int>(static_cast<unsigned>(last_month.month())) -
+                 static_cast<int>(static_cast<unsigned>(first.month()))) +
+                1;
+  if (n > max_history_months)
+    return make_error(errc::invalid_argument,
+                      fmt::format("the range must be at most {} months (got {})", max_history_months, n));
+  BOOST_OUTCOME_TRY(impl_->store->get_subscription(user));  // unknown_user
+  const local_date end{last_month.year() / last_month.month() / std::chrono::last};
+  BOOST_OUTCOME_TRY(rows, impl_->store->usage_days(user, first, end));
+  std::vector<month_usage> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (local_date m = first; std::chrono::sys_days{m} <= std::chrono::sys_days{last_month};
+       m = m + std::chrono::months{1}) {
+    out.push_back(month_usage{m, 0, 0});
+  }
+  for (const day_usage& d : rows) {
+    for (month_usage& m : out) {
+      if (detail::same_month(m.month, d.day)) {
+        m.messages += d.messages;
+        m.tokens += d.tokens;
+        break;
+      }
+    }
+  }
   return out;
 }
 
@@ -287,7 +528,7 @@ result<quota_info> quota_service::get_user_quota_info(const user_id& user) {
     const sys_time t = now();
     BOOST_OUTCOME_TRY(snap,
                       impl_->store->snapshot(user, day_of(t), t, impl_->opts.default_tier, impl_->opts.grace_period));
-    return detail::make_quota_info(snap, impl_->zone, impl_->opts.warning_threshold);
+    return impl_->quota_of(snap);
   });
 }
 
@@ -316,8 +557,8 @@ result<reservation> quota_service::commit(const reservation_id& id, std::int64_t
     BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
     BOOST_OUTCOME_TRY(detail::check_count("actual_tokens", actual_tokens));
     const sys_time t = now();
-    BOOST_OUTCOME_TRY(o,
-                      impl_->store->settle(settle_request{id, actual_tokens, t, day_of(t), impl_->opts.default_tier}));
+    BOOST_OUTCOME_TRY(o, impl_->store->settle(settle_request{id, actual_tokens, t, day_of(t), impl_->opts.default_tier,
+                                                             impl_->opts.grace_period}));
     impl_->forget(o.res.user);  // a commit below the estimate refunds tokens
     return o.res;
   });
@@ -327,8 +568,8 @@ result<reservation> quota_service::release(const reservation_id& id) {
   return impl_->timed(metered_call::release, [&]() -> result<reservation> {
     BOOST_OUTCOME_TRY(detail::check_id("reservation_id", id.str()));
     const sys_time t = now();
-    BOOST_OUTCOME_TRY(o,
-                      impl_->store->settle(settle_request{id, std::nullopt, t, day_of(t), impl_->opts.default_tier}));
+    BOOST_OUTCOME_TRY(o, impl_->store->settle(settle_request{id, std::nullopt, t, day_of(t), impl_->opts.default_tier,
+                                                             impl_->opts.grace_period}));
     impl_->forget(o.res.user);
     return o.res;
   });
@@ -370,6 +611,7 @@ result<usage> quota_service::increment_usage(const user_id& user, std::int64_t m
     req.ctx = ctx;
     req.warning_threshold = impl_->opts.warning_threshold;
     req.default_tier = impl_->opts.default_tier;
+    req.grace_period = impl_->opts.grace_period;
     BOOST_OUTCOME_TRY(o, impl_->store->record(req));
     return o.snapshot.counters;
   });

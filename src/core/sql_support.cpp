@@ -157,6 +157,18 @@ std::optional<reservation_state> parse_reservation_state(std::string_view s) noe
   return std::nullopt;
 }
 
+std::optional<payment_status> parse_payment_status(std::string_view s) noexcept {
+  for (auto v : {payment_status::pending, payment_status::applied, payment_status::failed})
+    if (s == to_string(v)) return v;
+  return std::nullopt;
+}
+
+std::optional<payment_effect> parse_payment_effect(std::string_view s) noexcept {
+  for (auto v : {payment_effect::none, payment_effect::extended, payment_effect::started, payment_effect::scheduled})
+    if (s == to_string(v)) return v;
+  return std::nullopt;
+}
+
 limit_kind parse_limit_kind(std::string_view s) noexcept {
   if (s == "daily") return limit_kind::daily;
   if (s == "monthly") return limit_kind::monthly;

@@ -34,6 +34,8 @@ std::string features_json(const std::map<std::string, bool>& f);
 
 std::optional<reservation_state> parse_reservation_state(std::string_view s) noexcept;
 limit_kind parse_limit_kind(std::string_view s) noexcept;
+std::optional<payment_status> parse_payment_status(std::string_view s) noexcept;
+std::optional<payment_effect> parse_payment_effect(std::string_view s) noexcept;
 
 /// Hex FNV-1a 64 of a migration's text.
 std::string checksum_hex(std::string_view text);

@@ -133,6 +133,24 @@ class sqlite_storage final : public storage {
   void audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold, sys_time now,
                       local_date day);
 
+  // Lifecycle (lifecycle.cpp) -----------------------------------------------
+  result<subscription> load_subscription(connection& c, const user_id& user);
+  /// The day of `now` in the user's own zone, else `service_day`.
+  static local_date user_day(const subscription& s, sys_time now, local_date service_day);
+  std::optional<payment> find_payment(connection& c, const std::string& provider, const std::string& transaction_id);
+  /// Zeroes the user's month of `day` (rows of users in zone `tz`), audited
+  /// as monthly_reset rows.
+  void zero_user_month(connection& c, const user_id& user, const std::optional<std::string>& tz, local_date day,
+                       sys_time now);
+  /// One lifecycle change inside the caller's write transaction.
+  result<lifecycle_outcome> lifecycle_in(connection& c, const lifecycle_request& req);
+  /// Writes the transitions due for `user` at `now` inside the caller's
+  /// write transaction, and returns the user's day (its own zone's, else
+  /// `day`). unknown_user.
+  result<local_date> settle_due(connection& c, const user_id& user, sys_time now, local_date day,
+                                const tier_id& default_tier, std::chrono::seconds grace_period,
+                                const request_context& ctx);
+
   struct stored_key {
     std::string operation, fingerprint;
     bool allowed = false;

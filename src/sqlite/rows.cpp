@@ -72,6 +72,29 @@ void read_subscription(SQLite::Statement& s, subscription& sub) {
   sub.end_date = column_time(s.getColumn(4));
   sub.trial_end_date = column_time(s.getColumn(5));
   sub.created_at = column_time(s.getColumn(6));
+  sub.time_zone = column_text(s.getColumn(7));
+  if (!s.getColumn(8).isNull()) sub.scheduled_tier = tier_id{s.getColumn(8).getString()};
+  sub.scheduled_end_date = column_time(s.getColumn(9));
+  sub.cancel_at_period_end = s.getColumn(10).getInt() != 0;
+}
+
+payment read_payment(SQLite::Statement& s) {
+  payment p;
+  p.provider = s.getColumn(0).getString();
+  p.transaction_id = s.getColumn(1).getString();
+  p.user = user_id{s.getColumn(2).getString()};
+  p.tier = tier_id{s.getColumn(3).getString()};
+  p.months = s.getColumn(4).getInt();
+  p.amount = s.getColumn(5).getInt64();
+  p.currency = s.getColumn(6).getString();
+  p.status = detail::parse_payment_status(s.getColumn(7).getString()).value_or(payment_status::pending);
+  p.effect = detail::parse_payment_effect(s.getColumn(8).getString()).value_or(payment_effect::none);
+  p.period_start = column_time(s.getColumn(9));
+  p.period_end = column_time(s.getColumn(10));
+  p.failure_reason = column_text(s.getColumn(11));
+  p.created_at = column_time(s.getColumn(12)).value_or(sys_time{});
+  p.updated_at = column_time(s.getColumn(13)).value_or(sys_time{});
+  return p;
 }
 
 std::string_view column_view(sqlite3_stmt* st, int i) {

@@ -31,6 +31,8 @@ tier read_tier(SQLite::Statement& s, int first, bool with_features = true);
 reservation read_reservation(SQLite::Statement& s);
 /// The columns of sql_subject, into `sub` (whose user is already set).
 void read_subscription(SQLite::Statement& s, subscription& sub);
+/// The columns of sql_get_payment / sql_user_payments.
+payment read_payment(SQLite::Statement& s);
 
 void bind_opt(SQLite::Statement& s, int i, const std::optional<std::string>& v);
 void bind_limit(SQLite::Statement& s, int i, const limit& v);

@@ -39,7 +39,8 @@ inline constexpr const char* sql_update_tier =
 
 inline constexpr const char* sql_subject =
     "SELECT email, subscription_tier, subscription_status, subscription_start_date, subscription_end_date,"
-    " trial_end_date, created_at FROM users WHERE user_id = ?1";
+    " trial_end_date, created_at, time_zone, scheduled_tier, scheduled_end_date, cancel_at_period_end"
+    " FROM users WHERE user_id = ?1";
 // The whole state a decision needs, in one statement: subscription tier,
 // status and end dates, the tier's names and limits, the month-to-date
 // totals (latest row of the month) and the day row. It runs on every
@@ -52,7 +53,8 @@ inline constexpr const char* sql_state =
     " CASE WHEN m.usage_date = ?4 THEN m.messages_today"
     "  ELSE (SELECT messages_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?4) END,"
     " CASE WHEN m.usage_date = ?4 THEN m.tokens_today"
-    "  ELSE (SELECT tokens_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?4) END"
+    "  ELSE (SELECT tokens_today FROM user_usage WHERE user_id = ?1 AND usage_date = ?4) END,"
+    " u.time_zone"
     " FROM users u"
     " LEFT JOIN subscription_tiers t ON t.tier_id = u.subscription_tier"
     " LEFT JOIN user_usage m ON m.id = (SELECT x.id FROM user_usage x WHERE x.user_id = ?1"
@@ -60,11 +62,50 @@ inline constexpr const char* sql_state =
     " WHERE u.user_id = ?1";
 inline constexpr const char* sql_user_exists = "SELECT 1 FROM users WHERE user_id = ?1";
 inline constexpr const char* sql_insert_user =
-    "INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date)"
-    " VALUES (?1, ?2, ?3, ?4, 'active', ?3)";
+    "INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date,"
+    " time_zone) VALUES (?1, ?2, ?3, ?4, 'active', ?3, ?5)";
 inline constexpr const char* sql_set_subscription =
     "UPDATE users SET subscription_tier = ?2, subscription_status = ?3, subscription_start_date = ?4,"
-    " subscription_end_date = ?5, trial_end_date = ?6 WHERE user_id = ?1";
+    " subscription_end_date = ?5, trial_end_date = ?6, scheduled_tier = NULL, scheduled_end_date = NULL,"
+    " cancel_at_period_end = 0 WHERE user_id = ?1";
+// The whole subscription row, as the lifecycle rules decided it.
+inline constexpr const char* sql_write_lifecycle =
+    "UPDATE users SET subscription_tier = ?2, subscription_status = ?3, subscription_start_date = ?4,"
+    " subscription_end_date = ?5, trial_end_date = ?6, time_zone = ?7, scheduled_tier = ?8,"
+    " scheduled_end_date = ?9, cancel_at_period_end = ?10 WHERE user_id = ?1";
+// Users that may have a transition due at ?1 (?4 = ?1 minus the grace
+// period), in user order after ?2: the index ix_users_lifecycle_due and
+// ix_users_trial_due answer it. The service re-decides each on its locked
+// row.
+inline constexpr const char* sql_due_users =
+    "SELECT user_id FROM users WHERE (?2 IS NULL OR user_id > ?2) AND ("
+    " (subscription_status = 'trialing' AND trial_end_date <= ?1)"
+    " OR (subscription_end_date IS NOT NULL AND subscription_end_date <= ?1 AND ("
+    "   subscription_status = 'active'"
+    "   OR (subscription_status = 'past_due' AND (scheduled_tier IS NOT NULL OR subscription_end_date <= ?4)))))"
+    " ORDER BY user_id LIMIT ?3";
+
+inline constexpr const char* sql_get_payment =
+    "SELECT provider, transaction_id, user_id, tier_id, months, amount, currency, status, effect, period_start,"
+    " period_end, failure_reason, created_at, updated_at FROM subscription_payments"
+    " WHERE provider = ?1 AND transaction_id = ?2";
+inline constexpr const char* sql_user_payments =
+    "SELECT provider, transaction_id, user_id, tier_id, months, amount, currency, status, effect, period_start,"
+    " period_end, failure_reason, created_at, updated_at FROM subscription_payments"
+    " WHERE user_id = ?1 ORDER BY created_at DESC, id DESC";
+inline constexpr const char* sql_put_payment =
+    "INSERT INTO subscription_payments (provider, transaction_id, user_id, tier_id, months, amount, currency, status,"
+    " effect, period_start, period_end, failure_reason, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    " ON CONFLICT (provider, transaction_id) DO UPDATE SET status = excluded.status, effect = excluded.effect,"
+    " period_start = excluded.period_start, period_end = excluded.period_end,"
+    " failure_reason = excluded.failure_reason, updated_at = excluded.updated_at";
+inline constexpr const char* sql_usage_days =
+    "SELECT usage_date, messages_today, tokens_today FROM user_usage"
+    " WHERE user_id = ?1 AND usage_date >= ?2 AND usage_date <= ?3 ORDER BY usage_date";
+// The zones of the users a reset concerns (NULL: the service's).
+inline constexpr const char* sql_reset_zones =
+    "SELECT DISTINCT time_zone FROM users WHERE time_zone IS NOT NULL AND (?1 IS NULL OR user_id = ?1)";
 
 // The latest row of the day's month holds the month-to-date totals.
 inline constexpr const char* sql_month_latest =
@@ -127,14 +168,17 @@ inline constexpr const char* sql_expired_reservations =
 
 inline constexpr const char* sql_day_rows_for_reset =
     "SELECT user_id, messages_today, tokens_today FROM user_usage"
-    " WHERE usage_date = ?1 AND (?2 IS NULL OR user_id = ?2) AND (messages_today <> 0 OR tokens_today <> 0)";
+    " WHERE usage_date = ?1 AND (?2 IS NULL OR user_id = ?2) AND (messages_today <> 0 OR tokens_today <> 0)"
+    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?3)";
 inline constexpr const char* sql_month_rows_for_reset =
     "SELECT user_id, usage_date, messages_today, tokens_today FROM user_usage"
     " WHERE usage_date >= ?1 AND usage_date < ?2 AND (?3 IS NULL OR user_id = ?3)"
     " AND (messages_today <> 0 OR tokens_today <> 0 OR messages_this_month <> 0 OR tokens_this_month <> 0)"
+    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?4)"
     " ORDER BY user_id, usage_date";
 inline constexpr const char* sql_zero_month =
     "UPDATE user_usage SET messages_today = 0, tokens_today = 0, messages_this_month = 0, tokens_this_month = 0,"
-    " updated_at = ?4 WHERE usage_date >= ?1 AND usage_date < ?2 AND (?3 IS NULL OR user_id = ?3)";
+    " updated_at = ?4 WHERE usage_date >= ?1 AND usage_date < ?2 AND (?3 IS NULL OR user_id = ?3)"
+    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?5)";
 
 }  // namespace kauri_quota::detail::sqlite

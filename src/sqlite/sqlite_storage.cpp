@@ -5,6 +5,7 @@
 
 #include "core/error_text.hpp"
 #include "core/json_writer.hpp"
+#include "core/lifecycle.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
 #include "core/sql_support.hpp"
@@ -156,6 +157,7 @@ result<subscription> sqlite_storage::create_user(const new_user& nu) {
     bind_opt(ins, 2, nu.email);
     ins.bind(3, format_db_time(nu.now));
     ins.bind(4, nu.tier.str());
+    bind_opt(ins, 5, nu.time_zone);
     try {
       ins.exec();
     } catch (const SQLite::Exception& ex) {
@@ -183,21 +185,13 @@ result<subscription> sqlite_storage::create_user(const new_user& nu) {
     sub.status = subscription_status::active;
     sub.start_date = nu.now;
     sub.created_at = nu.now;
+    sub.time_zone = nu.time_zone;
     return sub;
   });
 }
 
 result<subscription> sqlite_storage::get_subscription(const user_id& user) {
-  return run_ready([&](connection& c) -> result<subscription> {
-    auto& s = c.stmt(sql_subject);
-    s.bind(1, user.str());
-    if (!s.executeStep()) return error_text::unknown_user(user.str());
-    subscription sub;
-    sub.user = user;
-    read_subscription(s, sub);
-    s.reset();
-    return sub;
-  });
+  return run_ready([&](connection& c) -> result<subscription> { return load_subscription(c, user); });
 }
 
 // twin: schema/postgres/functions/operations.sql kauri_quota_set_subscription
@@ -248,46 +242,36 @@ result<subscription> sqlite_storage::set_subscription(const subscription_change&
 // ---------------------------------------------------------------------------
 // Usage and reservations.
 
-result<lifecycle_outcome> sqlite_storage::change_lifecycle(const lifecycle_request&) {
-  return make_error(errc::unsupported, "not yet");
-}
-
-result<payment> sqlite_storage::get_payment(const std::string&, const std::string&) {
-  return make_error(errc::unsupported, "not yet");
-}
-
-result<std::vector<payment>> sqlite_storage::payments(const user_id&) {
-  return make_error(errc::unsupported, "not yet");
-}
-
-result<std::vector<user_id>> sqlite_storage::due_subscriptions(sys_time, std::chrono::seconds,
-                                                               const std::optional<user_id>&, std::int64_t) {
-  return make_error(errc::unsupported, "not yet");
-}
-
-result<std::vector<day_usage>> sqlite_storage::usage_days(const user_id&, local_date, local_date) {
-  return make_error(errc::unsupported, "not yet");
-}
-
 result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date day, sys_time now,
-                                                const tier_id& default_tier, std::chrono::seconds) {
+                                                const tier_id& default_tier, std::chrono::seconds grace_period) {
   // One statement reads a consistent snapshot; the default tier is read
-  // separately only when the subscription lapsed.
-  return run_ready(
-      [&](connection& c) -> result<usage_snapshot> { return load_state(c, user, day, now, default_tier); });
+  // separately only when it applies. A transition due is written first,
+  // in its own write transaction, so that a read never shows a due state.
+  return run_ready([&](connection& c) -> result<usage_snapshot> {
+    BOOST_OUTCOME_TRY(sub, load_subscription(c, user));
+    local_date d = user_day(sub, now, day);
+    if (detail::transition_due(sub, now, grace_period)) {
+      txn tx(c, true);
+      BOOST_OUTCOME_TRY(settled, settle_due(c, user, now, day, default_tier, grace_period, {}));
+      tx.commit();
+      d = settled;
+    }
+    return load_state(c, user, d, now, default_tier);
+  });
 }
 
 // twin: schema/postgres/functions/operations.sql kauri_quota_consume
 result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
   return run_ready([&](connection& c) -> result<consume_outcome> {
     txn tx(c, true);
+    BOOST_OUTCOME_TRY(day, settle_due(c, req.user, req.now, req.day, req.default_tier, req.grace_period, req.ctx));
     const std::string op = req.reserve ? "reserve" : "consume";
     const std::string fp = detail::fingerprint(op, req.messages, req.tokens);
     consume_outcome out;
     if (req.ctx.id) {
       if (auto k = find_key(c, req.user, *req.ctx.id)) {
         if (k->operation != op || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
-        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier));
+        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier));
         tx.commit();
         out.allowed = k->allowed;
         out.denied_by = k->denied_by;
@@ -299,14 +283,14 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       }
     }
     bool day_row = false;
-    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier, &day_row));
+    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier, &day_row));
     const limit_kind kind = detail::evaluate(snap.applied, snap.counters, req.messages, req.tokens);
     usage_event ev;
     ev.user = req.user;
     ev.quota_tier = snap.applied.id.str();
     ev.request_ip = req.ctx.ip;
     ev.user_agent = req.ctx.user_agent;
-    ev.usage_date = req.day;
+    ev.usage_date = day;
     ev.event_timestamp = req.now;
     usage after = snap.counters;
     if (kind == limit_kind::none || req.shadow) {
@@ -316,7 +300,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       after.tokens_this_month = tt;
       after.messages_today += req.messages;
       after.tokens_today += req.tokens;
-      apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now, day_row);
+      apply_delta(c, req.user, day, req.messages, req.tokens, req.now, day_row);
       if (kind != limit_kind::none) {
         // A shadow admission: the denial it would have been, flagged, then
         // the row that counts it (see consume_request::shadow).
@@ -337,7 +321,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
         auto& r = c.stmt(sql_insert_reservation);
         r.bind(1, out.reservation->str());
         r.bind(2, req.user.str());
-        r.bind(3, format_db_date(req.day));
+        r.bind(3, format_db_date(day));
         bind_i64(r, 4, req.messages);
         bind_i64(r, 5, req.tokens);
         bind_opt(r, 6, req.ctx.id ? std::optional<std::string>(req.ctx.id->str()) : std::nullopt);
@@ -352,7 +336,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
         ev.event_metadata = meta.take();
       }
       insert_event(c, ev, req.ctx.id);
-      audit_warnings(c, snap, after, req.warning_threshold, req.now, req.day);
+      audit_warnings(c, snap, after, req.warning_threshold, req.now, day);
       out.allowed = true;
       out.denied_by = kind;
       out.shadow = kind != limit_kind::none;
@@ -364,7 +348,7 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
       out.denied_by = kind;
     }
     if (req.ctx.id)
-      put_key(c, req.user, *req.ctx.id, {op, fp, out.allowed, out.denied_by, out.reservation}, req.day, req.now);
+      put_key(c, req.user, *req.ctx.id, {op, fp, out.allowed, out.denied_by, out.reservation}, day, req.now);
     tx.commit();
     snap.counters = after;
     out.snapshot = std::move(snap);
@@ -376,12 +360,13 @@ result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
 result<record_outcome> sqlite_storage::record(const record_request& req) {
   return run_ready([&](connection& c) -> result<record_outcome> {
     txn tx(c, true);
+    BOOST_OUTCOME_TRY(day, settle_due(c, req.user, req.now, req.day, req.default_tier, req.grace_period, req.ctx));
     const std::string fp = detail::fingerprint("record", req.messages, req.tokens);
     record_outcome out;
     if (req.ctx.id) {
       if (auto k = find_key(c, req.user, *req.ctx.id)) {
         if (k->operation != "record" || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
-        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier));
+        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier));
         tx.commit();
         out.snapshot = std::move(snap);
         out.replayed = true;
@@ -389,7 +374,7 @@ result<record_outcome> sqlite_storage::record(const record_request& req) {
       }
     }
     bool day_row = false;
-    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, req.day, req.now, req.default_tier, &day_row));
+    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier, &day_row));
     usage after = snap.counters;
     BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
     BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
@@ -397,7 +382,7 @@ result<record_outcome> sqlite_storage::record(const record_request& req) {
     after.tokens_this_month = tt;
     after.messages_today += req.messages;
     after.tokens_today += req.tokens;
-    apply_delta(c, req.user, req.day, req.messages, req.tokens, req.now, day_row);
+    apply_delta(c, req.user, day, req.messages, req.tokens, req.now, day_row);
     usage_event ev;
     ev.user = req.user;
     ev.event_type = "usage_recorded";
@@ -406,12 +391,12 @@ result<record_outcome> sqlite_storage::record(const record_request& req) {
     ev.quota_tier = snap.applied.id.str();
     ev.request_ip = req.ctx.ip;
     ev.user_agent = req.ctx.user_agent;
-    ev.usage_date = req.day;
+    ev.usage_date = day;
     ev.event_timestamp = req.now;
     insert_event(c, ev, req.ctx.id);
-    audit_warnings(c, snap, after, req.warning_threshold, req.now, req.day);
+    audit_warnings(c, snap, after, req.warning_threshold, req.now, day);
     if (req.ctx.id)
-      put_key(c, req.user, *req.ctx.id, {"record", fp, true, limit_kind::none, std::nullopt}, req.day, req.now);
+      put_key(c, req.user, *req.ctx.id, {"record", fp, true, limit_kind::none, std::nullopt}, day, req.now);
     tx.commit();
     snap.counters = after;
     out.snapshot = std::move(snap);
@@ -440,6 +425,7 @@ result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
     reservation r = read_reservation(s);
     s.reset();
     BOOST_OUTCOME_TRY(detail::check_settleable(r, req.now));
+    BOOST_OUTCOME_TRY(today, settle_due(c, r.user, req.now, req.day, req.default_tier, req.grace_period, {}));
     // Refunds never take a day below zero (an administrative reset may have
     // zeroed it meanwhile); the audit row carries what was really moved.
     const usage day_usage = load_counters(c, r.user, r.usage_date);
@@ -473,7 +459,7 @@ result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
     ev.messages_count = dm;
     ev.tokens_count = dt;
     ev.event_metadata = detail::reservation_metadata(r);
-    BOOST_OUTCOME_TRY(snap, load_state(c, r.user, req.day, req.now, req.default_tier));
+    BOOST_OUTCOME_TRY(snap, load_state(c, r.user, today, req.now, req.default_tier));
     ev.quota_tier = snap.applied.id.str();
     insert_event(c, ev, std::nullopt);
     tx.commit();
@@ -555,30 +541,51 @@ result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
       std::int64_t messages, tokens;
     };
     std::vector<row> rows;
-    if (req.kind == reset_kind::daily) {
-      auto& s = c.stmt(sql_day_rows_for_reset);
-      s.bind(1, format_db_date(req.day));
-      bind_opt(s, 2, only);
-      while (s.executeStep())
-        rows.push_back({s.getColumn(0).getString(), req.day, s.getColumn(1).getInt64(), s.getColumn(2).getInt64()});
-      s.reset();
-      for (const auto& r : rows) apply_delta(c, user_id{r.user}, r.day, -r.messages, -r.tokens, req.now);
-    } else {
-      const local_date first = detail::first_of_month(req.day);
-      auto& s = c.stmt(sql_month_rows_for_reset);
-      s.bind(1, format_db_date(first));
-      s.bind(2, format_db_date(first + std::chrono::months{1}));
-      bind_opt(s, 3, only);
-      while (s.executeStep())
-        rows.push_back({s.getColumn(0).getString(), parse_db_date(s.getColumn(1).getString()).value_or(req.day),
-                        s.getColumn(2).getInt64(), s.getColumn(3).getInt64()});
-      s.reset();
-      auto& z = c.stmt(sql_zero_month);
-      z.bind(1, format_db_date(first));
-      z.bind(2, format_db_date(first + std::chrono::months{1}));
-      bind_opt(z, 3, only);
-      z.bind(4, format_db_time(req.now));
-      z.exec();
+    // Each user's own today: users without a zone of their own count the
+    // service's day, the others their zone's, one group per zone.
+    std::vector<std::optional<std::string>> zones{std::nullopt};
+    auto& zq = c.stmt(sql_reset_zones);
+    bind_opt(zq, 1, only);
+    while (zq.executeStep()) zones.push_back(zq.getColumn(0).getString());
+    zq.reset();
+    for (const auto& tz : zones) {
+      local_date day = req.day;
+      if (tz) {
+        auto z = detail::zone::locate(*tz);
+        if (z) day = z.value().day_of(req.now);
+      }
+      if (req.kind == reset_kind::daily) {
+        const std::size_t first_row = rows.size();
+        auto& s = c.stmt(sql_day_rows_for_reset);
+        s.bind(1, format_db_date(day));
+        bind_opt(s, 2, only);
+        bind_opt(s, 3, tz);
+        while (s.executeStep())
+          rows.push_back({s.getColumn(0).getString(), day, s.getColumn(1).getInt64(), s.getColumn(2).getInt64()});
+        s.reset();
+        for (std::size_t i = first_row; i < rows.size(); ++i) {
+          const auto& r = rows[i];
+          apply_delta(c, user_id{r.user}, r.day, -r.messages, -r.tokens, req.now);
+        }
+      } else {
+        const local_date first = detail::first_of_month(day);
+        auto& s = c.stmt(sql_month_rows_for_reset);
+        s.bind(1, format_db_date(first));
+        s.bind(2, format_db_date(first + std::chrono::months{1}));
+        bind_opt(s, 3, only);
+        bind_opt(s, 4, tz);
+        while (s.executeStep())
+          rows.push_back({s.getColumn(0).getString(), parse_db_date(s.getColumn(1).getString()).value_or(day),
+                          s.getColumn(2).getInt64(), s.getColumn(3).getInt64()});
+        s.reset();
+        auto& z = c.stmt(sql_zero_month);
+        z.bind(1, format_db_date(first));
+        z.bind(2, format_db_date(first + std::chrono::months{1}));
+        bind_opt(z, 3, only);
+        z.bind(4, format_db_time(req.now));
+        bind_opt(z, 5, tz);
+        z.exec();
+      }
     }
     std::vector<std::string> touched;
     for (const auto& r : rows) {

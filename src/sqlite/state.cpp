@@ -2,6 +2,7 @@
 // each runs inside the caller's transaction on the caller's connection.
 #include "core/error_text.hpp"
 #include "core/json_writer.hpp"
+#include "core/lifecycle.hpp"
 #include "core/period.hpp"
 #include "core/policy.hpp"
 #include "core/sql_support.hpp"
@@ -13,9 +14,9 @@
 namespace kauri_quota::detail::sqlite {
 
 // twin: schema/postgres/functions/state.sql kauri_quota_complete
-result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& snap, bool tier_found, sys_time now,
+result<void> sqlite_storage::apply_default_tier(connection& c, usage_snapshot& snap, bool tier_found, sys_time,
                                                 const tier_id& default_tier) {
-  if (tier_found && !detail::subscription_lapsed(snap.sub, now)) return ok();
+  if (tier_found && !detail::default_tier_applies(snap.sub)) return ok();
   auto& d = c.stmt(sql_get_tier);
   d.bind(1, default_tier.str());
   if (!d.executeStep()) return error_text::missing_default_tier(default_tier.str());
@@ -62,6 +63,7 @@ result<usage_snapshot> sqlite_storage::load_state(connection& c, const user_id& 
   const bool day_found = sqlite3_column_type(st, 12) != SQLITE_NULL;
   snap.counters.messages_today = sqlite3_column_int64(st, 12);
   snap.counters.tokens_today = sqlite3_column_int64(st, 13);
+  if (sqlite3_column_type(st, 14) != SQLITE_NULL) snap.sub.time_zone = std::string(column_view(st, 14));
   if (day_row_exists) *day_row_exists = day_found;
   sqlite3_reset(st);
   BOOST_OUTCOME_TRY(apply_default_tier(c, snap, tier_found, now, default_tier));

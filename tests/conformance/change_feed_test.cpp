@@ -230,11 +230,13 @@ TEST_CASE("migration 0010 goes down and up: the change feed's table, triggers an
   migrate_options to9;
   to9.to = 9;
   const auto down = must(f.store().migrate(to9));
-  CHECK(down.reverted == std::vector<int>{10});
+  // Later migrations go down first and come back after it.
+  REQUIRE_FALSE(down.reverted.empty());
+  CHECK(down.reverted.back() == 10);
   CHECK(query_text(f.db, objects) == "0");
 
   const auto up = must(f.store().migrate({}));
-  CHECK(up.applied == std::vector<int>{10});
+  CHECK(up.applied == std::vector<int>(down.reverted.rbegin(), down.reverted.rend()));
   CHECK(query_text(f.db, objects) == expected);
   const auto u = f.add_user("migrated");
   CHECK(f.consume(u).allowed);

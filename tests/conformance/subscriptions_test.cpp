@@ -147,21 +147,31 @@ TEST_CASE("an expired subscription falls back to the default tier's limits") {
   f.check_audit(u);
 }
 
-TEST_CASE("an active subscription past its end date falls back to the default tier's limits") {
+TEST_CASE("an active subscription past its end date is past_due with its tier's limits, then expired") {
+  // 0.1.0 fell back to the default tier at the end date; the lifecycle
+  // keeps the tier through the grace period (3 days by default).
   service_fixture f;
   const auto u = f.add_user("alice");
-  change_subscription(f, u, "pro", subscription_status::active, f.now() + 1h);
+  const sys_time end = f.now() + 1h;
+  change_subscription(f, u, "pro", subscription_status::active, end);
   REQUIRE(f.consume_n(u, 7) == 7);
   CHECK(f.quota(u).subscription_tier == tier_id{"pro"});
 
   f.advance(2h);
+  const auto grace = f.quota(u);
+  CHECK(grace.subscription_tier == tier_id{"pro"});
+  CHECK(grace.status == subscription_status::past_due);
+  CHECK(must(f.svc.get_subscription(u)).status == subscription_status::past_due);
+  CHECK(f.consume(u).allowed);
+
+  f.clock->set(end + 72h);
   const auto q = f.quota(u);
   CHECK(q.subscription_tier == tier_id{"free"});
+  CHECK(q.status == subscription_status::expired);
   CHECK(q.messages_per_day_limit == limit{5});
-  CHECK(q.messages_today == 7);
-  const auto d = f.consume(u);
-  CHECK_FALSE(d.allowed);
-  CHECK(d.denied_by == limit_kind::daily);
+  CHECK(f.consume_n(u, 6) == 5);
+  CHECK(f.count_events(u, "subscription_past_due") == 1);
+  CHECK(f.count_events(u, "subscription_expired") == 1);
   f.check_audit(u);
 }
 
@@ -174,6 +184,12 @@ TEST_CASE("a trial past its trial end date falls back to the default tier's limi
   f.advance(2h);
   CHECK(f.quota(u).subscription_tier == tier_id{"free"});
   CHECK_FALSE(f.consume(u).allowed);
+  // The trial's end is written: the default tier, active, the trial kept.
+  const auto sub = must(f.svc.get_subscription(u));
+  CHECK(sub.tier == tier_id{"free"});
+  CHECK(sub.status == subscription_status::active);
+  CHECK(sub.trial_end_date.has_value());
+  CHECK(f.count_events(u, "trial_ended") == 1);
   f.check_audit(u);
 }
 
