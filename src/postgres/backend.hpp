@@ -130,12 +130,51 @@ class postgres_storage final : public storage {
 
   void backoff(int attempt_no);
 
+  /// What the hot path needs to write a transition it found due.
+  struct due_request {
+    sys_time now{};
+    local_date day{};
+    tier_id default_tier;
+    std::chrono::seconds grace_period{0};
+  };
+  /// Runs op(due_user), an operation whose server function reports a due
+  /// lifecycle transition as KQ008 (op stores the user from its DETAIL in
+  /// due_user, see note_due) and changes nothing then: writes the
+  /// transition (change_lifecycle, apply_due) and runs op once more. A
+  /// transition falls due once per boundary, so the usual call stays one
+  /// round trip.
+  template <class T, class Op>
+  result<T> with_due_retry(const due_request& due, Op&& op);
+
   postgres_options opts_;
   pq::connect_options conn_opts_;
   std::string password_;
   std::unique_ptr<connection_pool<connection>> pool_;
   std::atomic<bool> ready_{false};
 };
+
+/// Stores the user of a KQ008 failure (a due transition) in `due_user`.
+inline void note_due(const failure& f, std::optional<std::string>& due_user) {
+  if (f.sqlstate == "KQ008" && !f.detail.empty()) due_user = f.detail;
+}
+
+template <class T, class Op>
+result<T> postgres_storage::with_due_retry(const due_request& due, Op&& op) {
+  std::optional<std::string> due_user;
+  result<T> r = op(due_user);
+  if (r || !due_user) return r;
+  lifecycle_request lr;
+  lr.kind = lifecycle_kind::apply_due;
+  lr.user = user_id{*due_user};
+  lr.now = due.now;
+  lr.day = due.day;
+  lr.default_tier = due.default_tier;
+  lr.grace_period = due.grace_period;
+  auto applied = change_lifecycle(lr);
+  if (!applied) return applied.error();
+  due_user.reset();
+  return op(due_user);
+}
 
 template <class T, class F>
 result<T> postgres_storage::run(bool safe_to_repeat, F&& f) {

@@ -1,6 +1,7 @@
 // Opening a PostgreSQL storage, its connection pool and the retry backoff,
 // and the wording of the server's errors.
 #include "core/error_text.hpp"
+#include "core/quote.hpp"
 #include "core/sql_support.hpp"
 #include "core/validate.hpp"
 #include "postgres/backend.hpp"
@@ -47,6 +48,12 @@ error describe(const failure& f, std::string_view subject) {
       return error_text::count_would_exceed(f.detail, max);
     return f.err;
   }
+  if (st == "KQ008")
+    // The library writes the transition and calls again once, so this is
+    // only seen when another transition fell due in between.
+    return make_error(errc::conflict,
+                      fmt::format("a subscription transition of user {} fell due during the operation; retry it",
+                                  detail::quote_for_message(f.detail.empty() ? subject : std::string_view(f.detail))));
   if (st == "42P01" || st == "42883" || st == "42703")
     return make_error(errc::schema_mismatch,
                       fmt::format("database schema is not the one this library needs ({}); run `kauri-quota migrate`",

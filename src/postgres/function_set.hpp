@@ -30,8 +30,11 @@ namespace kauri_quota::detail::postgres {
 /// function, a parameter or an outcome column is added): a library refuses
 /// an older version. The 0.1.0 functions of migration 0008 are version 1;
 /// version 2 raises the facts of each KQ error in DETAIL and HINT; version
-/// 3 adds p_shadow to kauri_quota_consume (the 15-parameter call stays).
-inline constexpr int function_set_version = 3;
+/// 3 adds p_shadow to kauri_quota_consume (the 15-parameter call stays);
+/// version 4 the subscription lifecycle: the user's own day, KQ008 for a
+/// due transition and p_grace on consume, record, settle and load, whose
+/// version-3 calls stay as wrappers deciding with 0.1.0's lapsed rule.
+inline constexpr int function_set_version = 4;
 
 /// A function set: its version and its files (name, SQL), in install order.
 struct function_set {

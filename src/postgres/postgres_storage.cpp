@@ -75,8 +75,8 @@ result<tier> postgres_storage::update_tier(const tier_update& u, sys_time now) {
 
 result<subscription> postgres_storage::create_user(const new_user& nu) {
   return run_ready<subscription>(false, [&](connection& c) -> attempt<subscription> {
-    auto r =
-        c.exec("kq_create_user", sql_create_user, {nu.user.str(), nu.email, nu.tier.str(), format_db_time(nu.now)});
+    auto r = c.exec("kq_create_user", sql_create_user,
+                    {nu.user.str(), nu.email, nu.tier.str(), format_db_time(nu.now), nu.time_zone});
     if (auto* f = std::get_if<failure>(&r)) {
       if (f->sqlstate == "23502")
         f->err = make_error(errc::invalid_argument,
@@ -98,6 +98,7 @@ result<subscription> postgres_storage::create_user(const new_user& nu) {
     s.status = subscription_status::active;
     s.start_date = nu.now;
     s.created_at = nu.now;
+    s.time_zone = nu.time_zone;
     return s;
   });
 }
@@ -111,7 +112,9 @@ result<subscription> postgres_storage::get_subscription(const user_id& user) {
     }
     const rows& rs = std::get<rows>(r);
     if (rs.size() == 0) return as_failure(error_text::unknown_user(user.str()));
-    return read_subscription_cols(rs, 0, user, 0);
+    subscription s = read_subscription_cols(rs, 0, user, 0);
+    read_lifecycle_cols(rs, 0, 7, s);
+    return s;
   });
 }
 
@@ -140,39 +143,20 @@ result<subscription> postgres_storage::set_subscription(const subscription_chang
 // ---------------------------------------------------------------------------
 // Usage.
 
-// The subscription lifecycle is not on this backend yet: each answers
-// unsupported until the lifecycle functions are.
-result<lifecycle_outcome> postgres_storage::change_lifecycle(const lifecycle_request&) {
-  return make_error(errc::unsupported, "the PostgreSQL backend has no subscription lifecycle yet");
-}
-
-result<payment> postgres_storage::get_payment(const std::string&, const std::string&) {
-  return make_error(errc::unsupported, "the PostgreSQL backend has no payments yet");
-}
-
-result<std::vector<payment>> postgres_storage::payments(const user_id&) {
-  return make_error(errc::unsupported, "the PostgreSQL backend has no payments yet");
-}
-
-result<std::vector<user_id>> postgres_storage::due_subscriptions(sys_time, std::chrono::seconds,
-                                                                 const std::optional<user_id>&, std::int64_t) {
-  return make_error(errc::unsupported, "the PostgreSQL backend has no subscription lifecycle yet");
-}
-
-result<std::vector<day_usage>> postgres_storage::usage_days(const user_id&, local_date, local_date) {
-  return make_error(errc::unsupported, "the PostgreSQL backend has no usage history yet");
-}
-
 result<usage_snapshot> postgres_storage::snapshot(const user_id& user, local_date day, sys_time now,
-                                                  const tier_id& default_tier, std::chrono::seconds) {
-  params p{user.str(), format_db_date(day), format_db_time(now), default_tier.str()};
-  return run_ready<usage_snapshot>(true, [&](connection& c) -> attempt<usage_snapshot> {
-    auto r = exec_outcome(c, "kq_load", sql_load, p);
-    if (auto* f = std::get_if<failure>(&r)) {
-      f->err = describe(*f, user.str());
-      return std::move(*f);
-    }
-    return read_snapshot(std::get<rows>(r), user, day);
+                                                  const tier_id& default_tier, std::chrono::seconds grace_period) {
+  params p{user.str(), format_db_date(day), format_db_time(now), default_tier.str(), text_of(grace_period.count())};
+  const due_request due{now, day, default_tier, grace_period};
+  return with_due_retry<usage_snapshot>(due, [&](std::optional<std::string>& due_user) {
+    return run_ready<usage_snapshot>(true, [&](connection& c) -> attempt<usage_snapshot> {
+      auto r = exec_outcome(c, "kq_load", sql_load, p);
+      if (auto* f = std::get_if<failure>(&r)) {
+        note_due(*f, due_user);
+        f->err = describe(*f, user.str());
+        return std::move(*f);
+      }
+      return read_snapshot(std::get<outcome_row>(r), user);
+    });
   });
 }
 
@@ -197,24 +181,30 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
            req.default_tier.str(),
            std::string(req.ctx.id ? "caller" : "auto"),
            text_of(detail::max_count),
-           std::string(req.shadow ? "true" : "false")};
-  return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
-    auto r = exec_outcome(c, "kq_consume", sql_consume, p);
-    if (auto* f = std::get_if<failure>(&r)) {
-      f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
-      if (f->connection_lost && f->sent && !req.ctx.id) p[13] = "auto-retry";
-      return std::move(*f);
-    }
-    const rows& rs = std::get<rows>(r);
-    consume_outcome o;
-    o.allowed = rs.boolean(0, oc_allowed);
-    o.denied_by = detail::parse_limit_kind(rs.text(0, oc_denied_by));
-    o.shadow = o.allowed && o.denied_by != limit_kind::none;
-    // A replay of the library's own key is the answer to this very call.
-    o.replayed = rs.boolean(0, oc_replayed) && req.ctx.id.has_value();
-    if (!rs.null(0, oc_reservation_id)) o.reservation = reservation_id{std::string(rs.text(0, oc_reservation_id))};
-    o.snapshot = read_snapshot(rs, req.user, req.day);
-    return o;
+           std::string(req.shadow ? "true" : "false"),
+           text_of(req.grace_period.count())};
+  const due_request due{req.now, req.day, req.default_tier, req.grace_period};
+  return with_due_retry<consume_outcome>(due, [&](std::optional<std::string>& due_user) {
+    return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
+      auto r = exec_outcome(c, "kq_consume", sql_consume, p);
+      if (auto* f = std::get_if<failure>(&r)) {
+        note_due(*f, due_user);
+        f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
+        if (f->connection_lost && f->sent && !req.ctx.id) p[13] = "auto-retry";
+        return std::move(*f);
+      }
+      const outcome_row& x = std::get<outcome_row>(r);
+      const rows& rs = x.o;
+      consume_outcome o;
+      o.allowed = rs.boolean(0, oc_allowed);
+      o.denied_by = detail::parse_limit_kind(rs.text(0, oc_denied_by));
+      o.shadow = o.allowed && o.denied_by != limit_kind::none;
+      // A replay of the library's own key is the answer to this very call.
+      o.replayed = rs.boolean(0, oc_replayed) && req.ctx.id.has_value();
+      if (!rs.null(0, oc_reservation_id)) o.reservation = reservation_id{std::string(rs.text(0, oc_reservation_id))};
+      o.snapshot = read_snapshot(x, req.user);
+      return o;
+    });
   });
 }
 
@@ -231,19 +221,24 @@ result<record_outcome> postgres_storage::record(const record_request& req) {
            fmt::format("{}", req.warning_threshold),
            req.default_tier.str(),
            text_of(detail::max_count),
-           std::string(req.ctx.id ? "caller" : "auto")};
-  return run_ready<record_outcome>(true, [&](connection& c) -> attempt<record_outcome> {
-    auto r = exec_outcome(c, "kq_record", sql_record, p);
-    if (auto* f = std::get_if<failure>(&r)) {
-      f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
-      if (f->connection_lost && f->sent && !req.ctx.id) p.back() = "auto-retry";
-      return std::move(*f);
-    }
-    const rows& rs = std::get<rows>(r);
-    record_outcome o;
-    o.replayed = rs.boolean(0, oc_replayed) && req.ctx.id.has_value();
-    o.snapshot = read_snapshot(rs, req.user, req.day);
-    return o;
+           std::string(req.ctx.id ? "caller" : "auto"),
+           text_of(req.grace_period.count())};
+  const due_request due{req.now, req.day, req.default_tier, req.grace_period};
+  return with_due_retry<record_outcome>(due, [&](std::optional<std::string>& due_user) {
+    return run_ready<record_outcome>(true, [&](connection& c) -> attempt<record_outcome> {
+      auto r = exec_outcome(c, "kq_record", sql_record, p);
+      if (auto* f = std::get_if<failure>(&r)) {
+        note_due(*f, due_user);
+        f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
+        if (f->connection_lost && f->sent && !req.ctx.id) p[11] = "auto-retry";
+        return std::move(*f);
+      }
+      const outcome_row& x = std::get<outcome_row>(r);
+      record_outcome o;
+      o.replayed = x.o.boolean(0, oc_replayed) && req.ctx.id.has_value();
+      o.snapshot = read_snapshot(x, req.user);
+      return o;
+    });
   });
 }
 
@@ -253,44 +248,52 @@ result<settle_outcome> postgres_storage::settle(const settle_request& req) {
            format_db_time(req.now),
            format_db_date(req.day),
            req.default_tier.str(),
-           text_of(detail::max_count)};
+           text_of(detail::max_count),
+           text_of(req.grace_period.count())};
   const std::string_view target = req.actual_tokens ? "committed" : "released";
   bool in_doubt = false;
-  auto r = run_ready<settle_outcome>(true, [&](connection& c) -> attempt<settle_outcome> {
-    auto x = exec_outcome(c, "kq_settle", sql_settle, p);
-    if (auto* f = std::get_if<failure>(&x)) {
-      if (f->connection_lost && f->sent) in_doubt = true;
-      if (f->sqlstate == "KQ005" && in_doubt && f->err.message == target) {
-        // Our earlier attempt was applied; its acknowledgement was lost.
-        auto g = c.exec("kq_get_reservation", sql_get_reservation, {req.id.str()});
-        if (auto* gf = std::get_if<failure>(&g)) return std::move(*gf);
-        settle_outcome o;
-        o.res = read_reservation(std::get<rows>(g), 0);
-        auto s =
-            exec_outcome(c, "kq_load", sql_load,
-                         {o.res.user.str(), format_db_date(req.day), format_db_time(req.now), req.default_tier.str()});
-        if (auto* sf = std::get_if<failure>(&s)) return std::move(*sf);
-        o.snapshot = read_snapshot(std::get<rows>(s), o.res.user, req.day);
-        return o;
+  const due_request due{req.now, req.day, req.default_tier, req.grace_period};
+  return with_due_retry<settle_outcome>(due, [&](std::optional<std::string>& due_user) {
+    return run_ready<settle_outcome>(true, [&](connection& c) -> attempt<settle_outcome> {
+      auto x = exec_outcome(c, "kq_settle", sql_settle, p);
+      if (auto* f = std::get_if<failure>(&x)) {
+        note_due(*f, due_user);
+        if (f->connection_lost && f->sent) in_doubt = true;
+        if (f->sqlstate == "KQ005" && in_doubt && f->err.message == target) {
+          // Our earlier attempt was applied; its acknowledgement was lost.
+          auto g = c.exec("kq_get_reservation", sql_get_reservation, {req.id.str()});
+          if (auto* gf = std::get_if<failure>(&g)) return std::move(*gf);
+          settle_outcome o;
+          o.res = read_reservation(std::get<rows>(g), 0);
+          auto s = exec_outcome(c, "kq_load", sql_load,
+                                {o.res.user.str(), format_db_date(req.day), format_db_time(req.now),
+                                 req.default_tier.str(), text_of(req.grace_period.count())});
+          if (auto* sf = std::get_if<failure>(&s)) {
+            note_due(*sf, due_user);
+            return std::move(*sf);
+          }
+          o.snapshot = read_snapshot(std::get<outcome_row>(s), o.res.user);
+          return o;
+        }
+        f->err = describe(*f, req.id.str());
+        return std::move(*f);
       }
-      f->err = describe(*f, req.id.str());
-      return std::move(*f);
-    }
-    const rows& rs = std::get<rows>(x);
-    settle_outcome o;
-    o.res.id = req.id;
-    o.res.user = user_id{std::string(rs.text(0, oc_res_user))};
-    o.res.usage_date = parse_db_date(rs.text(0, oc_res_day)).value_or(local_date{});
-    o.res.messages = rs.i64(0, oc_res_messages);
-    o.res.estimated_tokens = rs.i64(0, oc_res_estimated);
-    o.res.actual_tokens = rs.opt_i64(0, oc_res_actual);
-    o.res.state = detail::parse_reservation_state(rs.text(0, oc_res_state)).value_or(reservation_state::open);
-    o.res.created_at = opt_time(rs, 0, oc_res_created).value_or(sys_time{});
-    o.res.expires_at = opt_time(rs, 0, oc_res_expires).value_or(sys_time{});
-    o.snapshot = read_snapshot(rs, o.res.user, req.day);
-    return o;
+      const outcome_row& row = std::get<outcome_row>(x);
+      const rows& rs = row.o;
+      settle_outcome o;
+      o.res.id = req.id;
+      o.res.user = user_id{std::string(rs.text(0, oc_res_user))};
+      o.res.usage_date = parse_db_date(rs.text(0, oc_res_day)).value_or(local_date{});
+      o.res.messages = rs.i64(0, oc_res_messages);
+      o.res.estimated_tokens = rs.i64(0, oc_res_estimated);
+      o.res.actual_tokens = rs.opt_i64(0, oc_res_actual);
+      o.res.state = detail::parse_reservation_state(rs.text(0, oc_res_state)).value_or(reservation_state::open);
+      o.res.created_at = opt_time(rs, 0, oc_res_created).value_or(sys_time{});
+      o.res.expires_at = opt_time(rs, 0, oc_res_expires).value_or(sys_time{});
+      o.snapshot = read_snapshot(row, o.res.user);
+      return o;
+    });
   });
-  return r;
 }
 
 result<reservation> postgres_storage::get_reservation(const reservation_id& id) {

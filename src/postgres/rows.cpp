@@ -4,19 +4,29 @@
 
 namespace kauri_quota::detail::postgres {
 
-std::variant<rows, failure> exec_outcome(pq::connection& c, const char* name, const char* sql, const params& p) {
+std::variant<outcome_row, failure> exec_outcome(pq::connection& c, const char* name, const char* sql, const params& p) {
   auto r = c.exec(name, sql, p);
-  if (std::holds_alternative<failure>(r)) return r;
+  if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
   const rows& one = std::get<rows>(r);
   std::optional<rows> fields;
-  if (one.size() == 1 && one.columns() == 1 && !one.null(0, 0)) fields = rows::from_record(one.text(0, 0));
-  if (!fields || fields->columns() != oc_count) {
+  if (one.size() == 1 && one.columns() == 6 && !one.null(0, 0) && !one.null(0, 1))
+    fields = rows::from_record(one.text(0, 0));
+  std::optional<local_date> day;
+  if (fields) day = parse_db_date(one.text(0, 1));
+  if (!fields || fields->columns() != oc_count || !day) {
     failure f;
     f.err = make_error(errc::schema_mismatch,
                        "the server's kauri_quota functions return an unexpected row; run `kauri-quota migrate`");
     return f;
   }
-  return std::move(*fields);
+  outcome_row o;
+  o.o = std::move(*fields);
+  o.day = *day;
+  o.time_zone = one.opt_text(0, 2);
+  if (!one.null(0, 3)) o.scheduled_tier = tier_id{std::string(one.text(0, 3))};
+  o.scheduled_end_date = opt_time(one, 0, 4);
+  o.cancel_at_period_end = one.boolean(0, 5);
+  return o;
 }
 
 std::optional<sys_time> opt_time(const rows& r, int row, int col) {
@@ -62,9 +72,23 @@ subscription read_subscription_cols(const rows& r, int row, const user_id& user,
   return s;
 }
 
-usage_snapshot read_snapshot(const rows& r, const user_id& user, local_date day) {
+void read_lifecycle_cols(const rows& r, int row, int first, subscription& s) {
+  s.time_zone = r.opt_text(row, first);
+  s.scheduled_tier.reset();
+  if (!r.null(row, first + 1)) s.scheduled_tier = tier_id{std::string(r.text(row, first + 1))};
+  s.scheduled_end_date = opt_time(r, row, first + 2);
+  s.cancel_at_period_end = r.boolean(row, first + 3);
+}
+
+usage_snapshot read_snapshot(const outcome_row& x, const user_id& user) {
+  const rows& r = x.o;
+  const local_date day = x.day;
   usage_snapshot s;
   s.sub = read_subscription_cols(r, 0, user, oc_email);
+  s.sub.time_zone = x.time_zone;
+  s.sub.scheduled_tier = x.scheduled_tier;
+  s.sub.scheduled_end_date = x.scheduled_end_date;
+  s.sub.cancel_at_period_end = x.cancel_at_period_end;
   s.applied.id = tier_id{std::string(r.text(0, oc_tier_id))};
   s.applied.name = std::string(r.text(0, oc_tier_name));
   s.applied.name_fr = std::string(r.text(0, oc_tier_name_fr));
@@ -95,6 +119,36 @@ reservation read_reservation(const rows& r, int row) {
   x.created_at = opt_time(r, row, 7).value_or(sys_time{});
   x.expires_at = opt_time(r, row, 8).value_or(sys_time{});
   return x;
+}
+
+}  // namespace kauri_quota::detail::postgres
+
+namespace kauri_quota::detail::postgres {
+
+payment read_payment(const rows& r, int row) {
+  payment p;
+  p.provider = std::string(r.text(row, 0));
+  p.transaction_id = std::string(r.text(row, 1));
+  p.user = user_id{std::string(r.text(row, 2))};
+  p.tier = tier_id{std::string(r.text(row, 3))};
+  p.months = static_cast<std::int32_t>(r.i64(row, 4));
+  p.amount = r.i64(row, 5);
+  p.currency = std::string(r.text(row, 6));
+  const std::string_view st = r.text(row, 7);
+  p.status = st == "applied"  ? payment_status::applied
+             : st == "failed" ? payment_status::failed
+                              : payment_status::pending;
+  const std::string_view ef = r.text(row, 8);
+  p.effect = ef == "extended"    ? payment_effect::extended
+             : ef == "started"   ? payment_effect::started
+             : ef == "scheduled" ? payment_effect::scheduled
+                                 : payment_effect::none;
+  p.period_start = opt_time(r, row, 9);
+  p.period_end = opt_time(r, row, 10);
+  p.failure_reason = r.opt_text(row, 11);
+  p.created_at = opt_time(r, row, 12).value_or(sys_time{});
+  p.updated_at = opt_time(r, row, 13).value_or(sys_time{});
+  return p;
 }
 
 }  // namespace kauri_quota::detail::postgres

@@ -56,11 +56,25 @@ enum outcome_col : int {
   oc_count
 };
 
-/// Runs a statement that returns one kauri_quota_outcome value and gives
-/// its fields as the columns of one row. The value travels as one composite
-/// column, which costs the server less than expanding it into columns.
-/// schema_mismatch when the server's functions return another shape.
-std::variant<rows, failure> exec_outcome(pq::connection& c, const char* name, const char* sql, const params& p);
+/// The row of a function set version 4 operation (consume, record, settle,
+/// load): the kauri_quota_outcome value `o`, then the columns the outcome
+/// type does not carry: the user's day the operation used, its zone and
+/// the scheduled change.
+struct outcome_row {
+  rows o;  ///< the outcome's fields as the columns of one row (outcome_col)
+  local_date day{};
+  std::optional<std::string> time_zone;
+  std::optional<tier_id> scheduled_tier;
+  std::optional<sys_time> scheduled_end_date;
+  bool cancel_at_period_end = false;
+};
+
+/// Runs a statement that returns one row (o kauri_quota_outcome, x_day,
+/// x_zone, x_scheduled_tier, x_scheduled_end, x_cancel). The outcome travels
+/// as one composite column, which costs the server less than expanding it
+/// into columns. schema_mismatch when the server's functions return another
+/// shape.
+std::variant<outcome_row, failure> exec_outcome(pq::connection& c, const char* name, const char* sql, const params& p);
 
 std::optional<sys_time> opt_time(const rows& r, int row, int col);
 std::string text_of(std::int64_t v);
@@ -72,8 +86,14 @@ tier read_tier(const rows& r, int row);
 /// Seven subscription columns from `first` (email, tier, status, start,
 /// end, trial end, created).
 subscription read_subscription_cols(const rows& r, int row, const user_id& user, int first);
-/// The subscription, applied tier and counters of an outcome.
-usage_snapshot read_snapshot(const rows& r, const user_id& user, local_date day);
+/// The four lifecycle columns from `first` (time_zone, scheduled_tier,
+/// scheduled_end_date, cancel_at_period_end) into `s`.
+void read_lifecycle_cols(const rows& r, int row, int first, subscription& s);
+/// The subscription, applied tier and counters of an outcome, on the day
+/// the operation used.
+usage_snapshot read_snapshot(const outcome_row& r, const user_id& user);
+/// The columns of sql_get_payment.
+payment read_payment(const rows& r, int row);
 /// The columns of sql_get_reservation.
 reservation read_reservation(const rows& r, int row);
 

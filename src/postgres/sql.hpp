@@ -5,13 +5,15 @@
 
 namespace kauri_quota::detail::postgres {
 
-// These return one kauri_quota_outcome value, read with exec_outcome.
+// These return one row: a kauri_quota_outcome value and the lifecycle
+// columns (function set version 4), read with exec_outcome. The last
+// parameter is the grace period in seconds.
 inline constexpr const char* sql_consume =
-    "SELECT kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+    "SELECT * FROM kauri_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 inline constexpr const char* sql_record =
-    "SELECT kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-inline constexpr const char* sql_settle = "SELECT kauri_quota_settle($1, $2, $3, $4, $5, $6)";
-inline constexpr const char* sql_load = "SELECT kauri_quota_load($1, $2, $3, $4, false)";
+    "SELECT * FROM kauri_quota_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+inline constexpr const char* sql_settle = "SELECT * FROM kauri_quota_settle($1, $2, $3, $4, $5, $6, $7)";
+inline constexpr const char* sql_load = "SELECT * FROM kauri_quota_load($1, $2, $3, $4, false, $5)";
 inline constexpr const char* sql_expire = "SELECT kauri_quota_expire($1, 500)";
 inline constexpr const char* sql_reset = "SELECT kauri_quota_reset($1, $2, $3, $4)";
 inline constexpr const char* sql_prune_request_ids =
@@ -19,10 +21,60 @@ inline constexpr const char* sql_prune_request_ids =
     " WHERE created_at < $1 ORDER BY created_at LIMIT $2))";
 inline constexpr const char* sql_set_subscription =
     "SELECT * FROM kauri_quota_set_subscription($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-inline constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4)";
+inline constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4, $5)";
+// The subscription columns: read_subscription_cols, then
+// read_lifecycle_cols from column 7.
 inline constexpr const char* sql_get_subscription =
     "SELECT email, subscription_tier, subscription_status, subscription_start_date, subscription_end_date,"
-    " trial_end_date, created_at::timestamp FROM users WHERE user_id = $1";
+    " trial_end_date, created_at::timestamp, time_zone, scheduled_tier, scheduled_end_date, cancel_at_period_end"
+    " FROM users WHERE user_id = $1";
+
+// change_lifecycle: one transaction of several statements (see
+// postgres_storage::change_lifecycle). The user is locked as the
+// operations lock it (kauri_quota_lock), then its row.
+inline constexpr const char* sql_lock_user = "SELECT kauri_quota_lock($1)";
+inline constexpr const char* sql_lock_subscription =
+    "SELECT email, subscription_tier, subscription_status, subscription_start_date, subscription_end_date,"
+    " trial_end_date, created_at::timestamp, time_zone, scheduled_tier, scheduled_end_date, cancel_at_period_end"
+    " FROM users WHERE user_id = $1 FOR NO KEY UPDATE";
+inline constexpr const char* sql_write_subscription =
+    "UPDATE users SET subscription_tier = $2, subscription_status = $3, subscription_start_date = $4,"
+    " subscription_end_date = $5, trial_end_date = $6, time_zone = $7, scheduled_tier = $8,"
+    " scheduled_end_date = $9, cancel_at_period_end = $10::boolean WHERE user_id = $1";
+inline constexpr const char* sql_get_payment =
+    "SELECT provider, transaction_id, user_id::text, tier_id, months, amount, currency, status, effect, period_start,"
+    " period_end, failure_reason, created_at, updated_at FROM subscription_payments"
+    " WHERE provider = $1 AND transaction_id = $2";
+inline constexpr const char* sql_lock_payment =
+    "SELECT provider, transaction_id, user_id::text, tier_id, months, amount, currency, status, effect, period_start,"
+    " period_end, failure_reason, created_at, updated_at FROM subscription_payments"
+    " WHERE provider = $1 AND transaction_id = $2 FOR UPDATE";
+inline constexpr const char* sql_user_payments =
+    "SELECT provider, transaction_id, user_id::text, tier_id, months, amount, currency, status, effect, period_start,"
+    " period_end, failure_reason, created_at, updated_at FROM subscription_payments"
+    " WHERE user_id = $1 ORDER BY created_at DESC, id DESC";
+inline constexpr const char* sql_write_payment =
+    "INSERT INTO subscription_payments (provider, transaction_id, user_id, tier_id, months, amount, currency, status,"
+    " effect, period_start, period_end, failure_reason, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    " ON CONFLICT (provider, transaction_id) DO UPDATE SET status = EXCLUDED.status, effect = EXCLUDED.effect,"
+    " period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,"
+    " failure_reason = EXCLUDED.failure_reason, updated_at = EXCLUDED.updated_at"
+    " WHERE subscription_payments.user_id = EXCLUDED.user_id";
+inline constexpr const char* sql_lifecycle_event =
+    "SELECT kauri_quota_log($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11)";
+inline constexpr const char* sql_disarm =
+    "UPDATE user_usage SET fast_xid = NULL WHERE user_id = $1 AND fast_xid IS NOT NULL";
+// The sweep: the users whose trial or paid period ended (two partial
+// indexes of 0011), of whom those with a transition due.
+inline constexpr const char* sql_due_subscriptions =
+    "SELECT user_id::text FROM users"
+    " WHERE (subscription_end_date <= $1 OR (subscription_status = 'trialing' AND trial_end_date <= $1))"
+    " AND kauri_quota_transition_due(subscription_status, trial_end_date, subscription_end_date, scheduled_tier, $1,"
+    " $2) AND (NOT $3::boolean OR user_id > $4) ORDER BY user_id LIMIT $5";
+inline constexpr const char* sql_usage_days =
+    "SELECT usage_date, messages_today, tokens_today FROM user_usage"
+    " WHERE user_id = $1 AND usage_date >= $2 AND usage_date <= $3 ORDER BY usage_date";
 inline constexpr const char* sql_all_tiers =
     "SELECT tier_id, name, name_fr, messages_per_day, messages_per_month, tokens_per_month, price_fcfa,"
     " features::text, display_order, is_visible FROM subscription_tiers ORDER BY display_order, tier_id";

@@ -92,7 +92,7 @@ TEST_CASE("migrate adopts an original Alembic database and keeps its rows") {
   const migrate_report report = must(store->migrate({}));
   CHECK(report.adopted);
   CHECK(report.from_version == 4);
-  CHECK(report.applied == std::vector<int>{5, 6, 7, 8, 9, 10});
+  CHECK(report.applied == std::vector<int>{5, 6, 7, 8, 9, 10, 11});
   const auto applied = must(store->migrations());
   for (const auto& m : applied) CHECK_MESSAGE(m.applied_at.has_value(), "migration " << m.version);
 
@@ -141,6 +141,72 @@ TEST_CASE("migrate adopts an original Alembic database and keeps its rows") {
   const migrate_report again = must(store->migrate({}));
   CHECK_FALSE(again.adopted);
   CHECK(again.applied.empty());
+  store.reset();
+  kq_test::pg_drop_database(db);
+}
+
+TEST_CASE("the lifecycle migration (0011) goes up and down on an adopted original database") {
+  const std::string db = kq_test::pg_create_database();
+  kq_test::pg_exec(original_schema, db);
+  const std::string url = kq_test::pg_server_conninfo() + " dbname=" + db;
+  std::shared_ptr<storage> store = must(open_storage(url));
+  must(store->migrate({}));
+  auto column_type = [&](const char* table, const char* column) {
+    return kq_test::pg_query(std::string("SELECT COALESCE((SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                                         "WHERE attrelid = to_regclass('") +
+                                 table + "') AND attname = '" + column + "' AND NOT attisdropped), '')",
+                             db);
+  };
+  CHECK(column_type("users", "time_zone") == "character varying(64)");
+  CHECK(column_type("users", "cancel_at_period_end") == "boolean");
+  CHECK(column_type("subscription_payments", "user_id") == "uuid");
+  CHECK(kq_test::pg_query("SELECT count(*) FROM users WHERE cancel_at_period_end", db) == "0");
+
+  // The lifecycle works on the original rows: a payment of a UUID user.
+  service_options opts;
+  opts.time_source = std::make_shared<manual_clock>(at("2025-11-07T15:00:00Z"));
+  lifecycle_request buy;
+  buy.kind = lifecycle_kind::apply_payment;
+  buy.user = user_id{alice};
+  buy.now = at("2025-11-07T15:00:00Z");
+  buy.day = date("2025-11-07");
+  buy.pay.provider = "manual";
+  buy.pay.transaction_id = "adopted-1";
+  buy.pay.user = user_id{alice};
+  buy.pay.tier = tier_id{"pro"};
+  buy.pay.months = 1;
+  buy.pay.amount = 7000;
+  buy.pay.currency = "XOF";
+  const lifecycle_outcome bought = must(store->change_lifecycle(buy));
+  CHECK(bought.after.tier == tier_id{"pro"});
+  REQUIRE(bought.pay.has_value());
+  CHECK(bought.pay->status == payment_status::applied);
+  CHECK(must(store->payments(user_id{alice})).size() == 1);
+
+  // Down to 0010: the lifecycle's columns and table go, the original rows stay.
+  migrate_options to10;
+  to10.to = 10;
+  CHECK(must(store->migrate(to10)).reverted == std::vector<int>{11});
+  CHECK(column_type("users", "time_zone").empty());
+  CHECK(column_type("users", "scheduled_tier").empty());
+  CHECK(kq_test::pg_query("SELECT to_regclass('subscription_payments') IS NULL", db) == "t");
+  CHECK(kq_test::pg_query("SELECT count(*) FROM users", db) == "3");
+  CHECK(kq_test::pg_query("SELECT hashed_password FROM users WHERE email = 'test@kauri.com'", db) == "x");
+  // 0010's trigger is back (without the zone).
+  CHECK(kq_test::pg_query("SELECT pg_get_triggerdef(oid) LIKE '%time_zone%' FROM pg_trigger WHERE tgname = "
+                          "'kauri_quota_changed_subscription'",
+                          db) == "f");
+
+  // And up again.
+  CHECK(must(store->migrate({})).applied == std::vector<int>{11});
+  CHECK(column_type("users", "time_zone") == "character varying(64)");
+  CHECK(kq_test::pg_query("SELECT pg_get_triggerdef(oid) LIKE '%time_zone%' FROM pg_trigger WHERE tgname = "
+                          "'kauri_quota_changed_subscription'",
+                          db) == "t");
+  {
+    quota_service svc = must(quota_service::create(store, opts));
+    CHECK(must(svc.try_consume(user_id{alice}, 10)).allowed);
+  }
   store.reset();
   kq_test::pg_drop_database(db);
 }

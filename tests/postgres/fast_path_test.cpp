@@ -162,7 +162,14 @@ TEST_CASE("a budget is not used once the tier's limits or the subscription chang
   }
   SUBCASE("a subscription that ended") {
     sql(f, "UPDATE users SET subscription_end_date = '2025-11-07 09:00:00' WHERE user_id = 'behind'");
+    // The general path finds the transition due and has it written first:
+    // past_due keeps the tier's limits for the grace period.
+    CHECK(f.consume(u).allowed);
+    CHECK(f.count_events(u, "subscription_past_due") == 1);
+    // Its grace period over: expired, the free tier's 5 a day (7 of 5).
+    sql(f, "UPDATE users SET subscription_end_date = '2025-11-01 09:00:00' WHERE user_id = 'behind'");
     CHECK_FALSE(f.consume(u).allowed);
+    CHECK(f.count_events(u, "subscription_expired") == 1);
   }
   SUBCASE("the user moved to another tier with the same limits") {
     sql(f,

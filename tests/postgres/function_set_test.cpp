@@ -93,7 +93,8 @@ TEST_CASE("the shipped migration 0008 is byte for byte the one kauri_quota 0.1.0
 
 TEST_CASE("the embedded function set defines every function that migration 0008 created") {
   const auto names = pg::function_names(pg::embedded_function_set());
-  CHECK(names.size() == 22);
+  // 0008's 22, and version 4's kauri_quota_transition_due and kauri_quota_user_day.
+  CHECK(names.size() == 24);
   for (const char* n : {"kauri_quota_consume", "kauri_quota_record", "kauri_quota_settle", "kauri_quota_expire",
                         "kauri_quota_reset", "kauri_quota_set_subscription", "kauri_quota_create_user",
                         "kauri_quota_evaluate", "kauri_quota_arm", "kauri_quota_load"}) {
@@ -118,7 +119,7 @@ TEST_CASE("a database migrated by 0.1.0 gets the function set, keeps every row a
   check_error(store->consume(consume_of("alice", "new-1")), errc::schema_mismatch);
 
   const auto report = must(store->migrate({}));
-  CHECK(report.applied == std::vector<int>{9, 10});
+  CHECK(report.applied == std::vector<int>{9, 10, 11});
   const auto fs = must(store->server_functions());
   CHECK(fs.state == function_state::current);
   CHECK(fs.installed_version == pg::function_set_version);
@@ -171,7 +172,7 @@ TEST_CASE("a database migrated by 0.1.0 gets the function set, keeps every row a
 
 TEST_CASE("a server function altered by hand is refused, shown as altered and restored by migrate") {
   auto db = make_test_db("postgresql");
-  must(db.store->create_user({user_id{"alice"}, std::nullopt, tier_id{"free"}, t0}));
+  must(db.store->create_user({user_id{"alice"}, std::nullopt, tier_id{"free"}, t0, std::nullopt}));
   kq_test::pg_exec(
       "CREATE OR REPLACE FUNCTION kauri_quota_reached(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)"
       " RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$ SELECT false $f$",
@@ -192,11 +193,11 @@ TEST_CASE("a server function altered by hand is refused, shown as altered and re
 
 TEST_CASE("a dropped server function is refused as missing and reinstalled by migrate") {
   auto db = make_test_db("postgresql");
-  kq_test::pg_exec("DROP FUNCTION kauri_quota_record", db.pg_database);
+  kq_test::pg_exec("DROP FUNCTION kauri_quota_expire", db.pg_database);
   auto store = db.open_again();
   const auto fs = must(store->server_functions());
   CHECK(fs.state == function_state::missing);
-  CHECK(fs.detail.find("kauri_quota_record") != std::string::npos);
+  CHECK(fs.detail.find("kauri_quota_expire") != std::string::npos);
   check_error(store->tiers(false), errc::schema_mismatch);
   must(store->migrate({}));
   CHECK(must(store->server_functions()).state == function_state::current);
@@ -217,7 +218,7 @@ TEST_CASE("an older function set is refused as stale and replaced by migrate") {
 
 TEST_CASE("rolling upgrade: a newer function set installed under running hosts keeps them answering") {
   auto db = make_test_db("postgresql");
-  must(db.store->create_user({user_id{"bob"}, std::nullopt, tier_id{"enterprise"}, t0}));
+  must(db.store->create_user({user_id{"bob"}, std::nullopt, tier_id{"enterprise"}, t0, std::nullopt}));
   auto running = db.open_again();
   CHECK(must(running->consume(consume_of("bob", "warm-up"))).allowed);
 
@@ -260,4 +261,46 @@ TEST_CASE("rolling upgrade: a newer function set installed under running hosts k
   must(opened_after->migrate({}));
   CHECK(must(opened_after->server_functions()).installed_version == pg::function_set_version + 1);
   CHECK(kq_test::pg_query("SELECT kauri_quota_next_release()", db.pg_database) == "2");
+}
+
+TEST_CASE("rolling upgrade: the previous release's calls (function set version 3) keep answering on this set") {
+  auto db = make_test_db("postgresql");
+  must(db.store->create_user({user_id{"carol"}, std::nullopt, tier_id{"pro"}, t0, std::nullopt}));
+  auto q = [&](const std::string& s) { return kq_test::pg_query(s, db.pg_database); };
+  const std::string head = "'carol', '2025-11-07', '2025-11-07 10:00:00', 1, ";
+  const std::string tail = ", NULL, NULL, '0.8', 'free', 'caller', '1000000000000'";
+  // consume with p_shadow (version 3) and without (version 2).
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "100, false, NULL, NULL, 'v3-1'" + tail + ", false)).allowed") ==
+        "t");
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "100, false, NULL, NULL, 'v2-1'" + tail + ")).allowed") == "t");
+  // reserve, then settle (6 arguments).
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "50, true, 'kq-v3-res', '2025-11-07 10:05:00', 'v3-2'" + tail +
+          ", false)).reservation_id") == "kq-v3-res");
+  CHECK(q("SELECT (kauri_quota_settle('kq-v3-res', 70, '2025-11-07 10:01:00', '2025-11-07', 'free', "
+          "'1000000000000')).res_state") == "committed");
+  // record (12 arguments) and load (5).
+  CHECK(q("SELECT (kauri_quota_record('carol', '2025-11-07', '2025-11-07 10:02:00', 2, 10, 'v3-3', NULL, NULL, '0.8', "
+          "'free', '1000000000000', 'caller')).messages_today") == "5");
+  CHECK(q("SELECT (kauri_quota_load('carol', '2025-11-07', '2025-11-07 10:03:00', 'free', false)).messages_today") ==
+        "5");
+
+  // A paid period that ended: the version-3 calls know no lifecycle. They
+  // decide with 0.1.0's lapsed rule (the default tier's limits), never
+  // report the due transition and write none.
+  kq_test::pg_exec("UPDATE users SET subscription_end_date = '2025-11-07 09:00:00' WHERE user_id = 'carol'",
+                   db.pg_database);
+  CHECK(q("SELECT (kauri_quota_load('carol', '2025-11-07', '2025-11-07 10:03:00', 'free', false)).tier_id") == "free");
+  // (The default tier allows 5 a day: the sixth message is refused.)
+  CHECK(q("SELECT (kauri_quota_consume(" + head + "1, false, NULL, NULL, 'v3-4'" + tail +
+          ", false))::text LIKE '(f,daily,%,free,%'") == "t");
+  CHECK(q("SELECT subscription_status FROM users WHERE user_id = 'carol'") == "active");
+  CHECK(q("SELECT count(*) FROM usage_logs WHERE user_id = 'carol' AND event_type = 'subscription_past_due'") == "0");
+
+  // This release writes the transition first: past_due, with the paid
+  // tier's limits during the grace period.
+  const auto snap = must(db.store->snapshot(user_id{"carol"}, d0, t0, tier_id{"free"}, std::chrono::hours{72}));
+  CHECK(snap.sub.status == subscription_status::past_due);
+  CHECK(snap.applied.id == tier_id{"pro"});
+  CHECK(snap.counters.messages_today == 5);
+  CHECK(q("SELECT count(*) FROM usage_logs WHERE user_id = 'carol' AND event_type = 'subscription_past_due'") == "1");
 }

@@ -19,7 +19,8 @@
 -- Errors raised with SQLSTATE class KQ are mapped by the library
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
--- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded,
+-- KQ008 a lifecycle transition is due (the library writes it and retries).
 -- A function raises the code and the facts, never the words: DETAIL holds
 -- the subject (the user, tier or reservation id; KQ007 the counter), HINT
 -- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
@@ -52,7 +53,11 @@ DECLARE
                         kauri_quota_below(o.tokens_this_month, o.tokens_per_month, p_threshold));
 BEGIN
     -- The fast path serves only subscriptions that are active on their own
-    -- tier (see kauri_quota_consume).
+    -- tier (see kauri_quota_consume), and only users counted in the
+    -- service's day: the budget of a user with a zone of its own is never
+    -- armed, so a consume that passes the service's day for that user can
+    -- never be counted by the fast path into it (set_time_zone disarms the
+    -- user's rows).
     IF o.sub_status IN ('canceled', 'expired', 'trialing') OR o.sub_status IS NULL OR o.end_date <= p_now
        OR o.tier_id IS DISTINCT FROM o.sub_tier THEN
         RETURN;
@@ -71,6 +76,7 @@ BEGIN
            fast_per_month = o.per_month, fast_tokens_per_month = o.tokens_per_month,
            fast_xid = pg_current_xact_id()::xid
      WHERE user_id = p_user AND usage_date = p_day
+       AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = p_user AND u.time_zone IS NOT NULL)
        AND NOT EXISTS (SELECT 1 FROM user_usage l
                         WHERE l.user_id = p_user AND l.usage_date > p_day
                           AND l.usage_date < (date_trunc('month', p_day) + interval '1 month')::date);

@@ -19,7 +19,8 @@
 -- Errors raised with SQLSTATE class KQ are mapped by the library
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
--- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded,
+-- KQ008 a lifecycle transition is due (the library writes it and retries).
 -- A function raises the code and the facts, never the words: DETAIL holds
 -- the subject (the user, tier or reservation id; KQ007 the counter), HINT
 -- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
@@ -57,11 +58,13 @@ CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day 
                                     p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
                                     p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
                                     p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
-                                    p_max BIGINT, p_shadow BOOLEAN)
-RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+                                    p_max BIGINT, p_shadow BOOLEAN, p_grace BIGINT, OUT o kauri_quota_outcome,
+                                    OUT x_day DATE, OUT x_zone TEXT, OUT x_scheduled_tier TEXT,
+                                    OUT x_scheduled_end TIMESTAMP, OUT x_cancel BOOLEAN)
+LANGUAGE plpgsql AS $f$
 DECLARE
-    o kauri_quota_outcome;
     k RECORD;
+    l RECORD;
     v_op TEXT;
     v_fp TEXT;
     v_kind TEXT;
@@ -88,43 +91,54 @@ BEGIN
                AND p_messages <= d.fast_messages AND p_tokens <= d.fast_tokens
                AND u.subscription_status NOT IN ('canceled', 'expired', 'trialing')
                AND (u.subscription_end_date IS NULL OR u.subscription_end_date > p_now)
+               AND u.time_zone IS NULL
                AND t.messages_per_day IS NOT DISTINCT FROM d.fast_per_day
                AND t.messages_per_month IS NOT DISTINCT FROM d.fast_per_month
                AND t.tokens_per_month IS NOT DISTINCT FROM d.fast_tokens_per_month
-            RETURNING u.email::text, u.subscription_tier::text, u.subscription_status::text,
-                      u.subscription_start_date::timestamp, u.subscription_end_date::timestamp,
-                      u.trial_end_date::timestamp, u.created_at::timestamp, t.tier_id::text, t.name::text,
-                      t.name_fr::text, t.messages_per_day::bigint, t.messages_per_month::bigint,
-                      t.tokens_per_month::bigint, t.price_fcfa::bigint, t.display_order::integer, t.is_visible,
-                      d.messages_today::bigint, d.tokens_today::bigint, d.messages_this_month::bigint,
-                      d.tokens_this_month::bigint
+            RETURNING ROW(TRUE, 'none'::text, FALSE, NULL::text, u.email::text, u.subscription_tier::text,
+                          u.subscription_status::text, u.subscription_start_date::timestamp,
+                          u.subscription_end_date::timestamp, u.trial_end_date::timestamp, u.created_at::timestamp,
+                          t.tier_id::text, t.name::text, t.name_fr::text, t.messages_per_day::bigint,
+                          t.messages_per_month::bigint, t.tokens_per_month::bigint, t.price_fcfa::bigint,
+                          t.display_order::integer, t.is_visible, d.messages_today::bigint, d.tokens_today::bigint,
+                          d.messages_this_month::bigint, d.tokens_this_month::bigint, TRUE, NULL::text, NULL::date,
+                          NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::timestamp,
+                          NULL::timestamp)::kauri_quota_outcome AS o,
+                      u.scheduled_tier::text AS st, u.scheduled_end_date::timestamp AS se, u.cancel_at_period_end AS ca
         ), audit AS (
             INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
                                     user_agent, event_metadata, event_timestamp, usage_date, request_id)
-            SELECT p_user, 'message_sent', p_messages, p_tokens, up.tier_id, p_ip, p_ua, NULL, p_now, p_day,
+            SELECT p_user, 'message_sent', p_messages, p_tokens, (up.o).tier_id, p_ip, p_ua, NULL, p_now, p_day,
                    p_request_id
               FROM up
         )
-        SELECT TRUE, 'none', FALSE, NULL, up.*, TRUE, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL INTO o FROM up;
+        SELECT up.o, up.st, up.se, up.ca INTO l FROM up;
         IF FOUND THEN
-            RETURN o;
+            o := l.o;
+            x_day := p_day;
+            x_scheduled_tier := l.st;
+            x_scheduled_end := l.se;
+            x_cancel := l.ca;
+            RETURN;
         END IF;
     END IF;
-    SELECT * INTO o FROM kauri_quota_state(p_user, p_day);
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
-    END IF;
-    -- The general path.
-    o := kauri_quota_complete(o, p_user, p_day, p_now, p_default_tier);
+    -- The general path, on the user's day (its own zone's when it has one).
+    SELECT * INTO l FROM kauri_quota_load(p_user, p_day, p_now, p_default_tier, FALSE, p_grace);
+    o := l.o;
+    x_day := l.x_day;
+    x_zone := l.x_zone;
+    x_scheduled_tier := l.x_scheduled_tier;
+    x_scheduled_end := l.x_scheduled_end;
+    x_cancel := l.x_cancel;
     v_op := CASE WHEN p_reserve THEN 'reserve' ELSE 'consume' END;
     v_fp := v_op || ':' || p_messages || ':' || p_tokens;
     IF p_key_mode = 'auto-retry' THEN
         -- The library's own key, retried after a lost acknowledgement: the
         -- audit rows written with it tell whether the first attempt landed,
         -- and how (a denial, an admission, or both: a shadow admission).
-        SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id, ARRAY['quota_exceeded']);
+        SELECT * INTO k FROM kauri_quota_logged_request(p_user, x_day, p_request_id, ARRAY['quota_exceeded']);
         v_denied := CASE WHEN FOUND THEN k.denied_by END;
-        SELECT * INTO k FROM kauri_quota_logged_request(p_user, p_day, p_request_id,
+        SELECT * INTO k FROM kauri_quota_logged_request(p_user, x_day, p_request_id,
                                                         ARRAY['message_sent', 'reservation_created', 'usage_recorded']);
         IF FOUND OR v_denied IS NOT NULL THEN
             o.allowed := FOUND;
@@ -132,7 +146,7 @@ BEGIN
             SELECT r.reservation_id INTO o.reservation_id FROM kauri_quota_reservations r
              WHERE r.user_id = p_user AND r.request_id = p_request_id;
             o.replayed := TRUE;
-            RETURN o;
+            RETURN;
         END IF;
     ELSIF p_key_mode = 'caller' THEN
         SELECT operation, fingerprint, allowed, denied_by, reservation_id INTO k
@@ -145,7 +159,7 @@ BEGIN
             o.denied_by := COALESCE(k.denied_by, 'none');
             o.reservation_id := k.reservation_id;
             o.replayed := TRUE;
-            RETURN o;
+            RETURN;
         END IF;
     END IF;
     v_kind := kauri_quota_evaluate(o.per_day, o.per_month, o.tokens_per_month, o.messages_today,
@@ -155,33 +169,33 @@ BEGIN
                            ELSE o.tokens_this_month END;
     IF v_kind = 'none' OR p_shadow THEN
         PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
-        PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
+        PERFORM kauri_quota_apply(p_user, x_day, p_messages, p_tokens, p_now, o.day_found);
         IF v_kind <> 'none' THEN
             PERFORM kauri_quota_log(p_user, 'quota_exceeded', 0, 0, o.tier_id, p_ip, p_ua,
                 json_build_object('limit', v_kind, 'limit_value', v_limit, 'usage', v_usage,
                                   'requested_messages', p_messages, 'requested_tokens', p_tokens, 'shadow', TRUE),
-                p_now, p_day, p_request_id);
+                p_now, x_day, p_request_id);
         END IF;
         IF p_reserve THEN
             INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,
                                                   state, request_id, created_at, expires_at)
-            VALUES (p_reservation_id, p_user, p_day, p_messages, p_tokens, 'open', p_request_id, p_now, p_expires_at);
+            VALUES (p_reservation_id, p_user, x_day, p_messages, p_tokens, 'open', p_request_id, p_now, p_expires_at);
             PERFORM kauri_quota_log(p_user, 'reservation_created', p_messages, p_tokens, o.tier_id, p_ip, p_ua,
                 json_build_object('reservation_id', p_reservation_id,
                                   'expires_at', kauri_quota_time_text(p_expires_at)),
-                p_now, p_day, p_request_id);
+                p_now, x_day, p_request_id);
             o.reservation_id := p_reservation_id;
         ELSIF v_kind <> 'none' THEN
             PERFORM kauri_quota_log(p_user, 'usage_recorded', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL,
-                                    p_now, p_day, p_request_id);
+                                    p_now, x_day, p_request_id);
         ELSE
             INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, request_ip,
                                     user_agent, event_metadata, event_timestamp, usage_date, request_id)
-            VALUES (p_user, 'message_sent', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now, p_day,
+            VALUES (p_user, 'message_sent', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now, x_day,
                     p_request_id);
         END IF;
         IF o.per_day IS NOT NULL OR o.per_month IS NOT NULL OR o.tokens_per_month IS NOT NULL THEN
-            PERFORM kauri_quota_warn(p_user, p_day, p_now, o, p_messages, p_tokens, p_threshold);
+            PERFORM kauri_quota_warn(p_user, x_day, p_now, o, p_messages, p_tokens, p_threshold);
         END IF;
         o.messages_today := o.messages_today + p_messages;
         o.tokens_today := o.tokens_today + p_tokens;
@@ -189,12 +203,12 @@ BEGIN
         o.tokens_this_month := o.tokens_this_month + p_tokens;
         o.allowed := TRUE;
         o.denied_by := v_kind;
-        PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
+        PERFORM kauri_quota_arm(p_user, x_day, p_now, o, p_threshold, p_max);
     ELSE
         PERFORM kauri_quota_log(p_user, 'quota_exceeded', 0, 0, o.tier_id, p_ip, p_ua,
             json_build_object('limit', v_kind, 'limit_value', v_limit, 'usage', v_usage,
                               'requested_messages', p_messages, 'requested_tokens', p_tokens),
-            p_now, p_day, p_request_id);
+            p_now, x_day, p_request_id);
         o.allowed := FALSE;
         o.denied_by := v_kind;
     END IF;
@@ -202,10 +216,25 @@ BEGIN
         INSERT INTO kauri_quota_idempotency_keys (user_id, request_id, operation, fingerprint, allowed, denied_by,
                                                   reservation_id, usage_date, created_at)
         VALUES (p_user, p_request_id, v_op, v_fp, o.allowed, NULLIF(o.denied_by, 'none'), o.reservation_id,
-                p_day, p_now);
+                x_day, p_now);
     END IF;
-    RETURN o;
+    RETURN;
 END
+$f$;
+
+-- The call of function set version 3 (p_shadow, no lifecycle): kept so
+-- that a host not yet upgraded keeps working on this set during a rolling
+-- upgrade. It decides with 0.1.0's lapsed rule and never reports a due
+-- transition (see kauri_quota_load).
+CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
+                                    p_tokens BIGINT, p_reserve BOOLEAN, p_reservation_id TEXT,
+                                    p_expires_at TIMESTAMP, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
+                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
+                                    p_max BIGINT, p_shadow BOOLEAN)
+RETURNS kauri_quota_outcome LANGUAGE sql AS $f$
+    SELECT (kauri_quota_consume(p_user, p_day, p_now, p_messages, p_tokens, p_reserve, p_reservation_id, p_expires_at,
+                                p_request_id, p_ip, p_ua, p_threshold, p_default_tier, p_key_mode, p_max, p_shadow,
+                                NULL::bigint)).o
 $f$;
 
 -- The call of the previous release (function set version 2 and before),
@@ -217,29 +246,39 @@ CREATE OR REPLACE FUNCTION kauri_quota_consume(p_user users.user_id%TYPE, p_day 
                                     p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_key_mode TEXT,
                                     p_max BIGINT)
 RETURNS kauri_quota_outcome LANGUAGE sql AS $f$
-    SELECT kauri_quota_consume(p_user, p_day, p_now, p_messages, p_tokens, p_reserve, p_reservation_id, p_expires_at,
-                               p_request_id, p_ip, p_ua, p_threshold, p_default_tier, p_key_mode, p_max, FALSE)
+    SELECT (kauri_quota_consume(p_user, p_day, p_now, p_messages, p_tokens, p_reserve, p_reservation_id, p_expires_at,
+                               p_request_id, p_ip, p_ua, p_threshold, p_default_tier, p_key_mode, p_max, FALSE,
+                               NULL::bigint)).o
 $f$;
 
--- increment_usage: an unconditional after-the-fact record.
+-- increment_usage: an unconditional after-the-fact record, in the user's
+-- day (x_day) and with KQ008 for a due transition, as consume.
 -- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::record
 CREATE OR REPLACE FUNCTION kauri_quota_record(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
                                    p_tokens BIGINT, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
                                    p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_max BIGINT,
-                                   p_key_mode TEXT)
-RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+                                   p_key_mode TEXT, p_grace BIGINT, OUT o kauri_quota_outcome, OUT x_day DATE,
+                                   OUT x_zone TEXT, OUT x_scheduled_tier TEXT, OUT x_scheduled_end TIMESTAMP,
+                                   OUT x_cancel BOOLEAN)
+LANGUAGE plpgsql AS $f$
 DECLARE
-    o kauri_quota_outcome;
     k RECORD;
+    l RECORD;
     v_fp TEXT := 'record:' || p_messages || ':' || p_tokens;
 BEGIN
-    o := kauri_quota_load(p_user, p_day, p_now, p_default_tier, TRUE);
+    SELECT * INTO l FROM kauri_quota_load(p_user, p_day, p_now, p_default_tier, TRUE, p_grace);
+    o := l.o;
+    x_day := l.x_day;
+    x_zone := l.x_zone;
+    x_scheduled_tier := l.x_scheduled_tier;
+    x_scheduled_end := l.x_scheduled_end;
+    x_cancel := l.x_cancel;
     IF p_key_mode = 'auto-retry' THEN
-        PERFORM 1 FROM kauri_quota_logged_request(p_user, p_day, p_request_id, ARRAY['usage_recorded']);
+        PERFORM 1 FROM kauri_quota_logged_request(p_user, x_day, p_request_id, ARRAY['usage_recorded']);
         IF FOUND THEN
             o.replayed := TRUE;
             o.allowed := TRUE;
-            RETURN o;
+            RETURN;
         END IF;
     ELSIF p_key_mode = 'caller' THEN
         SELECT operation, fingerprint INTO k
@@ -250,18 +289,18 @@ BEGIN
             END IF;
             o.replayed := TRUE;
             o.allowed := TRUE;
-            RETURN o;
+            RETURN;
         END IF;
     END IF;
     PERFORM kauri_quota_check_bound(o, p_messages, p_tokens, p_max);
-    PERFORM kauri_quota_apply(p_user, p_day, p_messages, p_tokens, p_now, o.day_found);
+    PERFORM kauri_quota_apply(p_user, x_day, p_messages, p_tokens, p_now, o.day_found);
     PERFORM kauri_quota_log(p_user, 'usage_recorded', p_messages, p_tokens, o.tier_id, p_ip, p_ua, NULL, p_now,
-                            p_day, p_request_id);
-    PERFORM kauri_quota_warn(p_user, p_day, p_now, o, p_messages, p_tokens, p_threshold);
+                            x_day, p_request_id);
+    PERFORM kauri_quota_warn(p_user, x_day, p_now, o, p_messages, p_tokens, p_threshold);
     IF p_key_mode = 'caller' THEN
         INSERT INTO kauri_quota_idempotency_keys (user_id, request_id, operation, fingerprint, allowed, denied_by,
                                                   reservation_id, usage_date, created_at)
-        VALUES (p_user, p_request_id, 'record', v_fp, TRUE, NULL, NULL, p_day, p_now);
+        VALUES (p_user, p_request_id, 'record', v_fp, TRUE, NULL, NULL, x_day, p_now);
     END IF;
     o.messages_today := o.messages_today + p_messages;
     o.tokens_today := o.tokens_today + p_tokens;
@@ -269,19 +308,33 @@ BEGIN
     o.tokens_this_month := o.tokens_this_month + p_tokens;
     o.allowed := TRUE;
     o.replayed := FALSE;
-    PERFORM kauri_quota_arm(p_user, p_day, p_now, o, p_threshold, p_max);
-    RETURN o;
+    PERFORM kauri_quota_arm(p_user, x_day, p_now, o, p_threshold, p_max);
+    RETURN;
 END
 $f$;
 
+-- The call of function set version 3 and before (see kauri_quota_consume).
+CREATE OR REPLACE FUNCTION kauri_quota_record(p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP, p_messages BIGINT,
+                                   p_tokens BIGINT, p_request_id TEXT, p_ip TEXT, p_ua TEXT,
+                                   p_threshold DOUBLE PRECISION, p_default_tier TEXT, p_max BIGINT,
+                                   p_key_mode TEXT)
+RETURNS kauri_quota_outcome LANGUAGE sql AS $f$
+    SELECT (kauri_quota_record(p_user, p_day, p_now, p_messages, p_tokens, p_request_id, p_ip, p_ua, p_threshold,
+                               p_default_tier, p_max, p_key_mode, NULL::bigint)).o
+$f$;
+
 -- commit (p_actual set) or release (p_actual NULL) of a reservation. The
--- user row is locked before the reservation row, as consume does.
+-- user row is locked before the reservation row, as consume does. The
+-- reservation is settled into its own day; the state returned is the
+-- user's today (x_day), and a due transition is KQ008 as for consume.
 -- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::settle (checks: src/core/sql_support.cpp check_settleable)
 CREATE OR REPLACE FUNCTION kauri_quota_settle(p_reservation_id TEXT, p_actual BIGINT, p_now TIMESTAMP, p_day DATE,
-                                   p_default_tier TEXT, p_max BIGINT)
-RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
+                                   p_default_tier TEXT, p_max BIGINT, p_grace BIGINT, OUT o kauri_quota_outcome,
+                                   OUT x_day DATE, OUT x_zone TEXT, OUT x_scheduled_tier TEXT,
+                                   OUT x_scheduled_end TIMESTAMP, OUT x_cancel BOOLEAN)
+LANGUAGE plpgsql AS $f$
 DECLARE
-    o kauri_quota_outcome;
+    l RECORD;
     r RECORD;
     d RECORD;
     v_user users.user_id%TYPE;
@@ -332,7 +385,13 @@ BEGIN
     PERFORM kauri_quota_apply(r.user_id, r.usage_date, v_dm, v_dt, p_now, TRUE);
     UPDATE kauri_quota_reservations SET state = v_state, actual_tokens = p_actual, settled_at = p_now
      WHERE reservation_id = p_reservation_id;
-    o := kauri_quota_load(r.user_id, p_day, p_now, p_default_tier, FALSE);
+    SELECT * INTO l FROM kauri_quota_load(r.user_id, p_day, p_now, p_default_tier, FALSE, p_grace);
+    o := l.o;
+    x_day := l.x_day;
+    x_zone := l.x_zone;
+    x_scheduled_tier := l.x_scheduled_tier;
+    x_scheduled_end := l.x_scheduled_end;
+    x_cancel := l.x_cancel;
     PERFORM kauri_quota_log(r.user_id, v_type, v_dm, v_dt, o.tier_id, NULL, NULL,
         json_build_object('reservation_id', r.reservation_id, 'estimated_tokens', r.estimated_tokens,
                           'actual_tokens', p_actual, 'state', v_state),
@@ -346,8 +405,14 @@ BEGIN
     o.res_created := r.created_at;
     o.res_expires := r.expires_at;
     o.reservation_id := r.reservation_id;
-    RETURN o;
 END
+$f$;
+
+-- The call of function set version 3 and before (see kauri_quota_consume).
+CREATE OR REPLACE FUNCTION kauri_quota_settle(p_reservation_id TEXT, p_actual BIGINT, p_now TIMESTAMP, p_day DATE,
+                                   p_default_tier TEXT, p_max BIGINT)
+RETURNS kauri_quota_outcome LANGUAGE sql AS $f$
+    SELECT (kauri_quota_settle(p_reservation_id, p_actual, p_now, p_day, p_default_tier, p_max, NULL::bigint)).o
 $f$;
 
 -- Settles open reservations past their TTL at their estimate.
@@ -373,7 +438,10 @@ BEGIN
 END
 $f$;
 
--- Administrative resets of one user (p_user) or of all users (NULL).
+-- Administrative resets of one user (p_user) or of all users (NULL), each
+-- of its own today (p_day, the service's, or its own zone's) or that
+-- day's month. A user's day is at most two days from the service's, so
+-- the rows are found by an index range on usage_date around p_day.
 -- Users are locked in user_id order so that concurrent resets never deadlock.
 -- (Two users whose ids hash alike share a lock; that only serialises them.)
 -- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::reset
@@ -381,10 +449,9 @@ CREATE OR REPLACE FUNCTION kauri_quota_reset(p_daily BOOLEAN, p_user users.user_
 RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
     r RECORD;
-    v_first DATE := date_trunc('month', p_day)::date;
-    v_next DATE := (date_trunc('month', p_day) + interval '1 month')::date;
     v_users BIGINT := 0;
     v_last TEXT := NULL;
+    v_day DATE;
 BEGIN
     IF p_user IS NOT NULL THEN
         PERFORM kauri_quota_lock(p_user);
@@ -394,8 +461,11 @@ BEGIN
         END IF;
     END IF;
     IF p_daily THEN
-        FOR r IN SELECT uu.user_id, uu.messages_today, uu.tokens_today FROM user_usage uu
-                  WHERE uu.usage_date = p_day AND (p_user IS NULL OR uu.user_id = p_user)
+        FOR r IN SELECT uu.user_id, uu.usage_date, uu.messages_today, uu.tokens_today FROM user_usage uu
+                   JOIN users u ON u.user_id = uu.user_id
+                  WHERE uu.usage_date BETWEEN p_day - 2 AND p_day + 2
+                    AND uu.usage_date = kauri_quota_user_day(p_now, u.time_zone, p_day)
+                    AND (p_user IS NULL OR uu.user_id = p_user)
                     AND (uu.messages_today <> 0 OR uu.tokens_today <> 0)
                   ORDER BY uu.user_id LOOP
             IF p_user IS NULL THEN
@@ -403,15 +473,19 @@ BEGIN
             END IF;
             -- Re-read under the lock: a consume may have committed meanwhile.
             SELECT messages_today, tokens_today INTO r.messages_today, r.tokens_today
-              FROM user_usage WHERE user_id = r.user_id AND usage_date = p_day;
-            PERFORM kauri_quota_apply(r.user_id, p_day, -r.messages_today, -r.tokens_today, p_now, TRUE);
+              FROM user_usage WHERE user_id = r.user_id AND usage_date = r.usage_date;
+            PERFORM kauri_quota_apply(r.user_id, r.usage_date, -r.messages_today, -r.tokens_today, p_now, TRUE);
             PERFORM kauri_quota_log(r.user_id, 'daily_reset', -r.messages_today, -r.tokens_today, NULL, NULL, NULL,
-                                    NULL, p_now, p_day, NULL);
+                                    NULL, p_now, r.usage_date, NULL);
             v_users := v_users + 1;
         END LOOP;
     ELSE
         FOR r IN SELECT uu.user_id, uu.usage_date FROM user_usage uu
-                  WHERE uu.usage_date >= v_first AND uu.usage_date < v_next
+                   JOIN users u ON u.user_id = uu.user_id
+                  WHERE uu.usage_date >= (date_trunc('month', p_day) - interval '2 days')::date
+                    AND uu.usage_date < (date_trunc('month', p_day) + interval '1 month 2 days')::date
+                    AND date_trunc('month', uu.usage_date)
+                        = date_trunc('month', kauri_quota_user_day(p_now, u.time_zone, p_day))
                     AND (p_user IS NULL OR uu.user_id = p_user)
                     AND (uu.messages_today <> 0 OR uu.tokens_today <> 0 OR uu.messages_this_month <> 0
                          OR uu.tokens_this_month <> 0)
@@ -470,17 +544,20 @@ BEGIN
 END
 $f$;
 
--- Creates a user on a tier (status active, start now) and audits it.
+-- Creates a user on a tier (status active, start now), in its own zone
+-- when p_zone is set, and audits it.
 -- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::create_user
-CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP)
+CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP,
+                                                   p_zone TEXT)
 RETURNS VOID LANGUAGE plpgsql AS $f$
 BEGIN
     PERFORM 1 FROM subscription_tiers WHERE tier_id = p_tier;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier', DETAIL = p_tier;
     END IF;
-    INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date)
-    VALUES (p_user, p_email, p_now, p_tier, 'active', p_now)
+    INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date,
+                       time_zone)
+    VALUES (p_user, p_email, p_now, p_tier, 'active', p_now, p_zone)
     ON CONFLICT (user_id) DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ006', MESSAGE = 'user exists', DETAIL = p_user::text;
@@ -488,4 +565,10 @@ BEGIN
     PERFORM kauri_quota_log(p_user, 'subscription_assigned', 0, 0, p_tier, NULL, NULL,
         json_build_object('tier', p_tier, 'status', 'active'), p_now, NULL, NULL);
 END
+$f$;
+
+-- The call of function set version 3 and before (see kauri_quota_consume).
+CREATE OR REPLACE FUNCTION kauri_quota_create_user(p_user users.user_id%TYPE, p_email TEXT, p_tier TEXT, p_now TIMESTAMP)
+RETURNS VOID LANGUAGE sql AS $f$
+    SELECT kauri_quota_create_user(p_user, p_email, p_tier, p_now, NULL::text)
 $f$;

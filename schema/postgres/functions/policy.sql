@@ -19,7 +19,8 @@
 -- Errors raised with SQLSTATE class KQ are mapped by the library
 -- (describe in src/postgres/connection.cpp): KQ001 unknown user, KQ002
 -- unknown tier, KQ003 idempotency mismatch, KQ004 reservation not found,
--- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded.
+-- KQ005 reservation closed, KQ006 user exists, KQ007 counter bound exceeded,
+-- KQ008 a lifecycle transition is due (the library writes it and retries).
 -- A function raises the code and the facts, never the words: DETAIL holds
 -- the subject (the user, tier or reservation id; KQ007 the counter), HINT
 -- a second fact (KQ005 'expired' the estimate, KQ007 the bound), and the
