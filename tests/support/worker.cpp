@@ -7,7 +7,9 @@
 // MODE "consume" (default): each request is try_consume(USER, 1 token).
 // MODE "mixed": requests rotate between try_consume (1 token), reserve (10)
 // then commit (7), and reserve (10) then release; "allowed" then counts the
-// messages that stay counted (consumed or committed).
+// messages that stay counted (consumed or committed). MODE "sweep": each
+// request is sweep_subscriptions() (USER is unused); "allowed" counts the
+// transitions it wrote.
 // Output (stdout): one line per thread, `thread=<i> allowed=<n> denied=<n>
 // errors=<n>`, then the totals `allowed=<n> denied=<n> errors=<n>`.
 // Error messages go to stderr. Exit status 0 when the run completed (even
@@ -47,8 +49,8 @@ int main(int argc, char** argv) {
   const std::string_view mode = argc == 7 ? std::string_view{argv[6]} : std::string_view{"consume"};
   if (argc < 6 || argc > 7 || !parse_int(argv[3], threads) || !parse_int(argv[4], attempts) ||
       !parse_int(argv[5], epoch_us) || threads < 1 || threads > 256 || attempts < 0 ||
-      (mode != "consume" && mode != "mixed")) {
-    std::fprintf(stderr, "usage: %s DB USER THREADS ATTEMPTS EPOCH_US [consume|mixed]\n",
+      (mode != "consume" && mode != "mixed" && mode != "sweep")) {
+    std::fprintf(stderr, "usage: %s DB USER THREADS ATTEMPTS EPOCH_US [consume|mixed|sweep]\n",
                  argc > 0 ? argv[0] : "worker");
     return 2;
   }
@@ -90,6 +92,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "thread %zu: %s failed: %s (%d)\n", t, what, e.message.c_str(), e.code.value());
       };
       for (std::int64_t k = 0; k < attempts; ++k) {
+        if (mode == "sweep") {
+          auto n = svc.sweep_subscriptions();
+          if (!n)
+            report("sweep_subscriptions", n.error());
+          else
+            c.allowed += n.value();
+          continue;
+        }
         const auto kind = mode == "mixed" ? (static_cast<std::int64_t>(t) + k) % 3 : 0;
         if (kind == 0) {
           auto d = svc.try_consume(user, 1);
