@@ -171,7 +171,7 @@ TEST_CASE("a database migrated by 0.1.0 gets the function set, keeps every row a
 
 TEST_CASE("a server function altered by hand is refused, shown as altered and restored by migrate") {
   auto db = make_test_db("postgresql");
-  must(db.store->create_user({user_id{"alice"}, std::nullopt, tier_id{"free"}, t0}));
+  must(db.store->create_user({user_id{"alice"}, std::nullopt, tier_id{"free"}, t0, std::nullopt}));
   kq_test::pg_exec(
       "CREATE OR REPLACE FUNCTION kauri_quota_reached(used BIGINT, lim BIGINT, threshold DOUBLE PRECISION)"
       " RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $f$ SELECT false $f$",
@@ -217,7 +217,7 @@ TEST_CASE("an older function set is refused as stale and replaced by migrate") {
 
 TEST_CASE("rolling upgrade: a newer function set installed under running hosts keeps them answering") {
   auto db = make_test_db("postgresql");
-  must(db.store->create_user({user_id{"bob"}, std::nullopt, tier_id{"enterprise"}, t0}));
+  must(db.store->create_user({user_id{"bob"}, std::nullopt, tier_id{"enterprise"}, t0, std::nullopt}));
   auto running = db.open_again();
   CHECK(must(running->consume(consume_of("bob", "warm-up"))).allowed);
 
