@@ -65,3 +65,14 @@ TEST_CASE("manual_clock stands still until moved, and may go backwards") {
 }
 
 }  // namespace kauri_quota
+
+TEST_CASE("payment statuses and effects have their stored names") {
+  using namespace kauri_quota;
+  CHECK(std::string(to_string(payment_status::pending)) == "pending");
+  CHECK(std::string(to_string(payment_status::applied)) == "applied");
+  CHECK(std::string(to_string(payment_status::failed)) == "failed");
+  CHECK(std::string(to_string(payment_effect::none)) == "none");
+  CHECK(std::string(to_string(payment_effect::extended)) == "extended");
+  CHECK(std::string(to_string(payment_effect::started)) == "started");
+  CHECK(std::string(to_string(payment_effect::scheduled)) == "scheduled");
+}
