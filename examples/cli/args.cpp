@@ -39,10 +39,33 @@ Tiers:
               [--price N] [--name S] [--name-fr S] [--visible true|false]
               [--order N]       change a tier (null = unlimited)
 
+  --grace D     how long a subscription past its end date stays past_due
+                with its tier's limits before it expires (default 3d)
+  --currency C  the currency payments are in: XOF or XAF (default XOF)
+
 Users:
   user add USER [--email E] [--tier T]
-  user show USER
-  upgrade USER TIER             move USER to TIER at once
+  user show USER                the subscription with its lifecycle fields
+  user zone USER ZONE|none      USER's own time zone for days and months
+                                (none: the --tz zone)
+  upgrade USER TIER [--reset-usage]
+                                move USER to TIER at once (--reset-usage:
+                                zero the current day's and month's usage)
+
+Subscriptions:
+  trial USER TIER [--length D]  start USER's one trial of TIER (default 14d)
+  pay USER TIER --amount N --transaction-id ID [--months N]
+      [--provider P] [--reset-usage]
+                                apply a payment received by hand (provider
+                                "manual" by default); a repeat of the same
+                                transaction changes nothing
+  payments USER                 USER's payments, newest first
+  cancel USER [--undo]          cancel at the end of the paid period
+                                (--undo: drop a scheduled cancellation or change)
+  schedule USER TIER            move USER to TIER at the end of the paid period
+  history USER [--from DATE] [--to DATE] [--by-month]
+                                usage per day (default the last 30 days), or
+                                per month with --by-month
 
 Usage:
   check USER                    may USER send a message? (read-only)
@@ -55,9 +78,12 @@ Usage:
                                 count one message and a token estimate
   commit RES --tokens N         settle a reservation at the actual tokens
   release RES                   refund a reservation
-  expire [--request-id-ttl D]   settle expired reservations at their estimate
-                                and forget request ids older than D (90m, 36h,
-                                7d: s, m, h or d; default 7d; or forever)
+  expire [--request-id-ttl D]   settle expired reservations at their estimate,
+                                write the subscription transitions that fell
+                                due (trial ends, past_due, expiry, scheduled
+                                changes), and forget request ids older than D
+                                (90m, 36h, 7d: s, m, h or d; default 7d; or
+                                forever)
   quota USER                    quota status with usage bars
   stats USER                    usage percentages and warnings
   events USER [--limit N] [--type T]
@@ -77,16 +103,45 @@ struct option_spec {
   bool global;
 };
 
-constexpr std::array<option_spec, 27> known_options{{
-    {"--db", true, true},          {"--tz", true, true},          {"--json", false, true},
-    {"--help", false, true},       {"--version", false, true},    {"--to", true, false},
-    {"--down", true, false},       {"--all", false, false},       {"--daily", true, false},
-    {"--monthly", true, false},    {"--tokens", true, false},     {"--price", true, false},
-    {"--name", true, false},       {"--name-fr", true, false},    {"--visible", true, false},
-    {"--order", true, false},      {"--email", true, false},      {"--tier", true, false},
-    {"--messages", true, false},   {"--request-id", true, false}, {"--ip", true, false},
-    {"--user-agent", true, false}, {"--limit", true, false},      {"--type", true, false},
-    {"--user", true, false},       {"--keep", false, false},      {"--request-id-ttl", true, false},
+constexpr std::array<option_spec, 38> known_options{{
+    {"--db", true, true},
+    {"--tz", true, true},
+    {"--json", false, true},
+    {"--help", false, true},
+    {"--version", false, true},
+    {"--to", true, false},
+    {"--down", true, false},
+    {"--all", false, false},
+    {"--daily", true, false},
+    {"--monthly", true, false},
+    {"--tokens", true, false},
+    {"--price", true, false},
+    {"--name", true, false},
+    {"--name-fr", true, false},
+    {"--visible", true, false},
+    {"--order", true, false},
+    {"--email", true, false},
+    {"--tier", true, false},
+    {"--messages", true, false},
+    {"--request-id", true, false},
+    {"--ip", true, false},
+    {"--user-agent", true, false},
+    {"--limit", true, false},
+    {"--type", true, false},
+    {"--user", true, false},
+    {"--keep", false, false},
+    {"--request-id-ttl", true, false},
+    {"--grace", true, true},
+    {"--currency", true, true},
+    {"--length", true, false},
+    {"--months", true, false},
+    {"--amount", true, false},
+    {"--provider", true, false},
+    {"--transaction-id", true, false},
+    {"--reset-usage", false, false},
+    {"--undo", false, false},
+    {"--from", true, false},
+    {"--by-month", false, false},
 }};
 
 const option_spec* find_option(std::string_view name) {
@@ -138,7 +193,37 @@ std::optional<std::string> apply_option(command& cmd, const raw_option& opt) {
   };
   constexpr std::int64_t max64 = std::numeric_limits<std::int64_t>::max();
 
-  if (name == "--to") return count_into(cmd.migrate_to, INT_MAX);
+  if (name == "--to") {
+    if (cmd.kind == command_kind::history) {
+      cmd.to = value;
+      return std::nullopt;
+    }
+    return count_into(cmd.migrate_to, INT_MAX);
+  }
+  if (name == "--from") {
+    cmd.from = value;
+    return std::nullopt;
+  }
+  if (name == "--by-month" || name == "--reset-usage" || name == "--undo") {
+    (name == "--by-month" ? cmd.by_month : name == "--undo" ? cmd.undo : cmd.reset_usage) = true;
+    return std::nullopt;
+  }
+  if (name == "--months") return count_into(cmd.months, 1000);
+  if (name == "--amount") return count_into(cmd.amount, std::numeric_limits<std::int64_t>::max());
+  if (name == "--provider") {
+    cmd.provider = value;
+    return std::nullopt;
+  }
+  if (name == "--transaction-id") {
+    cmd.transaction_id = value;
+    return std::nullopt;
+  }
+  if (name == "--length") {
+    auto parsed = parse_duration(value, name);
+    if (auto* message = std::get_if<std::string>(&parsed)) return std::move(*message);
+    cmd.trial_length = std::get<std::chrono::seconds>(parsed);
+    return std::nullopt;
+  }
   if (name == "--down") return count_into(cmd.migrate_down, INT_MAX);
   if (name == "--all") {
     cmd.all = true;
@@ -163,14 +248,11 @@ std::optional<std::string> apply_option(command& cmd, const raw_option& opt) {
       cmd.request_id_ttl.emplace(std::nullopt);
       return std::nullopt;
     }
-    const char unit = value.empty() ? '\0' : value.back();
-    const std::int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
-    auto parsed =
-        parse_bounded(std::string_view(value).substr(0, value.empty() ? 0 : value.size() - 1), name, max64 / 86400);
-    if (scale == 0 || std::holds_alternative<std::string>(parsed))
+    auto parsed = parse_duration(value, name);
+    if (std::holds_alternative<std::string>(parsed))
       return "--request-id-ttl: expected a duration such as 90m, 36h or 7d (s, m, h or d) or forever, got " +
              quoted(value);
-    cmd.request_id_ttl.emplace(std::chrono::seconds{std::get<std::int64_t>(parsed) * scale});
+    cmd.request_id_ttl.emplace(std::get<std::chrono::seconds>(parsed));
     return std::nullopt;
   }
   if (name == "--visible") {
@@ -252,7 +334,21 @@ command_shape shape_of(command_kind kind) {
     case command_kind::reset:
       return {"reset", {}, {"--user"}};
     case command_kind::upgrade:
-      return {"upgrade", {"USER", "TIER"}, {}};
+      return {"upgrade", {"USER", "TIER"}, {"--reset-usage"}};
+    case command_kind::trial:
+      return {"trial", {"USER", "TIER"}, {"--length"}};
+    case command_kind::pay:
+      return {"pay", {"USER", "TIER"}, {"--amount", "--transaction-id", "--months", "--provider", "--reset-usage"}};
+    case command_kind::payments:
+      return {"payments", {"USER"}, {}};
+    case command_kind::cancel:
+      return {"cancel", {"USER"}, {"--undo"}};
+    case command_kind::schedule:
+      return {"schedule", {"USER", "TIER"}, {}};
+    case command_kind::history:
+      return {"history", {"USER"}, {"--from", "--to", "--by-month"}};
+    case command_kind::user_zone:
+      return {"user zone", {"USER", "ZONE"}, {}};
     case command_kind::expire:
       return {"expire", {}, {"--request-id-ttl"}};
     case command_kind::demo:
@@ -273,23 +369,15 @@ std::variant<std::pair<command_kind, std::size_t>, usage_error> identify(const s
     return std::string_view{words[1]};
   };
   using entry = std::pair<std::string_view, command_kind>;
-  static constexpr std::array<entry, 16> simple{{
-      {"migrate", command_kind::migrate},
-      {"schema", command_kind::schema},
-      {"tiers", command_kind::tiers},
-      {"check", command_kind::check},
-      {"consume", command_kind::consume},
-      {"record", command_kind::record},
-      {"reserve", command_kind::reserve},
-      {"commit", command_kind::commit},
-      {"release", command_kind::release},
-      {"quota", command_kind::quota},
-      {"stats", command_kind::stats},
-      {"events", command_kind::events},
-      {"reset", command_kind::reset},
-      {"upgrade", command_kind::upgrade},
-      {"expire", command_kind::expire},
-      {"demo", command_kind::demo},
+  static constexpr std::array<entry, 22> simple{{
+      {"migrate", command_kind::migrate},   {"schema", command_kind::schema},   {"tiers", command_kind::tiers},
+      {"check", command_kind::check},       {"consume", command_kind::consume}, {"record", command_kind::record},
+      {"reserve", command_kind::reserve},   {"commit", command_kind::commit},   {"release", command_kind::release},
+      {"quota", command_kind::quota},       {"stats", command_kind::stats},     {"events", command_kind::events},
+      {"reset", command_kind::reset},       {"upgrade", command_kind::upgrade}, {"expire", command_kind::expire},
+      {"demo", command_kind::demo},         {"trial", command_kind::trial},     {"pay", command_kind::pay},
+      {"payments", command_kind::payments}, {"cancel", command_kind::cancel},   {"schedule", command_kind::schedule},
+      {"history", command_kind::history},
   }};
   for (const auto& [name, kind] : simple) {
     if (w == name) return std::pair{kind, std::size_t{1}};
@@ -304,13 +392,24 @@ std::variant<std::pair<command_kind, std::size_t>, usage_error> identify(const s
     const auto sub = second();
     if (sub == "add") return std::pair{command_kind::user_add, std::size_t{2}};
     if (sub == "show") return std::pair{command_kind::user_show, std::size_t{2}};
-    if (!sub) return fail("`user` needs a subcommand: add or show");
-    return fail("unknown subcommand " + quoted(*sub) + " for `user` (expected add or show)");
+    if (sub == "zone") return std::pair{command_kind::user_zone, std::size_t{2}};
+    if (!sub) return fail("`user` needs a subcommand: add, show or zone");
+    return fail("unknown subcommand " + quoted(*sub) + " for `user` (expected add, show or zone)");
   }
   return fail("unknown command " + quoted(w));
 }
 
 }  // namespace
+
+std::variant<std::chrono::seconds, std::string> parse_duration(std::string_view text, std::string_view what) {
+  const char unit = text.empty() ? '\0' : text.back();
+  const std::int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  auto parsed = parse_bounded(text.substr(0, text.empty() ? 0 : text.size() - 1), what,
+                              std::numeric_limits<std::int64_t>::max() / 86400);
+  if (scale == 0 || std::holds_alternative<std::string>(parsed))
+    return std::string(what) + ": expected a duration such as 90m, 36h or 7d (s, m, h or d), got " + quoted(text);
+  return std::chrono::seconds{std::get<std::int64_t>(parsed) * scale};
+}
 
 std::variant<std::int64_t, std::string> parse_count(std::string_view text, std::string_view what) {
   const std::string label(what);
@@ -468,7 +567,13 @@ std::variant<tokens, usage_error> tokenize(const std::vector<std::string>& args,
       global.tz = std::move(value);
     else if (spec->name == "--json")
       global.json = true;
-    else if (spec->name == "--help")
+    else if (spec->name == "--currency")
+      global.currency = std::move(value);
+    else if (spec->name == "--grace") {
+      auto parsed = parse_duration(value, "--grace");
+      if (auto* message = std::get_if<std::string>(&parsed)) return fail(std::move(*message));
+      global.grace = std::get<std::chrono::seconds>(parsed);
+    } else if (spec->name == "--help")
       t.help = true;
     else if (spec->name == "--version")
       t.version = true;
@@ -485,6 +590,10 @@ std::optional<usage_error> check_combinations(const command& cmd) {
   }
   if (cmd.kind == command_kind::commit && !cmd.tokens)
     return fail("`commit` needs --tokens N (the actual token count)");
+  if (cmd.kind == command_kind::pay && !cmd.amount)
+    return fail("`pay` needs --amount N (what was received; it must be the tier's price times the months)");
+  if (cmd.kind == command_kind::pay && !cmd.transaction_id)
+    return fail("`pay` needs --transaction-id ID (the receipt's id; a repeat of it changes nothing)");
   if (cmd.kind == command_kind::tier_set && !cmd.daily && !cmd.monthly && !cmd.tokens_limit && !cmd.price &&
       !cmd.name && !cmd.name_fr && !cmd.visible && !cmd.order) {
     return fail(
@@ -550,6 +659,8 @@ parse_result parse_args(const std::vector<std::string>& args) {
       cmd.tier = rest[k];
     else if (what == "RES")
       cmd.reservation = rest[k];
+    else if (what == "ZONE")
+      cmd.zone = rest[k];
   }
 
   for (const raw_option& opt : t.options) {

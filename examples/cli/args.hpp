@@ -41,6 +41,13 @@ enum class command_kind {
   upgrade,
   expire,
   demo,
+  trial,
+  pay,
+  cancel,
+  schedule,
+  history,
+  payments,
+  user_zone,
 };
 
 /// A limit given on the command line: a count, or `null` for unlimited.
@@ -51,6 +58,10 @@ struct global_options {
   std::optional<std::string> db;  ///< --db URL; empty: $KAURI_QUOTA_DB, then the default
   std::optional<std::string> tz;  ///< --tz ZONE; empty: UTC
   bool json = false;              ///< --json
+  /// --grace D: how long a subscription past its end stays past_due;
+  /// empty: the library's default (3 days).
+  std::optional<std::chrono::seconds> grace;
+  std::optional<std::string> currency;  ///< --currency XOF|XAF; empty: XOF
 };
 
 /// One parsed command line. Only the fields its command uses are set.
@@ -102,6 +113,23 @@ struct command {
 
   // demo
   bool keep = false;
+
+  // trial: --length (default 14 days)
+  std::chrono::seconds trial_length{std::chrono::hours{24 * 14}};
+  // pay
+  std::optional<std::int64_t> months;  ///< default 1
+  std::optional<std::int64_t> amount;
+  std::optional<std::string> provider;  ///< default "manual"
+  std::optional<std::string> transaction_id;
+  bool reset_usage = false;  ///< pay / upgrade --reset-usage
+  // cancel --undo
+  bool undo = false;
+  // history: --from / --to (YYYY-MM-DD; default the last 30 days), --months
+  std::optional<std::string> from;
+  std::optional<std::string> to;
+  bool by_month = false;
+  // user zone USER ZONE|none
+  std::string zone;
 };
 
 /// A malformed command line; `message` is one line, safe to print (long or
@@ -114,6 +142,10 @@ using parse_result = std::variant<command, usage_error>;
 
 /// Parses the arguments after the program name.
 parse_result parse_args(const std::vector<std::string>& args);
+
+/// A duration such as 90m, 36h or 7d (s, m, h or d); on failure a message
+/// naming `what`.
+std::variant<std::chrono::seconds, std::string> parse_duration(std::string_view text, std::string_view what);
 
 /// Strict parse of a non-negative decimal count: digits only, no sign, no
 /// spaces, no overflow. On failure returns a message naming `what`.

@@ -42,6 +42,8 @@ kq::result<kq::quota_service> open_service(const settings& s, const command& cmd
   kq::service_options opts;
   opts.time_zone = s.zone;
   if (cmd.request_id_ttl) opts.request_id_ttl = *cmd.request_id_ttl;
+  if (s.grace) opts.grace_period = *s.grace;
+  opts.currency = s.currency;
   return kq::quota_service::create(std::move(store), std::move(opts));
 }
 
@@ -252,8 +254,125 @@ int run_user_show(kq::quota_service& svc, const command& cmd, const settings& s)
   return exit_ok;
 }
 
+int run_user_zone(kq::quota_service& svc, const command& cmd, const settings& s) {
+  std::optional<std::string> zone;
+  if (cmd.zone != "none") zone = cmd.zone;
+  auto sub = svc.set_user_time_zone(kq::user_id{cmd.user}, zone);
+  if (!sub) return report(sub.error());
+  s.json ? print_json(kq::to_json(sub.value())) : print(render_subscription(sub.value(), s.zone));
+  return exit_ok;
+}
+
+kq::usage_policy usage_of(const command& cmd) {
+  return cmd.reset_usage ? kq::usage_policy::reset : kq::usage_policy::keep;
+}
+
+// --- Subscription lifecycle ------------------------------------------------
+
+int run_trial(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto sub = svc.start_trial(kq::user_id{cmd.user}, kq::tier_id{cmd.tier}, cmd.trial_length);
+  if (!sub) return report(sub.error());
+  s.json ? print_json(kq::to_json(sub.value())) : print(render_subscription(sub.value(), s.zone));
+  return exit_ok;
+}
+
+int run_pay(kq::quota_service& svc, const command& cmd, const settings& s) {
+  kq::payment p;
+  p.provider = cmd.provider.value_or("manual");
+  p.transaction_id = cmd.transaction_id.value_or("");
+  p.user = kq::user_id{cmd.user};
+  p.tier = kq::tier_id{cmd.tier};
+  p.months = static_cast<std::int32_t>(cmd.months.value_or(1));
+  p.amount = cmd.amount.value_or(0);
+  p.currency = s.currency;
+  auto out = svc.apply_payment(p, usage_of(cmd));
+  if (!out) return report(out.error());
+  const kq::payment_outcome& o = out.value();
+  if (s.json) {
+    print_json(kq::to_json(o));
+    return exit_ok;
+  }
+  if (o.replayed) print("this payment was already recorded; nothing changed\n");
+  print(render_payment(o.pay, s.zone));
+  print("\n");
+  print(render_subscription(o.sub, s.zone));
+  return exit_ok;
+}
+
+int run_payments(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto list = svc.get_payments(kq::user_id{cmd.user});
+  if (!list) return report(list.error());
+  s.json ? print_json(kq::to_json(list.value())) : print(render_payments(list.value(), s.zone));
+  return exit_ok;
+}
+
+int run_cancel(kq::quota_service& svc, const command& cmd, const settings& s) {
+  const kq::user_id user{cmd.user};
+  auto sub = cmd.undo ? svc.undo_scheduled_change(user) : svc.cancel_at_period_end(user);
+  if (!sub) return report(sub.error());
+  s.json ? print_json(kq::to_json(sub.value())) : print(render_subscription(sub.value(), s.zone));
+  return exit_ok;
+}
+
+int run_schedule(kq::quota_service& svc, const command& cmd, const settings& s) {
+  auto sub = svc.schedule_change(kq::user_id{cmd.user}, kq::tier_id{cmd.tier});
+  if (!sub) return report(sub.error());
+  s.json ? print_json(kq::to_json(sub.value())) : print(render_subscription(sub.value(), s.zone));
+  return exit_ok;
+}
+
+/// A strict "YYYY-MM-DD" that names a real day.
+kq::result<kq::local_date> parse_day(const std::string& text, std::string_view what) {
+  auto bad = [&] {
+    return kq::make_error(kq::errc::invalid_argument,
+                          fmt::format("{}: expected a day as YYYY-MM-DD, got '{}'", what, printable(text)));
+  };
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
+  int y = 0;
+  unsigned m = 0;
+  unsigned d = 0;
+  for (std::size_t i = 0; i < 10; ++i) {
+    if (i == 4 || i == 7) continue;
+    if (text[i] < '0' || text[i] > '9') return bad();
+  }
+  y = std::stoi(text.substr(0, 4));
+  m = static_cast<unsigned>(std::stoi(text.substr(5, 2)));
+  d = static_cast<unsigned>(std::stoi(text.substr(8, 2)));
+  const kq::local_date day{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}};
+  if (!day.ok()) return bad();
+  return day;
+}
+
+int run_history(kq::quota_service& svc, const command& cmd, const settings& s) {
+  const kq::local_date today = svc.day_of(svc.now());
+  kq::local_date to = today;
+  if (cmd.to) {
+    auto parsed = parse_day(*cmd.to, "--to");
+    if (!parsed) return report(parsed.error());
+    to = parsed.value();
+  }
+  kq::local_date from = kq::local_date{std::chrono::sys_days{to} - std::chrono::days{29}};
+  if (cmd.by_month) from = to.year() / to.month() / std::chrono::day{1} - std::chrono::months{11};
+  if (cmd.from) {
+    auto parsed = parse_day(*cmd.from, "--from");
+    if (!parsed) return report(parsed.error());
+    from = parsed.value();
+  }
+  const kq::user_id user{cmd.user};
+  if (cmd.by_month) {
+    auto months = svc.get_monthly_usage(user, from, to);
+    if (!months) return report(months.error());
+    s.json ? print_json(kq::to_json(months.value())) : print(render_monthly(months.value()));
+    return exit_ok;
+  }
+  auto days = svc.get_usage_history(user, from, to);
+  if (!days) return report(days.error());
+  s.json ? print_json(kq::to_json(days.value())) : print(render_history(days.value()));
+  return exit_ok;
+}
+
 int run_upgrade(kq::quota_service& svc, const command& cmd, const settings& s) {
-  auto up = svc.upgrade_subscription(kq::user_id{cmd.user}, kq::tier_id{cmd.tier});
+  auto up = svc.upgrade_subscription(kq::user_id{cmd.user}, kq::tier_id{cmd.tier}, {}, usage_of(cmd));
   if (!up) return report(up.error());
   const kq::upgrade_result& u = up.value();
   if (s.json) print_json(kq::to_json(u));
@@ -338,12 +457,17 @@ std::string render_duration(std::chrono::seconds d) {
 int run_expire(kq::quota_service& svc, const settings& s) {
   auto n = svc.expire_reservations();
   if (!n) return report(n.error());
+  auto transitions = svc.sweep_subscriptions();
+  if (!transitions) return report(transitions.error());
   auto forgotten = svc.prune_request_ids();
   if (!forgotten) return report(forgotten.error());
   if (s.json) {
-    print_json(fmt::format(R"({{"expired":{},"request_ids_forgotten":{}}})", n.value(), forgotten.value()));
+    print_json(fmt::format(R"({{"expired":{},"subscription_transitions":{},"request_ids_forgotten":{}}})", n.value(),
+                           transitions.value(), forgotten.value()));
   } else {
     print(fmt::format("settled {} expired reservation{} at their estimate\n", n.value(), n.value() == 1 ? "" : "s"));
+    print(fmt::format("wrote {} subscription transition{} that fell due\n", transitions.value(),
+                      transitions.value() == 1 ? "" : "s"));
     if (const auto& ttl = svc.options().request_id_ttl)
       print(fmt::format("forgot {} request id{} older than {}\n", forgotten.value(), forgotten.value() == 1 ? "" : "s",
                         render_duration(*ttl)));
@@ -461,6 +585,20 @@ int run_command(const command& cmd, const settings& s) {
       return run_upgrade(svc, cmd, s);
     case command_kind::expire:
       return run_expire(svc, s);
+    case command_kind::user_zone:
+      return run_user_zone(svc, cmd, s);
+    case command_kind::trial:
+      return run_trial(svc, cmd, s);
+    case command_kind::pay:
+      return run_pay(svc, cmd, s);
+    case command_kind::payments:
+      return run_payments(svc, cmd, s);
+    case command_kind::cancel:
+      return run_cancel(svc, cmd, s);
+    case command_kind::schedule:
+      return run_schedule(svc, cmd, s);
+    case command_kind::history:
+      return run_history(svc, cmd, s);
     default:
       break;
   }

@@ -6,6 +6,8 @@
 
 #include <kauri_quota/result.hpp>
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 namespace kauri_quota_cli {
@@ -23,6 +25,8 @@ struct settings {
   std::string url;   ///< storage URL (may hold a password: show redact_url(url))
   std::string zone;  ///< quota time zone
   bool json = false;
+  std::optional<std::chrono::seconds> grace;  ///< --grace; empty: the library's default
+  std::string currency{"XOF"};                ///< --currency
 };
 
 /// Prints "error: <message>" as one line on stderr; returns exit_error.

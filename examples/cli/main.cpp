@@ -49,6 +49,8 @@ int run(const std::vector<std::string>& args) {
     s.url = "sqlite:kauri_quota.db";
   }
   s.zone = cmd.global.tz.value_or("UTC");
+  s.grace = cmd.global.grace;
+  s.currency = cmd.global.currency.value_or("XOF");
   s.json = cmd.global.json;
   return cli::run_command(cmd, s);
 }

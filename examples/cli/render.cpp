@@ -137,6 +137,59 @@ std::string render_subscription(const kq::subscription& s, const std::string& zo
   out += fmt::format("{:<12}{}\n", "started", optional_instant(s.start_date, zone));
   if (s.end_date) out += fmt::format("{:<12}{}\n", "ends", show_instant(*s.end_date, zone));
   if (s.trial_end_date) out += fmt::format("{:<12}{}\n", "trial ends", show_instant(*s.trial_end_date, zone));
+  if (s.cancel_at_period_end) {
+    out += fmt::format("{:<12}{}\n", "then", "canceled at the end of the period");
+  } else if (s.scheduled_tier) {
+    out += fmt::format("{:<12}{} at the end of the period{}\n", "then", s.scheduled_tier->str(),
+                       s.scheduled_end_date ? ", paid until " + show_instant(*s.scheduled_end_date, zone) : "");
+  }
+  out += fmt::format("{:<12}{}\n", "time zone", s.time_zone ? printable(*s.time_zone, 64) : zone + " (the service's)");
+  return out;
+}
+
+std::string render_payment(const kq::payment& p, const std::string& zone) {
+  std::string out;
+  out += fmt::format("{:<12}{} {}\n", "payment", printable(p.provider, 40), printable(p.transaction_id, 200));
+  out += fmt::format("{:<12}{}\n", "user", p.user.str());
+  out += fmt::format("{:<12}{} x {} month{}\n", "tier", p.tier.str(), p.months, p.months == 1 ? "" : "s");
+  out += fmt::format("{:<12}{} {}\n", "amount", group_digits(p.amount), p.currency);
+  out += fmt::format("{:<12}{}{}\n", "status", kq::to_string(p.status),
+                     p.effect == kq::payment_effect::none ? "" : fmt::format(" ({})", kq::to_string(p.effect)));
+  if (p.period_start && p.period_end)
+    out += fmt::format("{:<12}{} to {}\n", "period", show_instant(*p.period_start, zone),
+                       show_instant(*p.period_end, zone));
+  if (p.failure_reason) out += fmt::format("{:<12}{}\n", "reason", printable(*p.failure_reason, 300));
+  out += fmt::format("{:<12}{}\n", "created", show_instant(p.created_at, zone));
+  return out;
+}
+
+std::string render_payments(const std::vector<kq::payment>& list, const std::string& zone) {
+  if (list.empty()) return "no payments\n";
+  std::string out = fmt::format("{:<18}{:<10}{:>7}{:>12} {:<4}{:<10}{}\n", "created", "tier", "months", "amount", "",
+                                "status", "transaction");
+  for (const kq::payment& p : list) {
+    out += fmt::format("{:<18}{:<10}{:>7}{:>12} {:<4}{:<10}{} {}\n", show_instant(p.created_at, zone).substr(0, 16),
+                       p.tier.str(), p.months, group_digits(p.amount), p.currency, kq::to_string(p.status),
+                       printable(p.provider, 40), printable(p.transaction_id, 80));
+  }
+  return out;
+}
+
+std::string render_history(const std::vector<kq::day_usage>& days) {
+  std::int64_t most = 0;
+  for (const kq::day_usage& d : days) most = std::max(most, d.messages);
+  std::string out = fmt::format("{:<12}{:>9}{:>12}\n", "day", "messages", "tokens");
+  for (const kq::day_usage& d : days) {
+    out += fmt::format("{:<12}{:>9}{:>12}  {}\n", kq::format_date(d.day), d.messages, group_digits(d.tokens),
+                       most > 0 ? std::string(static_cast<std::size_t>(d.messages * 20 / most), '#') : "");
+  }
+  return out;
+}
+
+std::string render_monthly(const std::vector<kq::month_usage>& months) {
+  std::string out = fmt::format("{:<9}{:>9}{:>12}\n", "month", "messages", "tokens");
+  for (const kq::month_usage& m : months)
+    out += fmt::format("{:<9}{:>9}{:>12}\n", kq::format_date(m.month).substr(0, 7), m.messages, group_digits(m.tokens));
   return out;
 }
 

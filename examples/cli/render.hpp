@@ -26,6 +26,12 @@ std::string usage_bar(std::int64_t used, std::int64_t max);
 std::string render_tiers(const std::vector<kauri_quota::tier>& tiers);
 std::string render_tier(const kauri_quota::tier& t);
 std::string render_subscription(const kauri_quota::subscription& s, const std::string& zone);
+std::string render_payment(const kauri_quota::payment& p, const std::string& zone);
+/// One line per payment, newest first as given.
+std::string render_payments(const std::vector<kauri_quota::payment>& list, const std::string& zone);
+/// One line per day with a bar scaled to the busiest day.
+std::string render_history(const std::vector<kauri_quota::day_usage>& days);
+std::string render_monthly(const std::vector<kauri_quota::month_usage>& months);
 /// The quota view with bars; `warnings` are shown below it.
 std::string render_quota(const kauri_quota::quota_info& q, const std::vector<std::string>& warnings,
                          const std::string& zone);

@@ -177,3 +177,49 @@ TEST_SUITE("kauri-quota arguments") {
   }
 
 }  // TEST_SUITE
+
+TEST_CASE("the subscription commands take their arguments and options") {
+  const auto trial = parsed({"trial", "u1", "pro", "--length", "7d"});
+  CHECK(trial.kind == cli::command_kind::trial);
+  CHECK(trial.user == "u1");
+  CHECK(trial.tier == "pro");
+  CHECK(trial.trial_length == std::chrono::hours{24 * 7});
+  CHECK(parsed({"trial", "u1", "pro"}).trial_length == std::chrono::hours{24 * 14});
+
+  const auto pay = parsed({"pay", "u1", "pro", "--amount", "21000", "--months", "3", "--transaction-id", "R-1",
+                           "--provider", "bank", "--reset-usage", "--currency", "XAF", "--grace", "36h"});
+  CHECK(pay.kind == cli::command_kind::pay);
+  CHECK(pay.amount == 21000);
+  CHECK(pay.months == 3);
+  CHECK(pay.transaction_id == "R-1");
+  CHECK(pay.provider == "bank");
+  CHECK(pay.reset_usage);
+  CHECK(pay.global.currency == "XAF");
+  CHECK(pay.global.grace == std::chrono::hours{36});
+  CHECK(usage_error_of({"pay", "u1", "pro", "--transaction-id", "R-1"}).find("--amount") != std::string::npos);
+  CHECK(usage_error_of({"pay", "u1", "pro", "--amount", "7000"}).find("--transaction-id") != std::string::npos);
+  CHECK(usage_error_of({"pay", "u1", "pro", "--amount", "7000", "--transaction-id", "x", "--months", "0x1"})
+            .find("--months") != std::string::npos);
+
+  CHECK(parsed({"cancel", "u1"}).kind == cli::command_kind::cancel);
+  CHECK(parsed({"cancel", "u1", "--undo"}).undo);
+  CHECK(parsed({"schedule", "u1", "free"}).tier == "free");
+  CHECK(usage_error_of({"schedule", "u1"}).find("TIER") != std::string::npos);
+  CHECK(parsed({"payments", "u1"}).kind == cli::command_kind::payments);
+
+  const auto h = parsed({"history", "u1", "--from", "2026-11-01", "--to", "2026-11-30", "--by-month"});
+  CHECK(h.kind == cli::command_kind::history);
+  CHECK(h.from == "2026-11-01");
+  CHECK(h.to == "2026-11-30");
+  CHECK(h.by_month);
+  CHECK_FALSE(h.migrate_to.has_value());
+
+  const auto z = parsed({"user", "zone", "u1", "Africa/Douala"});
+  CHECK(z.kind == cli::command_kind::user_zone);
+  CHECK(z.zone == "Africa/Douala");
+  CHECK(usage_error_of({"user", "zone", "u1"}).find("ZONE") != std::string::npos);
+
+  CHECK(usage_error_of({"--grace", "3 days", "quota", "u1"}).find("--grace") != std::string::npos);
+  CHECK(usage_error_of({"trial", "u1", "pro", "--length", "7w"}).find("--length") != std::string::npos);
+  CHECK(usage_error_of({"upgrade", "u1", "pro", "--undo"}).find("does not apply") != std::string::npos);
+}

@@ -518,6 +518,92 @@ TEST_SUITE("kauri-quota") {
     CHECK(c.state_of_u1() == before);
   }
 
+  TEST_CASE("a trial, a payment by hand, its repeat, a cancellation and its undo") {
+    cli c;
+    c.with_user();
+
+    const json_value t = c.run_json({"trial", "u1", "max", "--length", "7d"});
+    CHECK(t["subscription_tier"].as_string() == "max");
+    CHECK(t["subscription_status"].as_string() == "trialing");
+    CHECK_FALSE(t["trial_end_date"].is_null());
+    check_error(c.run({"trial", "u1", "pro"}));  // one trial per user
+
+    // A wrong amount changes nothing.
+    const std::string before = c.state_of_u1();
+    const run_result wrong = c.run({"pay", "u1", "pro", "--amount", "6999", "--transaction-id", "R-1"});
+    check_error(wrong);
+    CHECK(wrong.err.find("7000") != std::string::npos);
+    check_error(c.run({"--currency", "EUR", "pay", "u1", "pro", "--amount", "7000", "--transaction-id", "R-1"}));
+    CHECK(c.state_of_u1() == before);
+
+    const json_value paid =
+        c.run_json({"pay", "u1", "pro", "--amount", "14000", "--months", "2", "--transaction-id", "R-1"});
+    CHECK(paid["payment"]["status"].as_string() == "applied");
+    CHECK(paid["replayed"].as_bool() == false);
+    CHECK(paid["subscription"]["subscription_tier"].as_string() == "pro");
+    CHECK(paid["subscription"]["subscription_status"].as_string() == "active");
+    const std::string end = paid["subscription"]["subscription_end_date"].as_string();
+
+    const run_result again =
+        c.run({"pay", "u1", "pro", "--amount", "14000", "--months", "2", "--transaction-id", "R-1"});
+    INFO(show(again));
+    CHECK(again.exit_code == 0);
+    CHECK(again.out.find("already recorded") != std::string::npos);
+    CHECK(c.run_json({"user", "show", "u1"})["subscription_end_date"].as_string() == end);
+
+    const run_result list = c.run({"payments", "u1"});
+    INFO(show(list));
+    CHECK(list.exit_code == 0);
+    CHECK(list.out.find("R-1") != std::string::npos);
+    CHECK(list.out.find("applied") != std::string::npos);
+
+    const run_result cancel = c.run({"cancel", "u1"});
+    INFO(show(cancel));
+    CHECK(cancel.exit_code == 0);
+    CHECK(cancel.out.find("canceled at the end of the period") != std::string::npos);
+    CHECK(c.run_json({"user", "show", "u1"})["cancel_at_period_end"].as_bool());
+    c.ok({"cancel", "u1", "--undo"});
+    CHECK_FALSE(c.run_json({"user", "show", "u1"})["cancel_at_period_end"].as_bool());
+    check_error(c.run({"cancel", "u1", "--undo"}));  // nothing scheduled any more
+
+    c.ok({"schedule", "u1", "free"});
+    CHECK(c.run_json({"user", "show", "u1"})["scheduled_tier"].as_string() == "free");
+
+    const run_result events = c.run({"events", "u1"});
+    CHECK(events.out.find("trial_started") != std::string::npos);
+    CHECK(events.out.find("payment_applied") != std::string::npos);
+    CHECK(events.out.find("cancellation_scheduled") != std::string::npos);
+  }
+
+  TEST_CASE("history shows the usage per day and per month; user zone sets the user's own zone") {
+    cli c;
+    c.with_user();
+    c.ok({"consume", "u1", "--tokens", "40"});
+    c.ok({"consume", "u1", "--tokens", "2"});
+
+    const json_value days = c.run_json({"history", "u1"});
+    REQUIRE(days.size() == 30);
+    CHECK(days[29]["messages"].as_int() == 2);
+    CHECK(days[29]["tokens"].as_int() == 42);
+    CHECK(days[0]["messages"].as_int() == 0);
+    const json_value months = c.run_json({"history", "u1", "--by-month"});
+    REQUIRE(months.size() == 12);
+    CHECK(months[11]["messages"].as_int() == 2);
+    const run_result human = c.run({"history", "u1"});
+    CHECK(human.out.find("####################") != std::string::npos);
+
+    check_error(c.run({"history", "u1", "--from", "2026-02-30"}));
+    check_error(c.run({"history", "u1", "--from", "2026-12-01", "--to", "2026-11-01"}));
+    check_error(c.run({"user", "zone", "u1", "Mars/Olympus_Mons"}));
+
+    CHECK(c.run_json({"user", "zone", "u1", "Pacific/Apia"})["time_zone"].as_string() == "Pacific/Apia");
+    CHECK(c.run({"user", "show", "u1"}).out.find("Pacific/Apia") != std::string::npos);
+    CHECK(c.run_json({"user", "zone", "u1", "none"})["time_zone"].is_null());
+
+    const run_result expire = c.run({"expire"});
+    CHECK(expire.out.find("subscription transition") != std::string::npos);
+  }
+
   TEST_CASE("demo tells the story and exits 0") {
     const kqt::temp_dir tmp;
     const std::map<std::string, std::string> env{{"TMPDIR", tmp.path().string()}};
