@@ -149,7 +149,7 @@ TEST_SUITE("kauri-quota arguments") {
     CHECK(usage_error_of({"tier", "set", "pro", "--order", "2147483648"}).find("too large") != std::string::npos);
     CHECK(usage_error_of({"tier", "set", "pro", "--visible", "yes"}).find("true or false") != std::string::npos);
     CHECK(usage_error_of({"reset"}).find("daily or monthly") != std::string::npos);
-    CHECK(usage_error_of({"user"}).find("add or show") != std::string::npos);
+    CHECK(usage_error_of({"user"}).find("add, show or zone") != std::string::npos);
     CHECK(usage_error_of({"consume", "u1", "--tokens", "null"}).find("digits only") != std::string::npos);
   }
 
