@@ -180,8 +180,9 @@ std::string render_history(const std::vector<kq::day_usage>& days) {
   for (const kq::day_usage& d : days) most = std::max(most, d.messages);
   std::string out = fmt::format("{:<12}{:>9}{:>12}\n", "day", "messages", "tokens");
   for (const kq::day_usage& d : days) {
-    out += fmt::format("{:<12}{:>9}{:>12}  {}\n", kq::format_date(d.day), d.messages, group_digits(d.tokens),
-                       most > 0 ? std::string(static_cast<std::size_t>(d.messages * 20 / most), '#') : "");
+    const auto cells = most > 0 ? static_cast<std::size_t>(d.messages * 20 / most) : std::size_t{0};
+    out += fmt::format("{:<12}{:>9}{:>12}{}\n", kq::format_date(d.day), d.messages, group_digits(d.tokens),
+                       cells > 0 ? "  " + std::string(cells, '#') : "");
   }
   return out;
 }
