@@ -7,10 +7,9 @@
 // MODE "consume" (default): each request is try_consume(USER, 1 token).
 // MODE "mixed": requests rotate between try_consume (1 token), reserve (10)
 // then commit (7), and reserve (10) then release; "allowed" then counts the
-// messages that stay counted (consumed or committed).
-// MODE "sweep": each request is one sweep of the lifecycle transitions due
-// (storage::due_subscriptions page by page, change_lifecycle(apply_due) on
-// each; USER is not used); "allowed" then counts the transitions written.
+// messages that stay counted (consumed or committed). MODE "sweep": each
+// request is sweep_subscriptions() (USER is unused); "allowed" counts the
+// transitions it wrote.
 // Output (stdout): one line per thread, `thread=<i> allowed=<n> denied=<n>
 // errors=<n>`, then the totals `allowed=<n> denied=<n> errors=<n>`.
 // Error messages go to stderr. Exit status 0 when the run completed (even
@@ -94,34 +93,11 @@ int main(int argc, char** argv) {
       };
       for (std::int64_t k = 0; k < attempts; ++k) {
         if (mode == "sweep") {
-          // The sweep at the storage level, as sweep_subscriptions runs it:
-          // the candidates page by page, apply_due on each. allowed counts
-          // the transitions this thread wrote.
-          std::optional<kauri_quota::user_id> after;
-          const auto now = opts.time_source->now();
-          for (;;) {
-            auto due = store->due_subscriptions(now, opts.grace_period, after, 7);
-            if (!due) {
-              report("due_subscriptions", due.error());
-              break;
-            }
-            if (due.value().empty()) break;
-            for (const auto& u : due.value()) {
-              kauri_quota::lifecycle_request r;
-              r.kind = kauri_quota::lifecycle_kind::apply_due;
-              r.user = u;
-              r.now = now;
-              r.day = svc.day_of(now);
-              r.default_tier = opts.default_tier;
-              r.grace_period = opts.grace_period;
-              auto o = store->change_lifecycle(r);
-              if (!o)
-                report("change_lifecycle", o.error());
-              else
-                c.allowed += o.value().transitions;
-            }
-            after = due.value().back();
-          }
+          auto n = svc.sweep_subscriptions();
+          if (!n)
+            report("sweep_subscriptions", n.error());
+          else
+            c.allowed += n.value();
           continue;
         }
         const auto kind = mode == "mixed" ? (static_cast<std::int64_t>(t) + k) % 3 : 0;

@@ -34,8 +34,7 @@ struct worker_result {
 
 /// Starts a worker on `db` (an SQLite file or a storage URL) for `user`:
 /// `threads` threads of `attempts` requests each at the fixed instant
-/// `now`; mode "consume", "mixed" or "sweep" (the lifecycle sweep; allowed
-/// is then the transitions written) (see worker.cpp). Output goes to files
+/// `now`; mode "consume", "mixed" or "sweep" (see worker.cpp). Output goes to files
 /// in `out_dir` named after `index`.
 worker_run spawn_worker(const std::string& db, const user_id& user, int threads, int attempts, sys_time now,
                         const std::filesystem::path& out_dir, int index, const char* mode = "consume");
