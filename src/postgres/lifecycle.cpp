@@ -142,12 +142,12 @@ lifecycle_attempt lifecycle_transaction(pq::connection& c, const lifecycle_reque
     }
   }
   if (plan.reset_usage) {
-    for (const char* daily : {"true", "false"}) {
-      if (auto f =
-              step("kq_reset", sql_reset,
-                   {std::string(daily), r.user.str(), format_db_date(r.day), format_db_time(r.now)}, r.user.str(), got))
-        return abort(std::move(*f));
-    }
+    // The month of the user's day, zeroed and audited as reset() does it
+    // (monthly_reset rows; the function takes the user's own day).
+    if (auto f =
+            step("kq_reset", sql_reset,
+                 {std::string("false"), r.user.str(), format_db_date(r.day), format_db_time(r.now)}, r.user.str(), got))
+      return abort(std::move(*f));
   }
   if (r.kind == lifecycle_kind::set_time_zone && plan.write_subscription) {
     // The fast path's budgets were computed for the service's day.

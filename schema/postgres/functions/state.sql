@@ -99,7 +99,7 @@ $f$;
 -- p_grace NULL is the previous release's call (function set version 3 and
 -- before), which knows no lifecycle: its lapsed rule also takes an end
 -- date or a trial end that passed for the default tier.
--- twin: src/core/lifecycle.hpp (limits: canceled/expired take the default tier's) and src/sqlite/state.cpp sqlite_storage::apply_default_tier
+-- twin: src/core/lifecycle.cpp default_tier_applies and src/sqlite/state.cpp sqlite_storage::apply_default_tier
 CREATE OR REPLACE FUNCTION kauri_quota_complete(o kauri_quota_outcome, p_user users.user_id%TYPE, p_day DATE,
                                      p_now TIMESTAMP, p_default_tier TEXT, p_grace BIGINT)
 RETURNS kauri_quota_outcome LANGUAGE plpgsql AS $f$
