@@ -157,7 +157,8 @@ result<local_date> sqlite_storage::settle_due(connection& c, const user_id& user
   return user_day(o.after, now, day);
 }
 
-// twin: schema/postgres/functions/lifecycle.sql kauri_quota_change_lifecycle
+// The rules are the shared planner's (core/lifecycle); this is only the
+// SQLite executor, as src/postgres/lifecycle.cpp is PostgreSQL's.
 result<lifecycle_outcome> sqlite_storage::change_lifecycle(const lifecycle_request& req) {
   return run_ready([&](connection& c) -> result<lifecycle_outcome> {
     txn tx(c, true);
