@@ -77,17 +77,6 @@ struct limit_view {
 
 }  // namespace
 
-// twin: schema/postgres/functions/state.sql kauri_quota_complete
-bool subscription_lapsed(const subscription& s, sys_time now) {
-  if (s.status == subscription_status::canceled || s.status == subscription_status::expired) {
-    return true;
-  }
-  if (s.end_date && *s.end_date <= now) {
-    return true;
-  }
-  return s.status == subscription_status::trialing && s.trial_end_date && *s.trial_end_date <= now;
-}
-
 // twin: schema/postgres/functions/policy.sql kauri_quota_evaluate
 limit_kind evaluate(const tier& t, const usage& u, std::int64_t messages, std::int64_t tokens) {
   if (messages > 0) {

@@ -1,5 +1,6 @@
 // Quota policy shared by every backend and the service (internal): limit
-// evaluation, warnings, lapsed subscriptions, quota info and usage stats.
+// evaluation, warnings, quota info and usage stats (which tier applies is
+// the lifecycle's: lifecycle.hpp).
 // Pure functions: no I/O, no clock.
 #pragma once
 
@@ -12,11 +13,6 @@
 #include <vector>
 
 namespace kauri_quota::detail {
-
-/// True when the subscription no longer grants its own tier at `now`:
-/// status canceled or expired, end_date passed, or trialing with
-/// trial_end_date passed. The default tier's limits then apply.
-bool subscription_lapsed(const subscription& s, sys_time now);
 
 /// Which limit admitting `messages` more messages and `tokens` more tokens
 /// would break, or none. Messages must fit the daily and the monthly limit;

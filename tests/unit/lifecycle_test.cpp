@@ -527,4 +527,16 @@ TEST_CASE("every event carries the request's address and agent") {
   CHECK(p.events[0].event_timestamp == t0);
 }
 
+TEST_CASE("default_tier_applies only to canceled and expired subscriptions") {
+  subscription s;
+  for (const auto st : {subscription_status::active, subscription_status::trialing, subscription_status::past_due}) {
+    s.status = st;
+    CHECK_FALSE(default_tier_applies(s));
+  }
+  for (const auto st : {subscription_status::canceled, subscription_status::expired}) {
+    s.status = st;
+    CHECK(default_tier_applies(s));
+  }
+}
+
 }  // namespace kauri_quota::detail

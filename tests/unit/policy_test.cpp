@@ -176,34 +176,6 @@ TEST_CASE("warnings_crossed reports each limit that crosses the threshold once")
   CHECK(detail::warnings_crossed(enterprise_tier(), counters(0, 0, 0), counters(100, 100, 100), 0.8).empty());
 }
 
-TEST_CASE("subscription_lapsed on canceled, expired, ended and finished trials") {
-  const sys_time now = sys_time{sys_days{2025y / November / 7d}};
-  subscription s;
-  CHECK_FALSE(detail::subscription_lapsed(s, now));
-  s.status = subscription_status::past_due;
-  CHECK_FALSE(detail::subscription_lapsed(s, now));
-  s.status = subscription_status::canceled;
-  CHECK(detail::subscription_lapsed(s, now));
-  s.status = subscription_status::expired;
-  CHECK(detail::subscription_lapsed(s, now));
-
-  s.status = subscription_status::active;
-  s.end_date = now + hours{1};
-  CHECK_FALSE(detail::subscription_lapsed(s, now));
-  s.end_date = now;
-  CHECK(detail::subscription_lapsed(s, now));
-
-  s = subscription{};
-  s.status = subscription_status::trialing;
-  s.trial_end_date = now - seconds{1};
-  CHECK(detail::subscription_lapsed(s, now));
-  s.trial_end_date = now + days{7};
-  CHECK_FALSE(detail::subscription_lapsed(s, now));
-  s.status = subscription_status::active;  // converted from a trial: the trial end no longer matters
-  s.trial_end_date = now - days{1};
-  CHECK_FALSE(detail::subscription_lapsed(s, now));
-}
-
 TEST_CASE("make_quota_info of a fresh free user matches the spec field by field") {
   CHECK(detail::make_quota_info(fresh_free_user(), utc_zone(), 0.8) ==
         testing::expected_fresh_free_quota(user_id{"7336840a-b662-428b-b912-ffcf4dd0635d"}, 2025y / November / 7d));
