@@ -243,12 +243,23 @@ class planner {
   }
 
   result<void> apply_payment() {
+    // A payment already final is answered first: a repeat returns the first
+    // outcome even if the tier's price changed since.
+    if (existing_ && existing_->user != s_.user) {
+      return invalid(
+          fmt::format("payment {}/{} belongs to another user", existing_->provider, existing_->transaction_id));
+    }
+    if (existing_ && existing_->status != payment_status::pending) {
+      plan_.outcome.replayed = true;
+      plan_.outcome.pay = existing_;
+      return ok();
+    }
     BOOST_OUTCOME_TRY(t, sold_tier());
     const payment& in = req_.pay;
     const std::int64_t expected = t->price_fcfa * in.months;
     if (in.amount != expected) {
-      return invalid(fmt::format("amount {} is not the price of {} month(s) of tier {} ({})", in.amount, in.months,
-                                 quote_for_message(t->id.str()), expected));
+      return invalid(fmt::format("amount {} is not the price of {} month{} of tier {} ({})", in.amount, in.months,
+                                 in.months == 1 ? "" : "s", quote_for_message(t->id.str()), expected));
     }
     if (in.currency != req_.currency) {
       return invalid(fmt::format("currency {} is not the service's currency {}", quote_for_message(in.currency),
@@ -258,11 +269,6 @@ class planner {
     p.user = s_.user;
     p.created_at = req_.now;
     if (existing_) {
-      if (existing_->status != payment_status::pending) {
-        plan_.outcome.replayed = true;
-        plan_.outcome.pay = existing_;
-        return ok();
-      }
       if (existing_->user != p.user || existing_->tier != p.tier || existing_->months != p.months ||
           existing_->amount != p.amount || existing_->currency != p.currency) {
         return invalid(fmt::format("payment {}/{} does not match its pending order", existing_->provider,
