@@ -578,6 +578,16 @@ bool storage_trouble(const kq::error& e) {
   return e.is(errc::storage_unavailable) || e.is(errc::storage_busy) || e.is(errc::conflict) || e.is(errc::io_error);
 }
 
+/// A provider's message as a stored failure reason: printable ASCII only
+/// (anything else becomes '?'), at most 500 bytes.
+std::string printable_reason(std::string text) {
+  if (text.size() > 500) text.resize(500);
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7E) c = '?';
+  }
+  return text;
+}
+
 void notify_received(httplib::Response& res) { send_json(res, 200, R"({"status":"received"})"); }
 
 // CinetPay's notification: verified, then confirmed with the check API;
@@ -589,7 +599,8 @@ void notify_received(httplib::Response& res) { send_json(res, 200, R"({"status":
 void do_notify(const service_context& ctx, const httplib::Request& req, httplib::Response& res) {
   if (ctx.cinetpay == nullptr) return send_error(res, 404, "Payments are not enabled on this service");
   std::map<std::string, std::string> form;
-  if (!parse_form(req.body, form)) return send_error(res, 400, "Malformed form body");
+  // A body that does not decode cannot carry a valid token either.
+  if (!parse_form(req.body, form)) return send_error(res, 401, "Invalid notification token");
   const std::string given = req.get_header_value("x-token");
   if (given.empty() || !notification_token_valid(ctx.cinetpay->config().secret_key, form, given)) {
     (void)std::fprintf(stderr, "cinetpay notify: bad or missing x-token; ignored\n");
@@ -603,7 +614,10 @@ void do_notify(const service_context& ctx, const httplib::Request& req, httplib:
     return notify_received(res);
   }
   const kq::payment& p = stored.value();
-  if (p.status != kq::payment_status::pending) return notify_received(res);
+  // Applied is final. A refused payment is asked about again: CinetPay
+  // notifies every status change, and a later confirmation supersedes a
+  // refusal (the library applies a failed order that is then confirmed).
+  if (p.status == kq::payment_status::applied) return notify_received(res);
 
   const check_answer check = ctx.cinetpay->check(id);
   switch (check.verdict) {
@@ -615,7 +629,7 @@ void do_notify(const service_context& ctx, const httplib::Request& req, httplib:
       return notify_received(res);
     case check_verdict::refused: {
       const kq::result<kq::payment> failed =
-          ctx.quota->fail_payment(cinetpay_provider, id, ("refused: " + check.message).substr(0, 500));
+          ctx.quota->fail_payment(cinetpay_provider, id, printable_reason("refused: " + check.message));
       if (!failed && storage_trouble(failed.error())) return notify_later(res);
       log_notify(id, failed ? "refused: " + check.message : std::string("refused, but it was applied already"));
       return notify_received(res);

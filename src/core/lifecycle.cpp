@@ -2,6 +2,7 @@
 
 #include "core/json_writer.hpp"
 #include "core/quote.hpp"
+#include "core/time_format.hpp"
 
 #include <fmt/format.h>
 
@@ -34,6 +35,17 @@ bool ended(const std::optional<sys_time>& end, sys_time now) { return end && *en
 bool paid_period_running(const subscription& s, sys_time now, chr::seconds grace) {
   return (s.status == subscription_status::active || s.status == subscription_status::past_due) && s.end_date &&
          now < *s.end_date + grace;
+}
+
+/// A paid period that has not ended yet (its grace period not counted).
+bool period_open(const subscription& s, sys_time now) {
+  return (s.status == subscription_status::active || s.status == subscription_status::past_due) && s.end_date &&
+         now < *s.end_date;
+}
+
+/// A lower tier paid for after the current period (not a cancellation).
+bool paid_schedule(const subscription& s) {
+  return s.scheduled_tier && s.scheduled_end_date && !s.cancel_at_period_end;
 }
 
 bool in_default_tier(const subscription& s) {
@@ -151,6 +163,11 @@ class planner {
       s_.tier = *s_.scheduled_tier;
       s_.start_date = end;
       s_.end_date = s_.scheduled_end_date;
+      // A sold tier scheduled without a payment starts unpaid: its period
+      // ends where it begins, so it is past_due at once and a payment (within
+      // the grace period) carries it on; it is never granted for free.
+      const tier* next = find_tier(tiers_, s_.tier);
+      if (!canceled && !s_.end_date && (next == nullptr || next->price_fcfa > 0)) s_.end_date = end;
       s_.status = canceled ? subscription_status::canceled : subscription_status::active;
       clear_schedule(s_);
       w.field("from", old).field("to", s_.tier).field("at", end).end_object();
@@ -243,50 +260,61 @@ class planner {
   }
 
   result<void> apply_payment() {
-    // A payment already final is answered first: a repeat returns the first
-    // outcome even if the tier's price changed since.
+    const payment& in = req_.pay;
     if (existing_ && existing_->user != s_.user) {
       return invalid(
           fmt::format("payment {}/{} belongs to another user", existing_->provider, existing_->transaction_id));
     }
-    if (existing_ && existing_->status != payment_status::pending) {
+    // An applied payment is answered first: a repeat returns the first
+    // outcome even if the tier's price changed since.
+    if (existing_ && existing_->status == payment_status::applied) {
       plan_.outcome.replayed = true;
       plan_.outcome.pay = existing_;
       return ok();
-    }
-    BOOST_OUTCOME_TRY(t, sold_tier());
-    const payment& in = req_.pay;
-    const std::int64_t expected = t->price_fcfa * in.months;
-    if (in.amount != expected) {
-      return invalid(fmt::format("amount {} is not the price of {} month{} of tier {} ({})", in.amount, in.months,
-                                 in.months == 1 ? "" : "s", quote_for_message(t->id.str()), expected));
-    }
-    if (in.currency != req_.currency) {
-      return invalid(fmt::format("currency {} is not the service's currency {}", quote_for_message(in.currency),
-                                 quote_for_message(req_.currency)));
     }
     payment p = in;
     p.user = s_.user;
     p.created_at = req_.now;
     if (existing_) {
-      if (existing_->user != p.user || existing_->tier != p.tier || existing_->months != p.months ||
-          existing_->amount != p.amount || existing_->currency != p.currency) {
-        return invalid(fmt::format("payment {}/{} does not match its pending order", existing_->provider,
-                                   existing_->transaction_id));
+      // A stored order (pending, or refused before a later confirmation)
+      // keeps the amount and currency it was opened with: a price or
+      // currency changed since must not strand a payment the provider took.
+      if (existing_->tier != p.tier || existing_->months != p.months || existing_->amount != p.amount ||
+          existing_->currency != p.currency) {
+        return invalid(fmt::format("payment {}/{} does not match its order ({} month{} of tier {} for {} {})",
+                                   existing_->provider, existing_->transaction_id, existing_->months,
+                                   existing_->months == 1 ? "" : "s", quote_for_message(existing_->tier.str()),
+                                   existing_->amount, existing_->currency));
       }
+      if (find_tier(tiers_, p.tier) == nullptr)
+        return make_error(errc::unknown_tier, fmt::format("unknown tier {}", quote_for_message(p.tier.str())));
       p.created_at = existing_->created_at;
+    } else {
+      BOOST_OUTCOME_TRY(t, sold_tier());
+      const std::int64_t expected = t->price_fcfa * in.months;
+      if (in.amount != expected) {
+        return invalid(fmt::format("amount {} is not the price of {} month{} of tier {} ({})", in.amount, in.months,
+                                   in.months == 1 ? "" : "s", quote_for_message(t->id.str()), expected));
+      }
+      if (in.currency != req_.currency) {
+        return invalid(fmt::format("currency {} is not the service's currency {}", quote_for_message(in.currency),
+                                   quote_for_message(req_.currency)));
+      }
     }
+    const tier* t = find_tier(tiers_, p.tier);
     const sys_time now = req_.now;
     const zone z = user_zone_now();
     const tier_id current = in_default_tier(s_) ? default_tier() : s_.tier;
     const tier* current_tier = find_tier(tiers_, current);
     const bool running = paid_period_running(s_, now, req_.grace_period);
+    const bool open = period_open(s_, now);
     const bool higher = current_tier == nullptr || rank(*t) > rank(*current_tier);
     const tier_id before = current;
     if (p.tier == current && running) {
       const sys_time old_end = *s_.end_date;
       const sys_time from = std::max(now, old_end);
-      const sys_time new_end = add_months(from, p.months, z);
+      const sys_time new_end = from == old_end && s_.start_date ? add_months_anchored(from, p.months, z, *s_.start_date)
+                                                                : add_months(from, p.months, z);
       s_.end_date = new_end;
       s_.status = subscription_status::active;
       if (s_.cancel_at_period_end || s_.scheduled_tier == default_tier()) {
@@ -297,18 +325,26 @@ class planner {
       p.effect = payment_effect::extended;
       p.period_start = from;
       p.period_end = new_end;
-    } else if (higher || !running) {
+    } else if (higher || !open) {
+      // A lower tier paid for after the current period keeps its paid time
+      // after the new period.
+      const std::optional<tier_id> kept_tier = paid_schedule(s_) ? s_.scheduled_tier : std::nullopt;
+      const auto kept = kept_tier ? *s_.scheduled_end_date - *s_.end_date : sys_time::duration{};
       s_.tier = p.tier;
       s_.status = subscription_status::active;
       s_.start_date = now;
       s_.end_date = add_months(now, p.months, z);
       clear_schedule(s_);
+      if (kept_tier && *kept_tier != p.tier) {
+        s_.scheduled_tier = kept_tier;
+        s_.scheduled_end_date = *s_.end_date + kept;
+      }
       plan_.reset_usage = req_.usage == usage_policy::reset;
       p.effect = payment_effect::started;
       p.period_start = now;
       p.period_end = s_.end_date;
     } else {
-      const sys_time from = s_.scheduled_tier && s_.scheduled_end_date ? *s_.scheduled_end_date : *s_.end_date;
+      const sys_time from = paid_schedule(s_) ? *s_.scheduled_end_date : *s_.end_date;
       s_.scheduled_tier = p.tier;
       s_.cancel_at_period_end = false;
       s_.scheduled_end_date = add_months(from, p.months, z);
@@ -359,9 +395,18 @@ class planner {
     return ok();
   }
 
-  /// cancel and schedule need a paid period to end.
+  /// cancel and schedule need a paid period that has not ended (in the
+  /// grace period it has: a payment renews it), and must not drop a lower
+  /// tier that was paid for after it.
   result<void> need_paid_period() const {
-    if (!paid_period_running(s_, req_.now, req_.grace_period)) return conflict("no paid period to end");
+    if (!period_open(s_, req_.now)) {
+      if (paid_period_running(s_, req_.now, req_.grace_period))
+        return conflict(fmt::format("the paid period ended at {}; a payment renews it", format_rfc3339(*s_.end_date)));
+      return conflict("no paid period to end");
+    }
+    if (paid_schedule(s_))
+      return conflict(fmt::format("tier {} is paid for after this period; it cannot be replaced",
+                                  quote_for_message(s_.scheduled_tier->str())));
     return ok();
   }
 
@@ -482,6 +527,21 @@ result<lifecycle_plan> plan_lifecycle(const lifecycle_request& req, const subscr
   p.apply_due();
   BOOST_OUTCOME_TRY(p.run());
   return std::move(p).finish(existing);
+}
+
+sys_time add_months_anchored(sys_time from, int months, const zone& z, sys_time anchor) {
+  const sys_time wall = z.wall_of(from);
+  const auto day = chr::floor<chr::days>(wall);
+  const local_date d{day};
+  const local_date a{chr::floor<chr::days>(z.wall_of(anchor))};
+  // `from` continues the anchor's sequence when it is the anchor's day of
+  // the month, or that month's last day when the anchor's day is past it.
+  const local_date last_of_from{d.year() / d.month() / chr::last};
+  const chr::day anchor_day = std::min(a.day(), last_of_from.day()) == d.day() ? a.day() : d.day();
+  local_date target = d.year() / d.month() / chr::day{1} + chr::months{months};
+  const local_date last{target.year() / target.month() / chr::last};
+  target = target.year() / target.month() / std::min(anchor_day, last.day());
+  return z.from_wall(sys_time{chr::sys_days{target}} + (wall - day));
 }
 
 sys_time add_months(sys_time from, int months, const zone& z) {

@@ -63,4 +63,11 @@ result<lifecycle_plan> plan_lifecycle(const lifecycle_request& req, const subscr
 /// an ambiguous one takes the earlier instant.
 sys_time add_months(sys_time from, int months, const zone& z);
 
+/// As add_months, for a period renewed from its end `from` that started at
+/// `anchor`: the day of the month is the anchor's when `from` is on it (or
+/// on the last day of a month shorter than it), so that renewals of a
+/// period begun on the 31st end on the 31st again in long months instead of
+/// drifting to the 28th. Otherwise as add_months.
+sys_time add_months_anchored(sys_time from, int months, const zone& z, sys_time anchor);
+
 }  // namespace kauri_quota::detail

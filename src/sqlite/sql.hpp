@@ -64,9 +64,13 @@ inline constexpr const char* sql_user_exists = "SELECT 1 FROM users WHERE user_i
 inline constexpr const char* sql_insert_user =
     "INSERT INTO users (user_id, email, created_at, subscription_tier, subscription_status, subscription_start_date,"
     " time_zone) VALUES (?1, ?2, ?3, ?4, 'active', ?3, ?5)";
+// A trial end once set stays (it marks the user's one trial as used), and
+// any scheduled change goes with the old subscription.
+// twin: schema/postgres/functions/operations.sql kauri_quota_set_subscription
 inline constexpr const char* sql_set_subscription =
     "UPDATE users SET subscription_tier = ?2, subscription_status = ?3, subscription_start_date = ?4,"
-    " subscription_end_date = ?5, trial_end_date = ?6, scheduled_tier = NULL, scheduled_end_date = NULL,"
+    " subscription_end_date = ?5, trial_end_date = COALESCE(?6, trial_end_date), scheduled_tier = NULL,"
+    " scheduled_end_date = NULL,"
     " cancel_at_period_end = 0 WHERE user_id = ?1";
 // The whole subscription row, as the lifecycle rules decided it.
 inline constexpr const char* sql_write_lifecycle =

@@ -216,13 +216,21 @@ TEST_CASE("schedule_change applies at the end of the period and can be undone be
   must(f.svc.schedule_change(u, tier_id{"pro"}));
   const sys_time end = *sub.end_date;
   f.clock->set(end);
+  // A sold tier scheduled without a payment starts unpaid: past_due at
+  // once, with its limits for the grace period, then expired; never free.
   sub = must(f.svc.get_subscription(u));
   CHECK(sub.tier == tier_id{"pro"});
-  CHECK(sub.status == subscription_status::active);
-  CHECK_FALSE(sub.end_date.has_value());
+  CHECK(sub.status == subscription_status::past_due);
+  CHECK(sub.end_date == end);
   CHECK(f.quota(u).messages_per_day_limit == limit{100});
   CHECK(f.count_events(u, "change_scheduled") == 2);
   CHECK(f.count_events(u, "scheduled_change_applied") == 1);
+  CHECK(f.count_events(u, "subscription_past_due") == 1);
+  f.clock->set(end + 72h);
+  CHECK(must(f.svc.get_subscription(u)).status == subscription_status::expired);
+  CHECK(f.quota(u).messages_per_day_limit == limit{5});
+  // A payment for it starts it.
+  CHECK(must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "pro-1"))).sub.status == subscription_status::active);
   f.check_audit(u);
 }
 
@@ -235,6 +243,64 @@ TEST_CASE("cancel and schedule need a paid period; undo needs something schedule
   check_error(f.svc.cancel_at_period_end(user_id{"nobody"}), errc::unknown_user);
   must(f.svc.start_trial(u, tier_id{"pro"}, 24h));
   check_error(f.svc.cancel_at_period_end(u), errc::subscription_conflict);
+
+  // In the grace period the paid period has ended: nothing is left to
+  // cancel or to change at its end; a payment renews it.
+  const auto late = f.add_user("grace-user");
+  const sys_time end = pay_pro(f, late, "late-1");
+  f.clock->set(end + 1h);
+  auto in_grace = f.svc.cancel_at_period_end(late);
+  check_error(in_grace, errc::subscription_conflict);
+  if (!in_grace) CHECK(in_grace.error().message.find("renews") != std::string::npos);
+  check_error(f.svc.schedule_change(late, tier_id{"max"}), errc::subscription_conflict);
+  CHECK(must(f.svc.get_subscription(late)).status == subscription_status::past_due);
+  f.check_audit(late);
+}
+
+TEST_CASE("putting a user back on the default tier keeps its one trial used") {
+  service_fixture f;
+  const auto u = f.add_user("trial-once");
+  must(f.svc.start_trial(u, tier_id{"pro"}, 24h));
+  const auto back = must(f.svc.assign_default_subscription(u));
+  CHECK(back.tier == tier_id{"free"});
+  CHECK(back.trial_end_date.has_value());
+  check_error(f.svc.start_trial(u, tier_id{"max"}, 24h), errc::subscription_conflict);
+}
+
+TEST_CASE("two sweepers racing at the boundary apply a cancellation and a scheduled downgrade once each") {
+  service_fixture f;
+  const auto canceled = f.add_user("racing-cancel");
+  const auto downgraded = f.add_user("racing-downgrade");
+  must(f.svc.apply_payment(pay_of(canceled, "pro", 1, 7000, "c-1")));
+  const auto paid = must(f.svc.apply_payment(pay_of(downgraded, "max", 1, 22000, "d-1")));
+  must(f.svc.cancel_at_period_end(canceled));
+  must(f.svc.apply_payment(pay_of(downgraded, "pro", 1, 7000, "d-2")));  // a lower tier, paid for after
+  f.clock->set(*paid.sub.end_date + 1min);
+
+  std::atomic<std::int64_t> written{0};
+  std::vector<std::thread> sweepers;
+  for (int t = 0; t < 2; ++t) {
+    sweepers.emplace_back([&] {
+      auto svc = f.make_service(f.clock);
+      for (int k = 0; k < 3; ++k) {
+        if (auto n = svc.sweep_subscriptions()) written += n.value();
+      }
+    });
+  }
+  for (auto& t : sweepers) t.join();
+  CHECK(written.load() == 2);
+  CHECK(f.count_events(canceled, "subscription_canceled") == 1);
+  CHECK(f.count_events(downgraded, "scheduled_change_applied") == 1);
+  const auto c = must(f.svc.get_subscription(canceled));
+  CHECK(c.status == subscription_status::canceled);
+  CHECK(f.quota(canceled).messages_per_day_limit == limit{5});
+  const auto d = must(f.svc.get_subscription(downgraded));
+  CHECK(d.tier == tier_id{"pro"});
+  CHECK(d.status == subscription_status::active);
+  CHECK(d.start_date == paid.sub.end_date);
+  CHECK(f.quota(downgraded).messages_per_day_limit == limit{100});
+  f.check_audit(canceled);
+  f.check_audit(downgraded);
 }
 
 TEST_CASE("an upgrade keeps the period's usage by default, or resets it, audited") {

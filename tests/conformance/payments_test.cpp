@@ -95,8 +95,11 @@ TEST_CASE("a period that starts on the 31st ends on the last day of a shorter mo
   const auto u = f.add_user("month-end");
   const auto o = must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "tx-1")));
   CHECK(o.sub.end_date == at("2026-02-28T08:30:00Z"));
+  // Renewed from the 28th, the period keeps its anchor, the 31st.
   const auto three = must(f.svc.apply_payment(pay_of(u, "pro", 3, 21000, "tx-2")));
-  CHECK(three.sub.end_date == at("2026-05-28T08:30:00Z"));
+  CHECK(three.sub.end_date == at("2026-05-31T08:30:00Z"));
+  CHECK(must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "tx-3"))).sub.end_date == at("2026-06-30T08:30:00Z"));
+  CHECK(must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "tx-4"))).sub.end_date == at("2026-07-31T08:30:00Z"));
   service_fixture leap({}, "2028-01-31T08:30:00Z");
   const auto v = leap.add_user("leap");
   CHECK(must(leap.svc.apply_payment(pay_of(v, "max", 1, 22000, "tx-1"))).sub.end_date == at("2028-02-29T08:30:00Z"));
@@ -202,15 +205,16 @@ TEST_CASE("fail_payment fails a pending payment once; an applied one cannot fail
   CHECK(failed.status == payment_status::failed);
   CHECK(failed.failure_reason == "REFUSED by the bank");
   CHECK(must(f.svc.fail_payment("cinetpay", "order-1", "again")) == failed);
-  // A failed payment is final: applying it changes nothing.
-  const auto replay = must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "order-1")));
-  CHECK(replay.replayed);
-  CHECK(replay.pay.status == payment_status::failed);
-  CHECK(replay.sub.tier == tier_id{"free"});
   CHECK(f.count_events(u, "payment_failed") == 1);
+  // A confirmation after a refusal (the provider reports every change of
+  // status) supersedes it; once applied, it is final.
+  const auto later = must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "order-1")));
+  CHECK_FALSE(later.replayed);
+  CHECK(later.pay.status == payment_status::applied);
+  CHECK(later.sub.tier == tier_id{"pro"});
+  CHECK(must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "order-1"))).replayed);
 
-  must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "tx-2")));
-  check_error(f.svc.fail_payment("cinetpay", "tx-2", "late refusal"), errc::subscription_conflict);
+  check_error(f.svc.fail_payment("cinetpay", "order-1", "late refusal"), errc::subscription_conflict);
   check_error(f.svc.fail_payment("cinetpay", "tx-none", "x"), errc::payment_not_found);
   check_error(f.svc.fail_payment("cinetpay", "tx-2", std::string(501, 'x')), errc::invalid_argument);
   f.check_audit(u);
@@ -229,4 +233,45 @@ TEST_CASE("the currency option is validated and payments must be in it") {
   p.currency = "XAF";
   CHECK(must(f.svc.apply_payment(p)).pay.currency == "XAF");
   CHECK(must(f.svc.open_payment(pay_of(u, "max", 1, 0, "order-1"))).currency == "XAF");
+}
+
+TEST_CASE("a pending order keeps its price and currency when the tier's price changes before it is confirmed") {
+  service_fixture f;
+  const auto u = f.add_user("price-change");
+  const auto order = must(f.svc.open_payment(pay_of(u, "pro", 1, 0, "order-1")));
+  CHECK(order.amount == 7000);
+  tier_update up;
+  up.id = tier_id{"pro"};
+  up.price_fcfa = 8000;
+  must(f.svc.update_tier(up));
+  // A new payment pays the new price; the order opened before keeps its own.
+  check_error(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "tx-new")), errc::invalid_argument);
+  const auto o = must(f.svc.apply_payment(pay_of(u, "pro", 1, 7000, "order-1")));
+  CHECK(o.pay.status == payment_status::applied);
+  CHECK(o.pay.amount == 7000);
+  CHECK(o.sub.tier == tier_id{"pro"});
+  // Another user cannot use that transaction id.
+  const auto v = f.add_user("other");
+  check_error(f.svc.apply_payment(pay_of(v, "pro", 1, 7000, "order-1")), errc::invalid_argument);
+  CHECK(must(f.svc.get_subscription(v)).tier == tier_id{"free"});
+  f.check_audit(u);
+}
+
+TEST_CASE("a lower tier paid for after the period is kept when a higher tier starts, and cannot be replaced") {
+  service_fixture f;
+  const auto u = f.add_user("stacked");
+  must(f.svc.apply_payment(pay_of(u, "max", 1, 22000, "max-1")));
+  const auto low = must(f.svc.apply_payment(pay_of(u, "pro", 2, 14000, "pro-2")));
+  REQUIRE(low.pay.effect == payment_effect::scheduled);
+  const auto paid_for = *low.sub.scheduled_end_date - *low.sub.end_date;
+  check_error(f.svc.cancel_at_period_end(u), errc::subscription_conflict);
+  check_error(f.svc.schedule_change(u, tier_id{"free"}), errc::subscription_conflict);
+  check_error(f.svc.undo_scheduled_change(u), errc::subscription_conflict);
+  const auto high = must(f.svc.apply_payment(pay_of(u, "enterprise", 1, 85000, "ent-1")));
+  CHECK(high.pay.effect == payment_effect::started);
+  CHECK(high.sub.tier == tier_id{"enterprise"});
+  CHECK(high.sub.scheduled_tier == tier_id{"pro"});
+  REQUIRE(high.sub.scheduled_end_date.has_value());
+  CHECK(*high.sub.scheduled_end_date - *high.sub.end_date == paid_for);
+  f.check_audit(u);
 }

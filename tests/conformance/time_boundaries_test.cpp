@@ -802,10 +802,10 @@ TEST_CASE("time: Pacific/Apia skipped 2011-12-30, so the 29th and the 31st are c
 
   f.clock->set(just_before(at("2011-12-30T10:00:00Z")));
   check_denied(f.consume(u), limit_kind::daily, at("2011-12-30T10:00:00Z"), 1s);
-  CHECK(f.svc.day_of(f.now()) == date("2011-12-29"));
+  CHECK(f.local_day(f.now()) == date("2011-12-29"));
 
   f.advance(1us);  // 00:00 +14 on the 31st
-  CHECK(f.svc.day_of(f.now()) == date("2011-12-31"));
+  CHECK(f.local_day(f.now()) == date("2011-12-31"));
   check_allowed(f.consume(u), date("2011-12-31"));
   check_quota(f.quota(u), {.day = date("2011-12-31"),
                            .today = 1,

@@ -105,6 +105,25 @@ TEST_CASE("a reservation keeps its own day; a reset zeroes each user's own today
   f.check_audit(utc);
 }
 
+TEST_CASE("a monthly reset zeroes the whole of each user's own month, also when it lags the service's") {
+  service_fixture f({}, "2025-11-05T15:00:00Z");
+  const auto ny = f.add_user("new-york");
+  must(f.svc.set_user_time_zone(ny, std::string{"America/New_York"}));
+  REQUIRE(f.consume_n(ny, 2, 10) == 2);      // 5 November in New York
+  f.clock->set(at("2025-12-01T02:00:00Z"));  // 1 December in UTC, 30 November 21:00 in New York
+  REQUIRE(f.consume_n(ny, 1, 5) == 1);
+  CHECK(f.quota(ny).messages_this_month == 3);
+  CHECK(must(f.svc.reset_monthly_quotas()) == 1);
+  const auto q = f.quota(ny);
+  CHECK(q.usage_date == day("2025-11-30"));
+  CHECK(q.messages_this_month == 0);
+  CHECK(q.tokens_this_month == 0);
+  for (const auto& d : must(f.svc.get_usage_history(ny, day("2025-11-01"), day("2025-11-30")))) {
+    CHECK(d.messages == 0);
+  }
+  f.check_audit(ny);
+}
+
 TEST_CASE("a user's zone is validated, and clearing it goes back to the service's") {
   service_fixture f({}, "2025-11-07T23:30:00Z");
   const auto u = f.add_user("zone-change");

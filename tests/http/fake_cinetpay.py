@@ -31,7 +31,8 @@ def sign(form, secret=SECRET_KEY):
 class FakeCinetPay:
     """Modes of the initialisation: "ok", "error" (code 608 without data),
     "timeout". Modes of a check: "accepted", "refused", "waiting",
-    "wrong_amount", "wrong_currency", "timeout"."""
+    "wrong_amount", "wrong_currency", "timeout", "error_no_data" (609
+    without data), "refused_no_data" (627 without data)."""
 
     def __init__(self, delay=3.0):
         self.lock = threading.Lock()
@@ -125,6 +126,11 @@ class FakeCinetPay:
                 if mode == "wrong_currency":
                     data["currency"] = "XAF" if currency == "XOF" else "XOF"
                     return self.answer({"code": "00", "message": "SUCCES", "data": data})
+                if mode == "error_no_data":
+                    return self.answer({"code": "609", "message": "AUTH_NOT_FOUND",
+                                        "description": "Site id or api key not found"})
+                if mode == "refused_no_data":
+                    return self.answer({"code": "627", "message": "TRANSACTION_CANCEL"})
                 if mode == "refused":
                     data["status"] = "REFUSED"
                     return self.answer({"code": "600", "message": "PAYMENT_FAILED", "data": data})

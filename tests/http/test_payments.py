@@ -247,12 +247,33 @@ class CheckoutAndNotificationTests(PaymentTest):
         self.assertEqual(p["status"], "failed")
         self.assertIn("600", p["failure_reason"])
         self.assertEqual(self.subscription(token), before)
-        # Accepted afterwards (a forged check answer): a failed payment stays failed.
-        self.fake.set_check(tid, "accepted")
+        # Refused again: nothing more happens.
         self.assertEqual(self.notify(self.fake.notification(tid)).status, 200)
-        self.assertEqual(self.payments(token)[0]["status"], "failed")
         self.assertEqual(self.subscription(token), before)
         self.assertEqual(self.audit_count(user_id, "payment_failed"), 1)
+        # The customer paid after all (CinetPay notifies every change of
+        # status): the check API's later ACCEPTED supersedes the refusal.
+        self.fake.set_check(tid, "accepted")
+        self.assertEqual(self.notify(self.fake.notification(tid)).status, 200)
+        self.assertEqual(self.payments(token)[0]["status"], "applied")
+        self.assertEqual(self.subscription(token)["subscription_tier"], "pro")
+        self.assertEqual(self.audit_count(user_id, "payment_applied"), 1)
+
+    def test_check_errors_without_data(self):
+        token, user_id = self.user()
+        tid = self.paid_checkout(token)
+        before = (self.subscription(token), self.payments(token))
+        # A configuration error without data: not final, nothing changes.
+        self.fake.set_check(tid, "error_no_data")
+        self.assertEqual(self.notify(self.fake.notification(tid)).status, 200)
+        self.assert_unchanged(token, *before)
+        # A cancellation code without data is a refusal.
+        self.fake.set_check(tid, "refused_no_data")
+        self.assertEqual(self.notify(self.fake.notification(tid)).status, 200)
+        [p] = self.payments(token)
+        self.assertEqual(p["status"], "failed")
+        self.assertIn("627", p["failure_reason"])
+        self.assertEqual(self.subscription(token), before[0])
 
     def test_waiting_and_wrong_amount_or_currency_change_nothing(self):
         token, user_id = self.user()

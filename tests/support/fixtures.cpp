@@ -298,10 +298,32 @@ quota_service build_service(std::shared_ptr<kauri_quota::storage> store, std::sh
 service_fixture::service_fixture(service_options opts, std::string_view start)
     : service_fixture(make_test_db(), std::move(opts), start) {}
 
+namespace {
+
+/// The zone a fixture asked for `opts` gives its users (KQ_TEST_USER_ZONES),
+/// and the service zone it runs in instead.
+std::optional<std::string> take_user_zone(service_options& opts) {
+  const char* mode = std::getenv("KQ_TEST_USER_ZONES");  // NOLINT(concurrency-mt-unsafe): read before threads start
+  if (mode == nullptr || std::string_view{mode} != "1" || opts.time_zone == "UTC") return std::nullopt;
+  std::optional<std::string> user = opts.time_zone;
+  opts.time_zone = *user == "Pacific/Kiritimati" ? "Pacific/Pago_Pago" : "Pacific/Kiritimati";
+  return user;
+}
+
+}  // namespace
+
 service_fixture::service_fixture(test_db database, service_options opts, std::string_view start)
-    : db(std::move(database)),
-      clock(std::make_shared<manual_clock>(at(start))),
-      svc(build_service(db.store, clock, std::move(opts))) {}
+    : db(std::move(database)), clock(std::make_shared<manual_clock>(at(start))), svc([&] {
+        user_zone = take_user_zone(opts);
+        return build_service(db.store, clock, std::move(opts));
+      }()) {}
+
+local_date service_fixture::local_day(sys_time t) const {
+  if (!user_zone) return svc.day_of(t);
+  service_options o;
+  o.time_zone = *user_zone;
+  return make_service(clock, o).day_of(t);
+}
 
 quota_service service_fixture::make_service(std::shared_ptr<const kauri_quota::clock> time_source,
                                             service_options opts) const {
@@ -314,6 +336,10 @@ user_id service_fixture::add_user(std::string_view id, std::optional<std::string
   if (tier) t = tier_id{std::string(*tier)};
   auto made = svc.create_user(u, std::nullopt, t);
   if (!made) FAIL("cannot create user " << std::string(id) << ": " << describe(made.error()));
+  if (user_zone) {
+    auto zoned = svc.set_user_time_zone(u, user_zone);
+    if (!zoned) FAIL("cannot give " << std::string(id) << " its zone: " << describe(zoned.error()));
+  }
   return u;
 }
 
@@ -343,7 +369,25 @@ usage service_fixture::today_usage(const user_id& user) {
 usage service_fixture::usage_on(const user_id& user, local_date day) {
   auto s = store().snapshot(user, day, now(), svc.options().default_tier, svc.options().grace_period);
   if (!s) FAIL("snapshot(" << user.str() << ", " << show(day) << ") failed: " << describe(s.error()));
-  return std::move(s).value().counters;
+  usage u = std::move(s).value().counters;
+  if (u.usage_date == day) return u;
+  // A user with a zone of its own is read at its own today: another day
+  // comes from its stored day rows (the month to date as their sum).
+  const local_date first = day.year() / day.month() / std::chrono::day{1};
+  auto rows = store().usage_days(user, first, day);
+  if (!rows) FAIL("usage_days(" << user.str() << ", " << show(day) << ") failed: " << describe(rows.error()));
+  usage other;
+  other.user = user;
+  other.usage_date = day;
+  for (const day_usage& d : rows.value()) {
+    other.messages_this_month += d.messages;
+    other.tokens_this_month += d.tokens;
+    if (d.day == day) {
+      other.messages_today = d.messages;
+      other.tokens_today = d.tokens;
+    }
+  }
+  return other;
 }
 
 std::size_t service_fixture::count_events(const user_id& user, std::string_view event_type) {

@@ -161,6 +161,14 @@ struct service_fixture {
 
   test_db db;
   std::shared_ptr<manual_clock> clock;
+  /// With KQ_TEST_USER_ZONES=1 in the environment, a fixture asked for a
+  /// service zone other than UTC runs its service in Pacific/Kiritimati
+  /// (UTC+14; Pacific/Pago_Pago, UTC-11, when that was the zone asked for)
+  /// and gives every user it adds the zone asked for as its own: the
+  /// time-boundary suite then checks each user's own midnight, with a
+  /// service zone that never agrees with it. Empty otherwise. (Declared
+  /// before svc, which sets it as it is built.)
+  std::optional<std::string> user_zone;
   quota_service svc;
 
   storage& store() const { return *db.store; }
@@ -172,7 +180,10 @@ struct service_fixture {
   void set_time(std::string_view iso_utc) { clock->set(at(iso_utc)); }
   void advance(std::chrono::microseconds d) { clock->advance(d); }
   sys_time now() const { return clock->now(); }
-  local_date today() const { return svc.day_of(now()); }
+  local_date today() const { return local_day(now()); }
+  /// The day of `t` in the zone the fixture's users count in (see
+  /// user_zone).
+  local_date local_day(sys_time t) const;
 
   // Users and tiers.
   /// Creates the user (default tier when `tier` is empty) and returns its id.

@@ -482,8 +482,11 @@ BEGIN
     ELSE
         FOR r IN SELECT uu.user_id, uu.usage_date FROM user_usage uu
                    JOIN users u ON u.user_id = uu.user_id
-                  WHERE uu.usage_date >= (date_trunc('month', p_day) - interval '2 days')::date
-                    AND uu.usage_date < (date_trunc('month', p_day) + interval '1 month 2 days')::date
+                  -- Every user's own month is one of the months of p_day - 2 to
+                  -- p_day + 2 (zones are at most 14 hours from UTC): the whole
+                  -- of those months bounds the index range.
+                  WHERE uu.usage_date >= date_trunc('month', p_day - 2)::date
+                    AND uu.usage_date < (date_trunc('month', p_day + 2) + interval '1 month')::date
                     AND date_trunc('month', uu.usage_date)
                         = date_trunc('month', kauri_quota_user_day(p_now, u.time_zone, p_day))
                     AND (p_user IS NULL OR uu.user_id = p_user)
@@ -534,8 +537,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'KQ002', MESSAGE = 'unknown tier', DETAIL = p_tier;
     END IF;
+    -- A trial end once set stays (it marks the user's one trial as used),
+    -- and any scheduled change goes with the old subscription.
     UPDATE users SET subscription_tier = p_tier, subscription_status = p_status, subscription_start_date = p_now,
-                     subscription_end_date = p_end, trial_end_date = p_trial_end
+                     subscription_end_date = p_end, trial_end_date = COALESCE(p_trial_end, trial_end_date),
+                     scheduled_tier = NULL, scheduled_end_date = NULL, cancel_at_period_end = FALSE
      WHERE user_id = p_user;
     PERFORM kauri_quota_log(p_user, p_event, 0, 0, p_tier, p_ip, p_ua,
         json_build_object('from_tier', o.sub_tier, 'to_tier', p_tier, 'from_status', o.sub_status,
