@@ -266,7 +266,7 @@ std::variant<rows, failure> connection::exec(const char* name, const char* sql, 
       std::get<failure>(r).sent = false;
       return r;
     }
-    prepared_.insert(name);
+    prepared_.emplace(name);
   }
   if (PQsendQueryPrepared(c_.get(), name, static_cast<int>(p.size()), values.data(), nullptr, nullptr, 0) == 0)
     return connection_failure("send", false);

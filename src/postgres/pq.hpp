@@ -130,7 +130,10 @@ class connection {
   std::unique_ptr<PGconn, conn_deleter> c_;
   connect_options opts_;
   std::string password_;
-  std::unordered_set<const char*> prepared_;
+  /// Names of the statements prepared on this connection, by their text: the
+  /// same name written in two source files need not be one pointer (string
+  /// literals are merged only by some builds, not by ASan's).
+  std::unordered_set<std::string> prepared_;
   std::optional<std::chrono::milliseconds> wait_limit_;
   bool broken_ = false;
 };
