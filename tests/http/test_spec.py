@@ -226,16 +226,19 @@ class SpecTests(harness.ServiceTest, unittest.TestCase):
         conn = http.client.HTTPConnection("127.0.0.1", self.svc.port, timeout=30)
         conn.request("GET", "/metrics")
         conn.getresponse().read()
-        started = time.monotonic()
-        for _ in range(20):
+        took = []
+        for _ in range(21):
+            started = time.monotonic()
             conn.request("GET", "/metrics")
             r = conn.getresponse()
             r.read()
+            took.append(time.monotonic() - started)
             self.assertEqual(r.status, 200)
         conn.close()
-        # Headers and body are two writes: with Nagle on, each answer would
-        # wait for the client's delayed ACK (about 40 ms, 0.8 s in all).
-        self.assertLess(time.monotonic() - started, 0.6)
+        # Headers and body are two writes: with Nagle on, every answer would
+        # wait for the client's delayed ACK (about 40 ms each). The median
+        # holds that apart from a loaded machine's occasional slow answer.
+        self.assertLess(sorted(took)[10], 0.03, took)
 
     def test_request_log_names_route_patterns_never_secrets(self):
         token, user_id = self.svc.token_for(unique_email(), "SecretPassw0rd!")
