@@ -61,11 +61,8 @@ void clear_schedule(subscription& s) {
 /// The zone of the user's days and months: its own, else the service's
 /// (both validated before they were stored; UTC if the tz database fails).
 zone user_zone(const subscription& s, const std::string& service_zone) {
-  if (s.time_zone) {
-    if (auto z = zone::locate(*s.time_zone)) return std::move(z).value();
-  }
-  if (auto z = zone::locate(service_zone)) return std::move(z).value();
-  return zone::locate("UTC").value();
+  auto service = zone::locate(service_zone);
+  return own_zone_or(s.time_zone, service ? std::move(service).value() : zone::locate("UTC").value());
 }
 
 class planner {
@@ -111,8 +108,7 @@ class planner {
   }
 
   lifecycle_plan finish(const std::optional<payment>& existing) && {
-    const zone z = user_zone(s_, req_.service_time_zone);
-    plan_.user_day = s_.time_zone ? z.day_of(req_.now) : req_.day;
+    plan_.user_day = own_day_or(s_.time_zone, req_.now, req_.day);
     for (usage_event& e : plan_.events) e.usage_date = plan_.user_day;
     plan_.after = s_;
     plan_.outcome.after = s_;

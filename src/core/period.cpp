@@ -214,6 +214,19 @@ sys_time zone::from_wall(sys_time wall) const {
   }
 }
 
+zone own_zone_or(const std::optional<std::string>& own, const zone& fallback) {
+  if (own) {
+    if (auto z = zone::locate(*own)) return std::move(z).value();
+  }
+  return fallback;
+}
+
+local_date own_day_or(const std::optional<std::string>& own, sys_time now, local_date service_day) {
+  if (!own) return service_day;
+  auto z = zone::locate(*own);
+  return z ? z.value().day_of(now) : service_day;
+}
+
 local_date first_of_month(local_date d) { return d.year() / d.month() / chr::day{1}; }
 
 bool same_month(local_date a, local_date b) { return a.year() == b.year() && a.month() == b.month(); }

@@ -7,6 +7,7 @@
 #include <kauri_quota/result.hpp>
 #include <kauri_quota/types.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,13 @@ class zone {
   std::string name_;
   const void* tz_;  // const date::time_zone*, owned by the tz database
 };
+
+/// A user's own zone (subscription::time_zone) when it is set and the tz
+/// database knows it, else `fallback` (the service's zone).
+zone own_zone_or(const std::optional<std::string>& own, const zone& fallback);
+/// The day of `now` in a user's own zone when it is set and known, else
+/// `service_day` (the day of `now` in the service's zone).
+local_date own_day_or(const std::optional<std::string>& own, sys_time now, local_date service_day);
 
 /// The first day of `d`'s month.
 local_date first_of_month(local_date d);

@@ -42,12 +42,7 @@ struct quota_service::impl {
 
   /// The zone of a user's days: its own when set (and known), else the
   /// service's.
-  detail::zone zone_of(const subscription& s) const {
-    if (s.time_zone) {
-      if (auto z = detail::zone::locate(*s.time_zone)) return std::move(z).value();
-    }
-    return zone;
-  }
+  detail::zone zone_of(const subscription& s) const { return detail::own_zone_or(s.time_zone, zone); }
 
   quota_info quota_of(const usage_snapshot& snap) const {
     return detail::make_quota_info(snap, zone_of(snap.sub), opts.warning_threshold);
@@ -287,6 +282,15 @@ result<void> check_order(const payment& p) {
   return detail::check_months(p.months);
 }
 
+/// The checks both history reads start with.
+result<void> check_history_range(const user_id& user, local_date from, local_date to) {
+  BOOST_OUTCOME_TRY(detail::check_user(user));
+  if (!from.ok() || !to.ok()) return make_error(errc::invalid_argument, "from and to must be calendar days");
+  if (std::chrono::sys_days{to} < std::chrono::sys_days{from})
+    return make_error(errc::invalid_argument, "from must not be after to");
+  return ok();
+}
+
 constexpr std::int64_t max_history_days = 400;
 constexpr int max_history_months = 120;
 
@@ -419,11 +423,9 @@ result<std::int64_t> quota_service::sweep_subscriptions(std::int64_t max_users) 
 }
 
 result<std::vector<day_usage>> quota_service::get_usage_history(const user_id& user, local_date from, local_date to) {
-  BOOST_OUTCOME_TRY(detail::check_user(user));
-  if (!from.ok() || !to.ok()) return make_error(errc::invalid_argument, "from and to must be calendar days");
+  BOOST_OUTCOME_TRY(check_history_range(user, from, to));
   const auto first = std::chrono::sys_days{from};
   const auto last = std::chrono::sys_days{to};
-  if (last < first) return make_error(errc::invalid_argument, "from must not be after to");
   const std::int64_t n = (last - first).count() + 1;
   if (n > max_history_days)
     return make_error(errc::invalid_argument,
@@ -442,10 +444,7 @@ result<std::vector<day_usage>> quota_service::get_usage_history(const user_id& u
 }
 
 result<std::vector<month_usage>> quota_service::get_monthly_usage(const user_id& user, local_date from, local_date to) {
-  BOOST_OUTCOME_TRY(detail::check_user(user));
-  if (!from.ok() || !to.ok()) return make_error(errc::invalid_argument, "from and to must be calendar days");
-  if (std::chrono::sys_days{to} < std::chrono::sys_days{from})
-    return make_error(errc::invalid_argument, "from must not be after to");
+  BOOST_OUTCOME_TRY(check_history_range(user, from, to));
   const local_date first = detail::first_of_month(from);
   const local_date last_month = detail::first_of_month(to);
   const int n = static_cast<int>((last_month.year() - first.year()).count()) * 12 +

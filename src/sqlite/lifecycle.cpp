@@ -37,9 +37,7 @@ result<subscription> sqlite_storage::load_subscription(connection& c, const user
 }
 
 local_date sqlite_storage::user_day(const subscription& s, sys_time now, local_date service_day) {
-  if (!s.time_zone) return service_day;
-  auto z = detail::zone::locate(*s.time_zone);
-  return z ? z.value().day_of(now) : service_day;
+  return detail::own_day_or(s.time_zone, now, service_day);
 }
 
 std::optional<payment> sqlite_storage::find_payment(connection& c, const std::string& provider,

@@ -549,11 +549,7 @@ result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
     while (zq.executeStep()) zones.push_back(zq.getColumn(0).getString());
     zq.reset();
     for (const auto& tz : zones) {
-      local_date day = req.day;
-      if (tz) {
-        auto z = detail::zone::locate(*tz);
-        if (z) day = z.value().day_of(req.now);
-      }
+      const local_date day = detail::own_day_or(tz, req.now, req.day);
       if (req.kind == reset_kind::daily) {
         const std::size_t first_row = rows.size();
         auto& s = c.stmt(sql_day_rows_for_reset);
