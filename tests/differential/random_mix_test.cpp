@@ -10,13 +10,16 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -75,6 +78,30 @@ struct checker {
     CHECK(a.quota == b.quota);
   }
 };
+
+// The sweep settles the reservations that expired at the same instant in
+// one transaction, in no specified order (each backend's index walk breaks
+// the tie its own way), and their audit rows share a timestamp. Such a run
+// is put in one order, by its rows' content, before the two logs are
+// compared; every other row keeps its place.
+std::vector<usage_event> simultaneous_expiries_in_one_order(std::vector<usage_event> events) {
+  auto key = [](const usage_event& e) {
+    return std::tuple(e.usage_date, e.messages_count, e.tokens_count,
+                      e.event_metadata ? mix::canonical(parse_json(*e.event_metadata)) : std::string());
+  };
+  auto same_run = [](const usage_event& x, const usage_event& y) {
+    return x.event_type == "reservation_expired" && y.event_type == "reservation_expired" &&
+           x.event_timestamp == y.event_timestamp;
+  };
+  for (std::size_t i = 0; i < events.size();) {
+    std::size_t j = i + 1;
+    while (j < events.size() && same_run(events[i], events[j])) ++j;
+    std::stable_sort(events.begin() + static_cast<std::ptrdiff_t>(i), events.begin() + static_cast<std::ptrdiff_t>(j),
+                     [&](const usage_event& x, const usage_event& y) { return key(x) < key(y); });
+    i = j;
+  }
+  return events;
+}
 
 }  // namespace
 
@@ -302,8 +329,8 @@ TEST_CASE("on a seeded random mix of every operation, PostgreSQL answers exactly
   std::map<double, int> warned_at;  // threshold -> quota_warning rows
   for (const auto& name : users) {
     const user_id who{name};
-    const auto a = pg.events(who);
-    const auto b = lite.events(who);
+    const auto a = simultaneous_expiries_in_one_order(pg.events(who));
+    const auto b = simultaneous_expiries_in_one_order(lite.events(who));
     ++chk.checks;
     REQUIRE(a.size() == b.size());
     for (std::size_t i = 0; i < a.size(); ++i) {
