@@ -34,12 +34,14 @@ result<std::unique_ptr<storage>> open_storage(std::string_view url, const open_o
     o.auto_migrate = opts.auto_migrate;
     o.create = opts.create;
     o.synchronous = opts.synchronous;
+    o.batch = opts.batch;
     if (opts.pool_size > 0) o.pool_size = opts.pool_size;
     return open_sqlite(o);
   }
   postgres_options o;
   o.conninfo = std::move(parsed.target);
   o.auto_migrate = opts.auto_migrate;
+  o.batch = opts.batch;
   if (opts.pool_size > 0) o.pool_size = opts.pool_size;
   return open_postgres(o);
 }

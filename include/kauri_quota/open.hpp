@@ -17,6 +17,30 @@ class storage;  // storage.hpp
 /// SQLite synchronous setting (PRAGMA synchronous).
 enum class sqlite_synchronous { off, normal, full, extra };
 
+/// Sharing one transaction between concurrent callers (group commit).
+///
+/// The writes (consume, reserve, record, commit, release) of callers that
+/// arrive while another write is in progress are run together in one
+/// transaction, each inside its own savepoint: each caller still gets its
+/// own exact decision, one failing request fails alone, and each returns
+/// only after the shared commit, so an acknowledged change is as durable
+/// as an unbatched one. A lone caller runs at once, exactly as unbatched.
+/// SQLite: one batch at a time per storage (the file has one writer
+/// anyway); the next batch gathers while one commits. PostgreSQL: up to
+/// pool_size batches in flight, each one round trip on one connection.
+struct batch_options {
+  /// On by default; off runs every call as its own transaction.
+  bool enabled = true;
+  /// The most requests in one transaction (1 to 1024).
+  int max_size = 64;
+  /// How long a batch that is not full may wait for more callers to join
+  /// (0 to 10 ms), and only when the batch before it had more than one
+  /// request (callers are concurrent), so that a lone caller never waits; a
+  /// caller never waits longer than this for others. 0 (the default):
+  /// never wait, take whoever queued while the previous batch ran.
+  std::chrono::microseconds max_wait{0};
+};
+
 struct sqlite_options {
   /// A file path, or ":memory:" for a private in-memory database.
   std::string path;
@@ -32,6 +56,8 @@ struct sqlite_options {
   bool auto_migrate = false;
   /// Connections kept for concurrent readers (writers serialise anyway).
   int pool_size = 4;
+  /// Group commit of concurrent writes (see batch_options).
+  batch_options batch;
 };
 
 /// Opens an SQLite database. invalid_argument for bad options;
@@ -52,6 +78,8 @@ struct postgres_options {
   std::chrono::milliseconds statement_timeout{5000};
   int max_retries = 5;
   bool auto_migrate = false;
+  /// Concurrent writes sent as one batched call (see batch_options).
+  batch_options batch;
 };
 
 /// Opens a PostgreSQL database. invalid_argument for bad options or a
@@ -68,6 +96,8 @@ struct open_options {
   bool create = true;
   sqlite_synchronous synchronous = sqlite_synchronous::full;
   int pool_size = 0;  ///< 0: the backend's default
+  /// Group commit of concurrent writes (see batch_options).
+  batch_options batch;
 };
 
 /// Opens `sqlite:PATH`, `sqlite::memory:`, `postgresql://...`,
