@@ -111,6 +111,13 @@ struct function_set_info {
   std::string detail;                    ///< what differs, in a sentence (empty when current)
 };
 
+/// What group commit did since the storage was opened (see batch_options).
+struct batch_stats {
+  std::uint64_t batches = 0;   ///< shared transactions (SQLite) or batched round trips (PostgreSQL)
+  std::uint64_t requests = 0;  ///< the writes they carried
+  std::uint64_t largest = 0;   ///< the most writes one of them carried
+};
+
 /// Receives what a change_feed announces: a user whose subscription or
 /// counters changed in a way that may turn a denial into an admission, or
 /// nullopt for "anything may have changed" (a tier, a bulk reset, changes
@@ -182,6 +189,11 @@ class storage {
     (void)on_change;
     return nullptr;
   }
+
+  /// How the writes were grouped so far (consume, reserve, record, commit
+  /// and release; see batch_options). Thread-safe. Zeros when batching is
+  /// off.
+  virtual batch_stats write_batches() const { return {}; }
 
   // Tiers.
   /// All tiers, or the visible ones, by display order.

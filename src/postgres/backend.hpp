@@ -14,6 +14,7 @@
 // counting twice. Safe to use from many threads.
 #pragma once
 
+#include "core/batcher.hpp"
 #include "core/connection_pool.hpp"
 #include "core/migration_runner.hpp"
 #include "core/migrations.hpp"
@@ -106,6 +107,8 @@ class postgres_storage final : public storage {
   result<std::int64_t> append_event(const usage_event& event) override;
   result<std::vector<usage_event>> events(const event_query& query) override;
 
+  batch_stats write_batches() const override { return batch_ ? batch_->stats() : batch_stats{}; }
+
   /// The LISTEN connection and its thread (listener.cpp).
   std::unique_ptr<change_feed> watch_changes(change_handler on_change) override;
 
@@ -146,10 +149,42 @@ class postgres_storage final : public storage {
   template <class T, class Op>
   result<T> with_due_retry(const due_request& due, Op&& op);
 
+  // Batched calls ------------------------------------------------------------
+
+  /// One caller's write waiting in the batcher: the statement to run and,
+  /// once its batch ran, the answer (empty when the batch could not run it:
+  /// then the caller runs it the usual way).
+  struct batch_item {
+    const char* name;
+    const char* sql;
+    const params* values;
+    std::optional<std::variant<outcome_row, failure>> answer;
+  };
+  /// The first attempt of a write through the batcher: concurrent callers'
+  /// statements travel together, in one pipeline on one connection (each
+  /// its own implicit transaction, so one failing fails alone). Empty when
+  /// batching is off or the batch could not run it.
+  std::optional<std::variant<outcome_row, failure>> batched(const char* name, const char* sql, const params& p);
+  /// A keyed write: its first attempt through the batcher, then, unless
+  /// that settled it, the usual path (retries, a due transition). `answer`
+  /// turns a statement's result into the call's (it may use the connection,
+  /// which is null for the batched attempt, to recover an in-doubt retry).
+  template <class T, class Answer>
+  result<T> write(const due_request& due, const char* name, const char* sql, params& p, Answer& answer);
+  /// The leader's work: one connection, one round trip for the batch.
+  void run_batch(const std::vector<batch_item*>& items) noexcept;
+  /// True when a first attempt's failure is the call's final answer: the
+  /// server refused it for a reason a retry would not change. A lost
+  /// connection, a serialization failure or deadlock, and a due transition
+  /// (KQ008) go on to the usual path, which retries them by its rules.
+  static bool final_failure(const failure& f) noexcept;
+
   postgres_options opts_;
   pq::connect_options conn_opts_;
   std::string password_;
   std::unique_ptr<connection_pool<connection>> pool_;
+  /// Batched calls of the writes; empty when batch_options::enabled is off.
+  std::unique_ptr<batcher<batch_item>> batch_;
   std::atomic<bool> ready_{false};
 };
 
@@ -174,6 +209,24 @@ result<T> postgres_storage::with_due_retry(const due_request& due, Op&& op) {
   if (!applied) return applied.error();
   due_user.reset();
   return op(due_user);
+}
+
+template <class T, class Answer>
+result<T> postgres_storage::write(const due_request& due, const char* name, const char* sql, params& p,
+                                  Answer& answer) {
+  if (auto first = batched(name, sql, p)) {
+    std::optional<std::string> due_user;
+    attempt<T> a = answer(*first, due_user, nullptr);
+    if (auto* v = std::get_if<T>(&a)) return std::move(*v);
+    failure& f = std::get<failure>(a);
+    if (final_failure(f)) return std::move(f.err);
+  }
+  return with_due_retry<T>(due, [&](std::optional<std::string>& due_user) {
+    return run_ready<T>(true, [&](connection& c) -> attempt<T> {
+      auto r = exec_outcome(c, name, sql, p);
+      return answer(r, due_user, &c);
+    });
+  });
 }
 
 template <class T, class F>

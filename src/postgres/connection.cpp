@@ -77,6 +77,7 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
     return make_error(errc::invalid_argument, "statement_timeout must be between 1 ms and 1 hour");
   if (opts.max_retries < 0 || opts.max_retries > 100)
     return make_error(errc::invalid_argument, "max_retries must be between 0 and 100");
+  BOOST_OUTCOME_TRY(detail::validate_batch_options(opts.batch));
   // Parse first, so that a malformed string is invalid_argument (not a
   // connection failure) and so that the password is known for scrubbing.
   char* err = nullptr;
@@ -109,6 +110,7 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
   s->pool_ = std::make_unique<connection_pool<connection>>(
       opts.pool_size, [](const connection& x) { return !x.broken() && PQtransactionStatus(x.raw()) == PQTRANS_IDLE; });
   s->pool_->adopt(std::move(c).value());
+  if (opts.batch.enabled) s->batch_ = std::make_unique<batcher<batch_item>>(opts.batch, opts.pool_size);
   if (opts.auto_migrate) {
     auto r = s->migrate({});
     if (!r) return r.error();
@@ -119,6 +121,48 @@ result<std::unique_ptr<storage>> postgres_storage::open(const postgres_options& 
 result<connection_pool<pq::connection>::lease> postgres_storage::acquire() {
   // A free connection is awaited no longer than a statement would run.
   return pool_->acquire([&] { return connection::open(conn_opts_, password_); }, opts_.statement_timeout);
+}
+
+std::optional<std::variant<outcome_row, failure>> postgres_storage::batched(const char* name, const char* sql,
+                                                                            const params& p) {
+  // Until the schema and the functions were checked once, the usual path
+  // runs (and checks them).
+  if (!batch_ || !ready_.load(std::memory_order_acquire)) return std::nullopt;
+  batch_item item{name, sql, &p, std::nullopt};
+  // A caller waits for a batch no longer than it would for a connection.
+  if (!batch_->submit(
+          item, [this](const std::vector<batch_item*>& items) { run_batch(items); },
+          std::chrono::steady_clock::now() + opts_.statement_timeout))
+    return as_failure(batch_wait_error(opts_.pool_size));
+  return std::move(item.answer);
+}
+
+void postgres_storage::run_batch(const std::vector<batch_item*>& items) noexcept {
+  try {
+    auto c = acquire();
+    if (!c) {
+      // The pool stayed exhausted for the whole wait: that is every
+      // caller's answer, as it would be unbatched.
+      for (batch_item* it : items) it->answer = as_failure(c.error());
+      return;
+    }
+    if (items.size() == 1) {
+      items[0]->answer = exec_outcome(*c.value(), items[0]->name, items[0]->sql, *items[0]->values);
+      return;
+    }
+    std::vector<connection::call> calls;
+    calls.reserve(items.size());
+    for (const batch_item* it : items) calls.push_back({it->name, it->sql, it->values});
+    auto answers = c.value()->exec_pipeline(calls);
+    for (std::size_t i = 0; i < items.size(); ++i) items[i]->answer = read_outcome(std::move(answers[i]));
+  } catch (...) {
+    // Out of memory or a bug: the items left without an answer run the
+    // usual way, which reports it.
+  }
+}
+
+bool postgres_storage::final_failure(const failure& f) noexcept {
+  return !f.connection_lost && f.sqlstate != "40001" && f.sqlstate != "40P01" && f.sqlstate != "KQ008";
 }
 
 void postgres_storage::backoff(int attempt_no) {

@@ -184,28 +184,27 @@ result<consume_outcome> postgres_storage::consume(const consume_request& req) {
            std::string(req.shadow ? "true" : "false"),
            text_of(req.grace_period.count())};
   const due_request due{req.now, req.day, req.default_tier, req.grace_period};
-  return with_due_retry<consume_outcome>(due, [&](std::optional<std::string>& due_user) {
-    return run_ready<consume_outcome>(true, [&](connection& c) -> attempt<consume_outcome> {
-      auto r = exec_outcome(c, "kq_consume", sql_consume, p);
-      if (auto* f = std::get_if<failure>(&r)) {
-        note_due(*f, due_user);
-        f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
-        if (f->connection_lost && f->sent && !req.ctx.id) p[13] = "auto-retry";
-        return std::move(*f);
-      }
-      const outcome_row& x = std::get<outcome_row>(r);
-      const rows& rs = x.o;
-      consume_outcome o;
-      o.allowed = rs.boolean(0, oc_allowed);
-      o.denied_by = detail::parse_limit_kind(rs.text(0, oc_denied_by));
-      o.shadow = o.allowed && o.denied_by != limit_kind::none;
-      // A replay of the library's own key is the answer to this very call.
-      o.replayed = rs.boolean(0, oc_replayed) && req.ctx.id.has_value();
-      if (!rs.null(0, oc_reservation_id)) o.reservation = reservation_id{std::string(rs.text(0, oc_reservation_id))};
-      o.snapshot = read_snapshot(x, req.user);
-      return o;
-    });
-  });
+  auto answer = [&](std::variant<outcome_row, failure>& r, std::optional<std::string>& due_user,
+                    connection*) -> attempt<consume_outcome> {
+    if (auto* f = std::get_if<failure>(&r)) {
+      note_due(*f, due_user);
+      f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
+      if (f->connection_lost && f->sent && !req.ctx.id) p[13] = "auto-retry";
+      return std::move(*f);
+    }
+    const outcome_row& x = std::get<outcome_row>(r);
+    const rows& rs = x.o;
+    consume_outcome o;
+    o.allowed = rs.boolean(0, oc_allowed);
+    o.denied_by = detail::parse_limit_kind(rs.text(0, oc_denied_by));
+    o.shadow = o.allowed && o.denied_by != limit_kind::none;
+    // A replay of the library's own key is the answer to this very call.
+    o.replayed = rs.boolean(0, oc_replayed) && req.ctx.id.has_value();
+    if (!rs.null(0, oc_reservation_id)) o.reservation = reservation_id{std::string(rs.text(0, oc_reservation_id))};
+    o.snapshot = read_snapshot(x, req.user);
+    return o;
+  };
+  return write<consume_outcome>(due, "kq_consume", sql_consume, p, answer);
 }
 
 result<record_outcome> postgres_storage::record(const record_request& req) {
@@ -224,22 +223,21 @@ result<record_outcome> postgres_storage::record(const record_request& req) {
            std::string(req.ctx.id ? "caller" : "auto"),
            text_of(req.grace_period.count())};
   const due_request due{req.now, req.day, req.default_tier, req.grace_period};
-  return with_due_retry<record_outcome>(due, [&](std::optional<std::string>& due_user) {
-    return run_ready<record_outcome>(true, [&](connection& c) -> attempt<record_outcome> {
-      auto r = exec_outcome(c, "kq_record", sql_record, p);
-      if (auto* f = std::get_if<failure>(&r)) {
-        note_due(*f, due_user);
-        f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
-        if (f->connection_lost && f->sent && !req.ctx.id) p[11] = "auto-retry";
-        return std::move(*f);
-      }
-      const outcome_row& x = std::get<outcome_row>(r);
-      record_outcome o;
-      o.replayed = x.o.boolean(0, oc_replayed) && req.ctx.id.has_value();
-      o.snapshot = read_snapshot(x, req.user);
-      return o;
-    });
-  });
+  auto answer = [&](std::variant<outcome_row, failure>& r, std::optional<std::string>& due_user,
+                    connection*) -> attempt<record_outcome> {
+    if (auto* f = std::get_if<failure>(&r)) {
+      note_due(*f, due_user);
+      f->err = describe(*f, f->sqlstate == "KQ003" ? std::string_view(key) : std::string_view(req.user.str()));
+      if (f->connection_lost && f->sent && !req.ctx.id) p[11] = "auto-retry";
+      return std::move(*f);
+    }
+    const outcome_row& x = std::get<outcome_row>(r);
+    record_outcome o;
+    o.replayed = x.o.boolean(0, oc_replayed) && req.ctx.id.has_value();
+    o.snapshot = read_snapshot(x, req.user);
+    return o;
+  };
+  return write<record_outcome>(due, "kq_record", sql_record, p, answer);
 }
 
 result<settle_outcome> postgres_storage::settle(const settle_request& req) {
@@ -253,47 +251,47 @@ result<settle_outcome> postgres_storage::settle(const settle_request& req) {
   const std::string_view target = req.actual_tokens ? "committed" : "released";
   bool in_doubt = false;
   const due_request due{req.now, req.day, req.default_tier, req.grace_period};
-  return with_due_retry<settle_outcome>(due, [&](std::optional<std::string>& due_user) {
-    return run_ready<settle_outcome>(true, [&](connection& c) -> attempt<settle_outcome> {
-      auto x = exec_outcome(c, "kq_settle", sql_settle, p);
-      if (auto* f = std::get_if<failure>(&x)) {
-        note_due(*f, due_user);
-        if (f->connection_lost && f->sent) in_doubt = true;
-        if (f->sqlstate == "KQ005" && in_doubt && f->err.message == target) {
-          // Our earlier attempt was applied; its acknowledgement was lost.
-          auto g = c.exec("kq_get_reservation", sql_get_reservation, {req.id.str()});
-          if (auto* gf = std::get_if<failure>(&g)) return std::move(*gf);
-          settle_outcome o;
-          o.res = read_reservation(std::get<rows>(g), 0);
-          auto s = exec_outcome(c, "kq_load", sql_load,
-                                {o.res.user.str(), format_db_date(req.day), format_db_time(req.now),
-                                 req.default_tier.str(), text_of(req.grace_period.count())});
-          if (auto* sf = std::get_if<failure>(&s)) {
-            note_due(*sf, due_user);
-            return std::move(*sf);
-          }
-          o.snapshot = read_snapshot(std::get<outcome_row>(s), o.res.user);
-          return o;
+  auto answer = [&](std::variant<outcome_row, failure>& x, std::optional<std::string>& due_user,
+                    connection* conn) -> attempt<settle_outcome> {
+    if (auto* f = std::get_if<failure>(&x)) {
+      note_due(*f, due_user);
+      if (f->connection_lost && f->sent) in_doubt = true;
+      if (f->sqlstate == "KQ005" && in_doubt && f->err.message == target && conn) {
+        // Our earlier attempt was applied; its acknowledgement was lost.
+        connection& c = *conn;
+        auto g = c.exec("kq_get_reservation", sql_get_reservation, {req.id.str()});
+        if (auto* gf = std::get_if<failure>(&g)) return std::move(*gf);
+        settle_outcome o;
+        o.res = read_reservation(std::get<rows>(g), 0);
+        auto s = exec_outcome(c, "kq_load", sql_load,
+                              {o.res.user.str(), format_db_date(req.day), format_db_time(req.now),
+                               req.default_tier.str(), text_of(req.grace_period.count())});
+        if (auto* sf = std::get_if<failure>(&s)) {
+          note_due(*sf, due_user);
+          return std::move(*sf);
         }
-        f->err = describe(*f, req.id.str());
-        return std::move(*f);
+        o.snapshot = read_snapshot(std::get<outcome_row>(s), o.res.user);
+        return o;
       }
-      const outcome_row& row = std::get<outcome_row>(x);
-      const rows& rs = row.o;
-      settle_outcome o;
-      o.res.id = req.id;
-      o.res.user = user_id{std::string(rs.text(0, oc_res_user))};
-      o.res.usage_date = parse_db_date(rs.text(0, oc_res_day)).value_or(local_date{});
-      o.res.messages = rs.i64(0, oc_res_messages);
-      o.res.estimated_tokens = rs.i64(0, oc_res_estimated);
-      o.res.actual_tokens = rs.opt_i64(0, oc_res_actual);
-      o.res.state = detail::parse_reservation_state(rs.text(0, oc_res_state)).value_or(reservation_state::open);
-      o.res.created_at = opt_time(rs, 0, oc_res_created).value_or(sys_time{});
-      o.res.expires_at = opt_time(rs, 0, oc_res_expires).value_or(sys_time{});
-      o.snapshot = read_snapshot(row, o.res.user);
-      return o;
-    });
-  });
+      f->err = describe(*f, req.id.str());
+      return std::move(*f);
+    }
+    const outcome_row& row = std::get<outcome_row>(x);
+    const rows& rs = row.o;
+    settle_outcome o;
+    o.res.id = req.id;
+    o.res.user = user_id{std::string(rs.text(0, oc_res_user))};
+    o.res.usage_date = parse_db_date(rs.text(0, oc_res_day)).value_or(local_date{});
+    o.res.messages = rs.i64(0, oc_res_messages);
+    o.res.estimated_tokens = rs.i64(0, oc_res_estimated);
+    o.res.actual_tokens = rs.opt_i64(0, oc_res_actual);
+    o.res.state = detail::parse_reservation_state(rs.text(0, oc_res_state)).value_or(reservation_state::open);
+    o.res.created_at = opt_time(rs, 0, oc_res_created).value_or(sys_time{});
+    o.res.expires_at = opt_time(rs, 0, oc_res_expires).value_or(sys_time{});
+    o.snapshot = read_snapshot(row, o.res.user);
+    return o;
+  };
+  return write<settle_outcome>(due, "kq_settle", sql_settle, p, answer);
 }
 
 result<reservation> postgres_storage::get_reservation(const reservation_id& id) {

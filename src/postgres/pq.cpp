@@ -191,17 +191,12 @@ failure connection::connection_failure(std::string_view what, bool sent) {
 
 std::uint64_t round_trips() noexcept { return round_trip_count.load(std::memory_order_relaxed); }
 
-std::variant<rows, failure> connection::wait_result(bool sent) {
-  round_trip_count.fetch_add(1, std::memory_order_relaxed);
-  // The server enforces statement_timeout; the client waits a little longer
-  // so that a server that stopped answering cannot hang the caller.
-  const auto deadline =
-      clock_type::now() + wait_limit_.value_or(opts_.statement_timeout + std::chrono::milliseconds(2000));
+std::optional<failure> connection::await_input(clock_type::time_point deadline, bool sent) {
   const int sock = PQsocket(c_.get());
   for (;;) {
     const int flushed = PQflush(c_.get());
     if (flushed < 0) return connection_failure("send", sent);
-    if (flushed == 0 && !PQisBusy(c_.get())) break;
+    if (flushed == 0 && !PQisBusy(c_.get())) return std::nullopt;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
     if (left <= 0) {
       auto f = connection_failure("timed out", true);
@@ -215,26 +210,48 @@ std::variant<rows, failure> connection::wait_result(bool sent) {
       if (PQconsumeInput(c_.get()) == 0) return connection_failure("receive", sent);
     }
   }
+}
+
+failure connection::server_failure(PGresult* r) const {
+  failure f;
+  const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  f.sqlstate = code ? code : "";
+  const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+  const char* hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
+  if (detail) f.detail = scrub(detail, password_, opts_.conninfo);
+  if (hint) f.hint = scrub(hint, password_, opts_.conninfo);
+  f.err =
+      make_error(map_sqlstate(f.sqlstate), scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_, opts_.conninfo));
+  f.sent = true;
+  return f;
+}
+
+namespace {
+/// Marks a server error that ends the connection (admin shutdown, a
+/// connection exception) as a lost connection.
+void note_fatal(failure& f, bool& broken) {
+  if (f.sqlstate.substr(0, 2) == "08" || f.sqlstate == "57P01" || f.sqlstate == "57P02" || f.sqlstate == "57P03") {
+    broken = true;
+    f.connection_lost = true;
+  }
+}
+}  // namespace
+
+std::variant<rows, failure> connection::wait_result(bool sent) {
+  round_trip_count.fetch_add(1, std::memory_order_relaxed);
+  // The server enforces statement_timeout; the client waits a little longer
+  // so that a server that stopped answering cannot hang the caller.
+  const auto deadline =
+      clock_type::now() + wait_limit_.value_or(opts_.statement_timeout + std::chrono::milliseconds(2000));
+  if (auto f = await_input(deadline, sent)) return std::move(*f);
   // Collect every result; keep the first error or the last rows.
   std::optional<failure> err;
   rows last;
   while (PGresult* r = PQgetResult(c_.get())) {
     const auto st = PQresultStatus(r);
     if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE) {
-      if (!err) {
-        failure f;
-        const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        f.sqlstate = code ? code : "";
-        const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
-        const char* hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
-        if (detail) f.detail = scrub(detail, password_, opts_.conninfo);
-        if (hint) f.hint = scrub(hint, password_, opts_.conninfo);
-        f.err = make_error(map_sqlstate(f.sqlstate),
-                           scrub(msg ? msg : trim(PQresultErrorMessage(r)), password_, opts_.conninfo));
-        f.sent = true;
-        err = std::move(f);
-      }
+      if (!err) err = server_failure(r);
       PQclear(r);
     } else {
       last = rows(r);
@@ -243,14 +260,90 @@ std::variant<rows, failure> connection::wait_result(bool sent) {
   }
   if (PQstatus(c_.get()) == CONNECTION_BAD) return connection_failure("receive", true);
   if (err) {
-    if (err->sqlstate.substr(0, 2) == "08" || err->sqlstate == "57P01" || err->sqlstate == "57P02" ||
-        err->sqlstate == "57P03") {
-      broken_ = true;
-      err->connection_lost = true;
-    }
+    note_fatal(*err, broken_);
     return *err;
   }
   return last;
+}
+
+std::optional<failure> connection::prepare(const char* name, const char* sql) {
+  if (prepared_.contains(name)) return std::nullopt;
+  if (PQsendPrepare(c_.get(), name, sql, 0, nullptr) == 0) return connection_failure("prepare", false);
+  auto r = wait_result(false);
+  if (auto* f = std::get_if<failure>(&r)) {
+    // A failed PREPARE changed nothing on the server.
+    f->sent = false;
+    return std::move(*f);
+  }
+  prepared_.emplace(name);
+  return std::nullopt;
+}
+
+std::vector<std::variant<rows, failure>> connection::exec_pipeline(const std::vector<call>& calls) {
+  std::vector<std::variant<rows, failure>> out;
+  out.reserve(calls.size());
+  auto fail_rest = [&](const failure& f) {
+    while (out.size() < calls.size()) out.emplace_back(f);
+    return std::move(out);
+  };
+  if (broken_) return fail_rest(connection_failure("unusable", false));
+  for (const call& k : calls)
+    if (auto f = prepare(k.name, k.sql)) return fail_rest(*f);
+  if (PQenterPipelineMode(c_.get()) == 0) return fail_rest(connection_failure("pipeline", false));
+  for (const call& k : calls) {
+    std::vector<const char*> values;
+    values.reserve(k.values->size());
+    for (const auto& v : *k.values) values.push_back(v ? v->c_str() : nullptr);
+    if (PQsendQueryPrepared(c_.get(), k.name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) ==
+            0 ||
+        PQpipelineSync(c_.get()) == 0)
+      return fail_rest(connection_failure("send", true));
+  }
+  round_trip_count.fetch_add(1, std::memory_order_relaxed);
+  auto deadline = clock_type::now() + wait_limit_.value_or(opts_.statement_timeout + std::chrono::milliseconds(2000));
+  // Each call answers with its results, a NULL, then its sync point.
+  std::optional<failure> err;
+  rows last;
+  while (out.size() < calls.size()) {
+    if (auto f = await_input(deadline, true)) return fail_rest(*f);
+    PGresult* r = PQgetResult(c_.get());
+    if (PQstatus(c_.get()) == CONNECTION_BAD) {
+      if (r) PQclear(r);
+      return fail_rest(connection_failure("receive", true));
+    }
+    if (!r) continue;  // the end of one call's results; its sync point follows
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      // Each call runs on the server with its own statement timeout, one
+      // after another: the client's bound runs from the last answer.
+      deadline = clock_type::now() + wait_limit_.value_or(opts_.statement_timeout + std::chrono::milliseconds(2000));
+      if (err) {
+        note_fatal(*err, broken_);
+        out.emplace_back(std::move(*err));
+        if (broken_) return fail_rest(connection_failure("receive", true));
+      } else {
+        out.emplace_back(std::move(last));
+      }
+      err.reset();
+      last = rows();
+    } else if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE) {
+      if (!err) err = server_failure(r);
+      PQclear(r);
+    } else if (st == PGRES_PIPELINE_ABORTED) {
+      PQclear(r);
+      if (!err) {
+        failure f;
+        f.err = make_error(errc::internal, "PostgreSQL skipped a statement of the pipeline");
+        f.sent = true;
+        err = std::move(f);
+      }
+    } else {
+      last = rows(r);
+    }
+  }
+  if (PQexitPipelineMode(c_.get()) == 0) broken_ = true;  // results left unread: do not reuse it
+  return out;
 }
 
 std::variant<rows, failure> connection::exec(const char* name, const char* sql, const params& p) {
@@ -258,16 +351,7 @@ std::variant<rows, failure> connection::exec(const char* name, const char* sql, 
   std::vector<const char*> values;
   values.reserve(p.size());
   for (const auto& v : p) values.push_back(v ? v->c_str() : nullptr);
-  if (!prepared_.contains(name)) {
-    if (PQsendPrepare(c_.get(), name, sql, 0, nullptr) == 0) return connection_failure("prepare", false);
-    auto r = wait_result(false);
-    if (std::holds_alternative<failure>(r)) {
-      // A failed PREPARE changed nothing on the server.
-      std::get<failure>(r).sent = false;
-      return r;
-    }
-    prepared_.emplace(name);
-  }
+  if (auto f = prepare(name, sql)) return std::move(*f);
   if (PQsendQueryPrepared(c_.get(), name, static_cast<int>(p.size()), values.data(), nullptr, nullptr, 0) == 0)
     return connection_failure("send", false);
   return wait_result(true);

@@ -109,6 +109,19 @@ class connection {
   /// Runs a named statement, preparing it on first use on this connection.
   /// One round trip once prepared.
   std::variant<rows, failure> exec(const char* name, const char* sql, const params& p);
+  /// One statement of a pipeline (see exec_pipeline).
+  struct call {
+    const char* name;
+    const char* sql;
+    const params* values;
+  };
+  /// Runs named statements in pipeline mode, each followed by a sync point,
+  /// so that each is its own implicit transaction (one failing does not
+  /// touch the others) and all of them travel in one round trip. Returns
+  /// one answer per call, in order; after a lost connection the calls not
+  /// yet answered fail with connection_lost and sent set (their outcome is
+  /// unknown). Statements not yet prepared here are prepared first.
+  std::vector<std::variant<rows, failure>> exec_pipeline(const std::vector<call>& calls);
   /// Runs a plain statement (simple protocol, several statements allowed).
   std::variant<rows, failure> exec_simple(const std::string& sql);
   /// Runs a statement with parameters but without preparing it.
@@ -125,6 +138,13 @@ class connection {
   connection(std::unique_ptr<PGconn, conn_deleter> c, connect_options opts, std::string password)
       : c_(std::move(c)), opts_(std::move(opts)), password_(std::move(password)) {}
   std::variant<rows, failure> wait_result(bool sent);
+  /// Prepares `name` unless done already on this connection.
+  std::optional<failure> prepare(const char* name, const char* sql);
+  /// Flushes what is queued and reads input until a result is ready or the
+  /// deadline passes; a failure when the connection is lost or timed out.
+  std::optional<failure> await_input(std::chrono::steady_clock::time_point deadline, bool sent);
+  /// The failure that an error result carries (SQLSTATE, DETAIL, HINT).
+  failure server_failure(PGresult* r) const;
   failure connection_failure(std::string_view what, bool sent);
 
   std::unique_ptr<PGconn, conn_deleter> c_;

@@ -5,7 +5,10 @@
 namespace kauri_quota::detail::postgres {
 
 std::variant<outcome_row, failure> exec_outcome(pq::connection& c, const char* name, const char* sql, const params& p) {
-  auto r = c.exec(name, sql, p);
+  return read_outcome(c.exec(name, sql, p));
+}
+
+std::variant<outcome_row, failure> read_outcome(std::variant<rows, failure>&& r) {
   if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
   const rows& one = std::get<rows>(r);
   std::optional<rows> fields;

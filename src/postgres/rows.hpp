@@ -75,6 +75,8 @@ struct outcome_row {
 /// into columns. schema_mismatch when the server's functions return another
 /// shape.
 std::variant<outcome_row, failure> exec_outcome(pq::connection& c, const char* name, const char* sql, const params& p);
+/// The outcome row of one such statement's answer.
+std::variant<outcome_row, failure> read_outcome(std::variant<rows, failure>&& r);
 
 std::optional<sys_time> opt_time(const rows& r, int row, int col);
 std::string text_of(std::int64_t v);

@@ -11,6 +11,7 @@
 // connection.
 #pragma once
 
+#include "core/batcher.hpp"
 #include "core/connection_pool.hpp"
 #include "core/migration_runner.hpp"
 #include "core/migrations.hpp"
@@ -21,6 +22,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <new>
 #include <optional>
@@ -68,6 +70,8 @@ class sqlite_storage final : public storage {
 
   result<std::int64_t> append_event(const usage_event& event) override;
   result<std::vector<usage_event>> events(const event_query& query) override;
+
+  batch_stats write_batches() const override { return batch_ ? batch_->stats() : batch_stats{}; }
 
   /// The change counter feed (change_counter.cpp).
   std::unique_ptr<change_feed> watch_changes(change_handler on_change) override;
@@ -117,6 +121,52 @@ class sqlite_storage final : public storage {
     });
   }
 
+  // Writes and group commit -------------------------------------------------
+
+  /// One caller's write waiting in the batcher. run() executes it inside
+  /// the open write transaction and keeps its result, saying whether it
+  /// succeeded (an error result or an exception means: undo its changes);
+  /// fail() replaces the result with an error when the shared transaction
+  /// does not commit after all.
+  struct write_item {
+    std::function<bool(connection&)> run;
+    std::function<void(const error&)> fail;
+  };
+
+  /// Runs `op(connection&)` (which returns result<T>) in a write
+  /// transaction: its own when batching is off, else the group commit's.
+  /// Commits when op succeeds, rolls its changes back when it fails.
+  template <class T, class Op>
+  result<T> write(Op&& op) {
+    if (!batch_)
+      return run_ready([&](connection& c) -> result<T> {
+        txn tx(c, true);
+        result<T> r = op(c);
+        if (r) tx.commit();
+        return r;
+      });
+    std::optional<result<T>> out;
+    write_item item{[&](connection& c) {
+                      out.emplace(op(c));
+                      return out->has_value();
+                    },
+                    [&](const error& e) { out.emplace(e); }};
+    // A caller waits for a batch no longer than it would for a connection.
+    if (!batch_->submit(
+            item, [this](const std::vector<write_item*>& items) { run_write_batch(items); },
+            std::chrono::steady_clock::now() + opts_.busy_timeout))
+      return batch_wait_error(1);
+    return std::move(*out);
+  }
+
+  /// The leader's work: the items in one BEGIN IMMEDIATE transaction, each
+  /// inside its own SAVEPOINT (a lone item without one), then one COMMIT.
+  void run_write_batch(const std::vector<write_item*>& items) noexcept;
+
+  result<consume_outcome> consume_in(connection& c, const consume_request& req);
+  result<record_outcome> record_in(connection& c, const record_request& req);
+  result<settle_outcome> settle_in(connection& c, const settle_request& req);
+
   // Operations used inside transactions ------------------------------------
   /// Subscription, applied tier and counters of `day` in one statement.
   result<usage_snapshot> load_state(connection& c, const user_id& user, local_date day, sys_time now,
@@ -164,6 +214,8 @@ class sqlite_storage final : public storage {
   std::string path_;
   int flags_ = 0;
   std::unique_ptr<detail::connection_pool<connection>> pool_;
+  /// Group commit of the writes; empty when batch_options::enabled is off.
+  std::unique_ptr<detail::batcher<write_item>> batch_;
   std::atomic<bool> ready_{false};
 };
 

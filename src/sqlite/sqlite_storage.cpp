@@ -38,6 +38,7 @@ result<std::unique_ptr<storage>> sqlite_storage::open(const sqlite_options& opts
     return make_error(errc::invalid_argument, "busy_timeout must be between 0 and 1 hour");
   if (opts.pool_size < 1 || opts.pool_size > 256)
     return make_error(errc::invalid_argument, "pool_size must be between 1 and 256");
+  BOOST_OUTCOME_TRY(detail::validate_batch_options(opts.batch));
   std::unique_ptr<sqlite_storage> s(new sqlite_storage(opts));
   s->flags_ = SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX;
   if (opts.create) s->flags_ |= SQLite::OPEN_CREATE;
@@ -50,6 +51,7 @@ result<std::unique_ptr<storage>> sqlite_storage::open(const sqlite_options& opts
   }
   s->path_ = opts.path;
   s->pool_ = std::make_unique<detail::connection_pool<connection>>(memory ? 1 : opts.pool_size);
+  if (opts.batch.enabled) s->batch_ = std::make_unique<detail::batcher<write_item>>(opts.batch, 1);
   try {
     auto c = std::make_unique<connection>(s->path_, s->flags_, opts);
     if (!memory) {
@@ -260,122 +262,93 @@ result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date 
   });
 }
 
-// twin: schema/postgres/functions/operations.sql kauri_quota_consume
-result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
-  return run_ready([&](connection& c) -> result<consume_outcome> {
+// Group commit. Every item gets exactly one answer: its own result when it
+// ran and its changes stay (committed) or were undone alone (its savepoint
+// rolled back); the shared transaction's error when that transaction did
+// not commit, for every item whose changes it carried or that never ran.
+void sqlite_storage::run_write_batch(const std::vector<write_item*>& items) noexcept {
+  const bool alone = items.size() == 1;
+  // answered[i]: items[i] failed alone and keeps its own error, whatever
+  // becomes of the transaction.
+  std::vector<char> answered(items.size(), 0);
+  auto r = run_ready([&](connection& c) -> result<void> {
     txn tx(c, true);
-    BOOST_OUTCOME_TRY(day, settle_due(c, req.user, req.now, req.day, req.default_tier, req.grace_period, req.ctx));
-    const std::string op = req.reserve ? "reserve" : "consume";
-    const std::string fp = detail::fingerprint(op, req.messages, req.tokens);
-    consume_outcome out;
-    if (req.ctx.id) {
-      if (auto k = find_key(c, req.user, *req.ctx.id)) {
-        if (k->operation != op || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
-        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier));
-        tx.commit();
-        out.allowed = k->allowed;
-        out.denied_by = k->denied_by;
-        out.shadow = k->allowed && k->denied_by != limit_kind::none;
-        out.reservation = k->reservation;
-        out.snapshot = std::move(snap);
-        out.replayed = true;
-        return out;
+    if (alone) {
+      if (!items[0]->run(c)) {
+        answered[0] = 1;
+        return kauri_quota::ok();  // the guard rolls the transaction back
+      }
+      tx.commit();
+      return kauri_quota::ok();
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      c.stmt("SAVEPOINT kauri_quota_request").exec();
+      bool kept = false;
+      try {
+        kept = items[i]->run(c);
+      } catch (const SQLite::Exception& e) {
+        // After some errors (a full disk, an I/O error) SQLite has ended
+        // the whole transaction: then nothing of the batch is kept.
+        if (sqlite3_get_autocommit(c.handle()) != 0) throw;
+        items[i]->fail(from_sqlite(e));
+      } catch (const std::bad_alloc&) {
+        items[i]->fail(make_error(errc::internal, "out of memory"));
+      } catch (const std::exception& e) {
+        items[i]->fail(make_error(errc::internal, fmt::format("unexpected failure: {}", e.what())));
+      }
+      if (kept) {
+        c.stmt("RELEASE kauri_quota_request").exec();
+      } else {
+        answered[i] = 1;
+        // No statement may be left mid-step across the rollback.
+        c.reset_all();
+        c.stmt("ROLLBACK TO kauri_quota_request").exec();
+        c.stmt("RELEASE kauri_quota_request").exec();
       }
     }
-    bool day_row = false;
-    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier, &day_row));
-    const limit_kind kind = detail::evaluate(snap.applied, snap.counters, req.messages, req.tokens);
-    usage_event ev;
-    ev.user = req.user;
-    ev.quota_tier = snap.applied.id.str();
-    ev.request_ip = req.ctx.ip;
-    ev.user_agent = req.ctx.user_agent;
-    ev.usage_date = day;
-    ev.event_timestamp = req.now;
-    usage after = snap.counters;
-    if (kind == limit_kind::none || req.shadow) {
-      BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
-      BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
-      after.messages_this_month = mt;
-      after.tokens_this_month = tt;
-      after.messages_today += req.messages;
-      after.tokens_today += req.tokens;
-      apply_delta(c, req.user, day, req.messages, req.tokens, req.now, day_row);
-      if (kind != limit_kind::none) {
-        // A shadow admission: the denial it would have been, flagged, then
-        // the row that counts it (see consume_request::shadow).
-        usage_event denial = ev;
-        denial.event_type = "quota_exceeded";
-        std::string meta = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);
-        meta.insert(meta.rfind('}'), ",\"shadow\":true");
-        denial.event_metadata = std::move(meta);
-        insert_event(c, denial, req.ctx.id);
-      }
-      ev.event_type = req.reserve                ? "reservation_created"
-                      : kind == limit_kind::none ? "message_sent"
-                                                 : "usage_recorded";
-      ev.messages_count = req.messages;
-      ev.tokens_count = req.tokens;
-      if (req.reserve) {
-        out.reservation = reservation_id{detail::new_reservation_id()};
-        auto& r = c.stmt(sql_insert_reservation);
-        r.bind(1, out.reservation->str());
-        r.bind(2, req.user.str());
-        r.bind(3, format_db_date(day));
-        bind_i64(r, 4, req.messages);
-        bind_i64(r, 5, req.tokens);
-        bind_opt(r, 6, req.ctx.id ? std::optional<std::string>(req.ctx.id->str()) : std::nullopt);
-        r.bind(7, format_db_time(req.now));
-        r.bind(8, format_db_time(req.now + req.reservation_ttl));
-        r.exec();
-        detail::json_writer meta;
-        meta.begin_object()
-            .field("reservation_id", out.reservation->str())
-            .field("expires_at", kauri_quota::format_time(req.now + req.reservation_ttl))
-            .end_object();
-        ev.event_metadata = meta.take();
-      }
-      insert_event(c, ev, req.ctx.id);
-      audit_warnings(c, snap, after, req.warning_threshold, req.now, day);
-      out.allowed = true;
-      out.denied_by = kind;
-      out.shadow = kind != limit_kind::none;
-    } else {
-      ev.event_type = "quota_exceeded";
-      ev.event_metadata = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);
-      insert_event(c, ev, req.ctx.id);
-      out.allowed = false;
-      out.denied_by = kind;
-    }
-    if (req.ctx.id)
-      put_key(c, req.user, *req.ctx.id, {op, fp, out.allowed, out.denied_by, out.reservation}, day, req.now);
     tx.commit();
-    snap.counters = after;
-    out.snapshot = std::move(snap);
-    return out;
+    return kauri_quota::ok();
   });
+  if (!r)
+    for (std::size_t i = 0; i < items.size(); ++i)
+      if (!answered[i]) items[i]->fail(r.error());
 }
 
-// twin: schema/postgres/functions/operations.sql kauri_quota_record
-result<record_outcome> sqlite_storage::record(const record_request& req) {
-  return run_ready([&](connection& c) -> result<record_outcome> {
-    txn tx(c, true);
-    BOOST_OUTCOME_TRY(day, settle_due(c, req.user, req.now, req.day, req.default_tier, req.grace_period, req.ctx));
-    const std::string fp = detail::fingerprint("record", req.messages, req.tokens);
-    record_outcome out;
-    if (req.ctx.id) {
-      if (auto k = find_key(c, req.user, *req.ctx.id)) {
-        if (k->operation != "record" || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
-        BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier));
-        tx.commit();
-        out.snapshot = std::move(snap);
-        out.replayed = true;
-        return out;
-      }
+// twin: schema/postgres/functions/operations.sql kauri_quota_consume
+result<consume_outcome> sqlite_storage::consume(const consume_request& req) {
+  return write<consume_outcome>([&](connection& c) { return consume_in(c, req); });
+}
+
+result<consume_outcome> sqlite_storage::consume_in(connection& c, const consume_request& req) {
+  BOOST_OUTCOME_TRY(day, settle_due(c, req.user, req.now, req.day, req.default_tier, req.grace_period, req.ctx));
+  const std::string op = req.reserve ? "reserve" : "consume";
+  const std::string fp = detail::fingerprint(op, req.messages, req.tokens);
+  consume_outcome out;
+  if (req.ctx.id) {
+    if (auto k = find_key(c, req.user, *req.ctx.id)) {
+      if (k->operation != op || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
+      BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier));
+      out.allowed = k->allowed;
+      out.denied_by = k->denied_by;
+      out.shadow = k->allowed && k->denied_by != limit_kind::none;
+      out.reservation = k->reservation;
+      out.snapshot = std::move(snap);
+      out.replayed = true;
+      return out;
     }
-    bool day_row = false;
-    BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier, &day_row));
-    usage after = snap.counters;
+  }
+  bool day_row = false;
+  BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier, &day_row));
+  const limit_kind kind = detail::evaluate(snap.applied, snap.counters, req.messages, req.tokens);
+  usage_event ev;
+  ev.user = req.user;
+  ev.quota_tier = snap.applied.id.str();
+  ev.request_ip = req.ctx.ip;
+  ev.user_agent = req.ctx.user_agent;
+  ev.usage_date = day;
+  ev.event_timestamp = req.now;
+  usage after = snap.counters;
+  if (kind == limit_kind::none || req.shadow) {
     BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
     BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
     after.messages_this_month = mt;
@@ -383,25 +356,101 @@ result<record_outcome> sqlite_storage::record(const record_request& req) {
     after.messages_today += req.messages;
     after.tokens_today += req.tokens;
     apply_delta(c, req.user, day, req.messages, req.tokens, req.now, day_row);
-    usage_event ev;
-    ev.user = req.user;
-    ev.event_type = "usage_recorded";
+    if (kind != limit_kind::none) {
+      // A shadow admission: the denial it would have been, flagged, then
+      // the row that counts it (see consume_request::shadow).
+      usage_event denial = ev;
+      denial.event_type = "quota_exceeded";
+      std::string meta = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);
+      meta.insert(meta.rfind('}'), ",\"shadow\":true");
+      denial.event_metadata = std::move(meta);
+      insert_event(c, denial, req.ctx.id);
+    }
+    ev.event_type = req.reserve ? "reservation_created" : kind == limit_kind::none ? "message_sent" : "usage_recorded";
     ev.messages_count = req.messages;
     ev.tokens_count = req.tokens;
-    ev.quota_tier = snap.applied.id.str();
-    ev.request_ip = req.ctx.ip;
-    ev.user_agent = req.ctx.user_agent;
-    ev.usage_date = day;
-    ev.event_timestamp = req.now;
+    if (req.reserve) {
+      out.reservation = reservation_id{detail::new_reservation_id()};
+      auto& r = c.stmt(sql_insert_reservation);
+      r.bind(1, out.reservation->str());
+      r.bind(2, req.user.str());
+      r.bind(3, format_db_date(day));
+      bind_i64(r, 4, req.messages);
+      bind_i64(r, 5, req.tokens);
+      bind_opt(r, 6, req.ctx.id ? std::optional<std::string>(req.ctx.id->str()) : std::nullopt);
+      r.bind(7, format_db_time(req.now));
+      r.bind(8, format_db_time(req.now + req.reservation_ttl));
+      r.exec();
+      detail::json_writer meta;
+      meta.begin_object()
+          .field("reservation_id", out.reservation->str())
+          .field("expires_at", kauri_quota::format_time(req.now + req.reservation_ttl))
+          .end_object();
+      ev.event_metadata = meta.take();
+    }
     insert_event(c, ev, req.ctx.id);
     audit_warnings(c, snap, after, req.warning_threshold, req.now, day);
-    if (req.ctx.id)
-      put_key(c, req.user, *req.ctx.id, {"record", fp, true, limit_kind::none, std::nullopt}, day, req.now);
-    tx.commit();
-    snap.counters = after;
-    out.snapshot = std::move(snap);
-    return out;
-  });
+    out.allowed = true;
+    out.denied_by = kind;
+    out.shadow = kind != limit_kind::none;
+  } else {
+    ev.event_type = "quota_exceeded";
+    ev.event_metadata = detail::denial_metadata(kind, snap.applied, snap.counters, req.messages, req.tokens);
+    insert_event(c, ev, req.ctx.id);
+    out.allowed = false;
+    out.denied_by = kind;
+  }
+  if (req.ctx.id)
+    put_key(c, req.user, *req.ctx.id, {op, fp, out.allowed, out.denied_by, out.reservation}, day, req.now);
+  snap.counters = after;
+  out.snapshot = std::move(snap);
+  return out;
+}
+
+// twin: schema/postgres/functions/operations.sql kauri_quota_record
+result<record_outcome> sqlite_storage::record(const record_request& req) {
+  return write<record_outcome>([&](connection& c) { return record_in(c, req); });
+}
+
+result<record_outcome> sqlite_storage::record_in(connection& c, const record_request& req) {
+  BOOST_OUTCOME_TRY(day, settle_due(c, req.user, req.now, req.day, req.default_tier, req.grace_period, req.ctx));
+  const std::string fp = detail::fingerprint("record", req.messages, req.tokens);
+  record_outcome out;
+  if (req.ctx.id) {
+    if (auto k = find_key(c, req.user, *req.ctx.id)) {
+      if (k->operation != "record" || k->fingerprint != fp) return detail::mismatch_error(*req.ctx.id, k->operation);
+      BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier));
+      out.snapshot = std::move(snap);
+      out.replayed = true;
+      return out;
+    }
+  }
+  bool day_row = false;
+  BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier, &day_row));
+  usage after = snap.counters;
+  BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
+  BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
+  after.messages_this_month = mt;
+  after.tokens_this_month = tt;
+  after.messages_today += req.messages;
+  after.tokens_today += req.tokens;
+  apply_delta(c, req.user, day, req.messages, req.tokens, req.now, day_row);
+  usage_event ev;
+  ev.user = req.user;
+  ev.event_type = "usage_recorded";
+  ev.messages_count = req.messages;
+  ev.tokens_count = req.tokens;
+  ev.quota_tier = snap.applied.id.str();
+  ev.request_ip = req.ctx.ip;
+  ev.user_agent = req.ctx.user_agent;
+  ev.usage_date = day;
+  ev.event_timestamp = req.now;
+  insert_event(c, ev, req.ctx.id);
+  audit_warnings(c, snap, after, req.warning_threshold, req.now, day);
+  if (req.ctx.id) put_key(c, req.user, *req.ctx.id, {"record", fp, true, limit_kind::none, std::nullopt}, day, req.now);
+  snap.counters = after;
+  out.snapshot = std::move(snap);
+  return out;
 }
 
 result<reservation> sqlite_storage::get_reservation(const reservation_id& id) {
@@ -417,54 +466,54 @@ result<reservation> sqlite_storage::get_reservation(const reservation_id& id) {
 
 // twin: schema/postgres/functions/operations.sql kauri_quota_settle
 result<settle_outcome> sqlite_storage::settle(const settle_request& req) {
-  return run_ready([&](connection& c) -> result<settle_outcome> {
-    txn tx(c, true);
-    auto& s = c.stmt(sql_get_reservation);
-    s.bind(1, req.id.str());
-    if (!s.executeStep()) return error_text::no_such_reservation(req.id.str());
-    reservation r = read_reservation(s);
-    s.reset();
-    BOOST_OUTCOME_TRY(detail::check_settleable(r, req.now));
-    BOOST_OUTCOME_TRY(today, settle_due(c, r.user, req.now, req.day, req.default_tier, req.grace_period, {}));
-    // Refunds never take a day below zero (an administrative reset may have
-    // zeroed it meanwhile); the audit row carries what was really moved.
-    const usage day_usage = load_counters(c, r.user, r.usage_date);
-    std::int64_t dm = 0;
-    std::int64_t dt = 0;
-    usage_event ev;
-    ev.user = r.user;
-    ev.usage_date = r.usage_date;
-    ev.event_timestamp = req.now;
-    if (req.actual_tokens) {
-      dt = *req.actual_tokens - r.estimated_tokens;
-      if (dt < 0) dt = std::max(dt, -day_usage.tokens_today);
-      BOOST_OUTCOME_TRY(
-          detail::checked_add("tokens_this_month", day_usage.tokens_this_month, std::max<std::int64_t>(dt, 0)));
-      r.state = reservation_state::committed;
-      r.actual_tokens = req.actual_tokens;
-      ev.event_type = "reservation_committed";
-    } else {
-      dm = -std::min(r.messages, day_usage.messages_today);
-      dt = -std::min(r.estimated_tokens, day_usage.tokens_today);
-      r.state = reservation_state::released;
-      ev.event_type = "reservation_released";
-    }
-    apply_delta(c, r.user, r.usage_date, dm, dt, req.now);
-    auto& u = c.stmt(sql_close_reservation);
-    u.bind(1, r.id.str());
-    u.bind(2, to_string(r.state));
-    bind_limit(u, 3, r.actual_tokens);
-    u.bind(4, format_db_time(req.now));
-    u.exec();
-    ev.messages_count = dm;
-    ev.tokens_count = dt;
-    ev.event_metadata = detail::reservation_metadata(r);
-    BOOST_OUTCOME_TRY(snap, load_state(c, r.user, today, req.now, req.default_tier));
-    ev.quota_tier = snap.applied.id.str();
-    insert_event(c, ev, std::nullopt);
-    tx.commit();
-    return settle_outcome{std::move(r), std::move(snap)};
-  });
+  return write<settle_outcome>([&](connection& c) { return settle_in(c, req); });
+}
+
+result<settle_outcome> sqlite_storage::settle_in(connection& c, const settle_request& req) {
+  auto& s = c.stmt(sql_get_reservation);
+  s.bind(1, req.id.str());
+  if (!s.executeStep()) return error_text::no_such_reservation(req.id.str());
+  reservation r = read_reservation(s);
+  s.reset();
+  BOOST_OUTCOME_TRY(detail::check_settleable(r, req.now));
+  BOOST_OUTCOME_TRY(today, settle_due(c, r.user, req.now, req.day, req.default_tier, req.grace_period, {}));
+  // Refunds never take a day below zero (an administrative reset may have
+  // zeroed it meanwhile); the audit row carries what was really moved.
+  const usage day_usage = load_counters(c, r.user, r.usage_date);
+  std::int64_t dm = 0;
+  std::int64_t dt = 0;
+  usage_event ev;
+  ev.user = r.user;
+  ev.usage_date = r.usage_date;
+  ev.event_timestamp = req.now;
+  if (req.actual_tokens) {
+    dt = *req.actual_tokens - r.estimated_tokens;
+    if (dt < 0) dt = std::max(dt, -day_usage.tokens_today);
+    BOOST_OUTCOME_TRY(
+        detail::checked_add("tokens_this_month", day_usage.tokens_this_month, std::max<std::int64_t>(dt, 0)));
+    r.state = reservation_state::committed;
+    r.actual_tokens = req.actual_tokens;
+    ev.event_type = "reservation_committed";
+  } else {
+    dm = -std::min(r.messages, day_usage.messages_today);
+    dt = -std::min(r.estimated_tokens, day_usage.tokens_today);
+    r.state = reservation_state::released;
+    ev.event_type = "reservation_released";
+  }
+  apply_delta(c, r.user, r.usage_date, dm, dt, req.now);
+  auto& u = c.stmt(sql_close_reservation);
+  u.bind(1, r.id.str());
+  u.bind(2, to_string(r.state));
+  bind_limit(u, 3, r.actual_tokens);
+  u.bind(4, format_db_time(req.now));
+  u.exec();
+  ev.messages_count = dm;
+  ev.tokens_count = dt;
+  ev.event_metadata = detail::reservation_metadata(r);
+  BOOST_OUTCOME_TRY(snap, load_state(c, r.user, today, req.now, req.default_tier));
+  ev.quota_tier = snap.applied.id.str();
+  insert_event(c, ev, std::nullopt);
+  return settle_outcome{std::move(r), std::move(snap)};
 }
 
 // twin: schema/postgres/functions/operations.sql kauri_quota_expire

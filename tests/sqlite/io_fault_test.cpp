@@ -17,11 +17,13 @@
 #include "sqlite/fault_vfs.hpp"
 #include "sqlite/raw_sqlite.hpp"
 #include "support/fixtures.hpp"
+#include "support/write_lock.hpp"
 
 #include <sqlite3.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -517,4 +519,129 @@ TEST_CASE("a writer holding the lock past busy_timeout makes consume fail with s
   CHECK_FALSE(d.replayed);
   CHECK(fx.today_usage(user).messages_today == usage_before.messages_today + 1);
   fx.check_audit(user);
+}
+
+// --- Group commit ------------------------------------------------------------------
+
+namespace {
+
+/// Consumes that share one transaction: queued behind a held write lock
+/// (support/write_lock.hpp), the first commits alone and the others run
+/// together in the next batch, each in its own savepoint, with one commit.
+class batch_bench {
+ public:
+  static constexpr int callers = 5;
+
+  batch_bench() : fx_(make_test_db("sqlite")) { fx_.set_limits("free", 1'000'000, 10'000'000, 1'000'000'000); }
+
+  /// Runs one round: fresh users, one consume each with its own request_id,
+  /// `arm` called just before the lock is released. Returns each caller's
+  /// answer and the batches it formed.
+  std::vector<result<decision>> round(const std::function<void()>& arm, batch_stats* formed = nullptr) {
+    ++round_;
+    users_.clear();
+    ids_.clear();
+    for (int i = 0; i < callers; ++i) {
+      users_.push_back(fx_.add_user("batch-" + std::to_string(round_) + "-" + std::to_string(i)));
+      ids_.push_back("batch-req-" + std::to_string(round_) + "-" + std::to_string(i));
+    }
+    const batch_stats before = fx_.store().write_batches();
+    std::vector<std::optional<result<decision>>> got(callers);
+    auto call = [&](int i) {
+      const auto k = static_cast<std::size_t>(i);
+      got[k].emplace(fx_.svc.try_consume(users_[k], tokens_per_call, with_request_id(ids_[k])));
+    };
+    std::vector<std::function<void()>> others;
+    for (int i = 1; i < callers; ++i) others.emplace_back([&call, i] { call(i); });
+    queue_behind_held_lock(
+        fx_.db, [&] { call(0); }, others, arm);
+    if (formed) {
+      const batch_stats after = fx_.store().write_batches();
+      formed->batches = after.batches - before.batches;
+      formed->requests = after.requests - before.requests;
+      formed->largest = after.largest;
+    }
+    std::vector<result<decision>> out;
+    for (auto& g : got) out.push_back(std::move(*g));
+    return out;
+  }
+
+  /// Whether caller i's consume is in the files, checked to be whole: its
+  /// day counter, its audit row and its key all there, or none of them.
+  bool applied(std::size_t i) {
+    raw_sqlite db(fx_.db.file);
+    const std::string who = "'" + users_[i].str() + "'";
+    const auto messages = db.integer("SELECT COALESCE(SUM(messages_today), 0) FROM user_usage WHERE user_id = " + who);
+    const auto tokens = db.integer("SELECT COALESCE(SUM(tokens_today), 0) FROM user_usage WHERE user_id = " + who);
+    const auto rows =
+        db.integer("SELECT count(*) FROM usage_logs WHERE event_type = 'message_sent' AND user_id = " + who);
+    const auto keys = db.integer("SELECT count(*) FROM kauri_quota_idempotency_keys WHERE user_id = " + who);
+    INFO("caller " << i << ": messages " << messages << ", tokens " << tokens << ", audit rows " << rows << ", keys "
+                   << keys);
+    CHECK((messages == 0 || messages == 1));
+    CHECK(tokens == messages * tokens_per_call);
+    CHECK(rows == messages);
+    CHECK(keys == messages);
+    return messages == 1;
+  }
+
+  service_fixture& fixture() { return fx_; }
+  const user_id& user(std::size_t i) const { return users_[i]; }
+  const std::string& id(std::size_t i) const { return ids_[i]; }
+
+ private:
+  service_fixture fx_;
+  int round_ = 0;
+  std::vector<user_id> users_;
+  std::vector<std::string> ids_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a failed write or sync at any point of a shared commit leaves each caller's change all there or not at all") {
+  fault_guard vfs;
+  for (const fault_case& fault : {write_fault, sync_fault, full_disk_fault}) {
+    INFO("fault: " << std::string(fault.name));
+    batch_bench bench;
+    // How many operations of this kind the two commits perform.
+    batch_stats formed;
+    for (const auto& answer : bench.round([&] { vfs->reset_counts(); }, &formed)) REQUIRE(answer.has_value());
+    const std::int64_t count = vfs->counts().of(fault.kind);
+    REQUIRE(count > 0);
+    // The first caller alone, the four that queued behind it in one commit.
+    REQUIRE(formed.batches == 2);
+    REQUIRE(formed.largest == 4);
+    int failed = 0;
+    int succeeded = 0;
+    for (fault_mode mode : {fault_mode::transient, fault_mode::persistent}) {
+      for (std::int64_t n = 1; n <= count; ++n) {
+        INFO(std::string(to_string(mode)) << " fault on operation " << n << " of " << count);
+        auto answers = bench.round([&] { vfs->arm(fault.kind, n, mode, fault.how); });
+        vfs->disarm();
+        CHECK(read_disk(bench.fixture().db.file).integrity == "ok");
+        for (std::size_t i = 0; i < answers.size(); ++i) {
+          INFO("caller " << i);
+          const bool applied = bench.applied(i);
+          if (answers[i].has_value()) {
+            ++succeeded;
+            CHECK_MESSAGE(applied, "the caller was told allowed but nothing was counted");
+          } else {
+            ++failed;
+            CHECK_MESSAGE(answers[i].error().is(errc::io_error), describe(answers[i].error()));
+          }
+          // The caller retries with its request_id: counted exactly once.
+          const decision again =
+              must(bench.fixture().svc.try_consume(bench.user(i), tokens_per_call, with_request_id(bench.id(i))));
+          CHECK(again.allowed);
+          CHECK(again.replayed == applied);
+          CHECK(bench.applied(i));
+          bench.fixture().check_audit(bench.user(i));
+        }
+      }
+    }
+    MESSAGE(fault.name << " faults over a shared commit: " << count << " operations, " << succeeded
+                       << " answers allowed, " << failed << " failed");
+    CHECK(failed > 0);
+  }
 }
