@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 namespace kauri_quota::detail::postgres {
@@ -124,12 +125,14 @@ class postgres_storage final : public storage {
   /// keyed or read-only); otherwise the outcome is unknown and reported.
   /// Every operation goes through run() (migrate() through
   /// exception_barrier), so no exception leaves the storage.
+  /// `previous`, when set, is the failure of a first attempt already made
+  /// (a batched one): it counts as attempt 0, retried by the same rules.
   template <class T, class F>
-  result<T> run(bool safe_to_repeat, F&& f);
+  result<T> run(bool safe_to_repeat, F&& f, std::optional<failure> previous = {});
   template <class T, class F>
-  result<T> run_attempts(bool safe_to_repeat, F& f);
+  result<T> run_attempts(bool safe_to_repeat, F& f, std::optional<failure> previous);
   template <class T, class F>
-  result<T> run_ready(bool safe_to_repeat, F&& f);
+  result<T> run_ready(bool safe_to_repeat, F&& f, std::optional<failure> previous = {});
 
   void backoff(int attempt_no);
 
@@ -214,40 +217,54 @@ result<T> postgres_storage::with_due_retry(const due_request& due, Op&& op) {
 template <class T, class Answer>
 result<T> postgres_storage::write(const due_request& due, const char* name, const char* sql, params& p,
                                   Answer& answer) {
+  // A lost connection or a conflict of the batched attempt is the usual
+  // path's attempt 0; a due transition (KQ008) is met again there, written,
+  // and the call run once more.
+  std::optional<failure> previous;
   if (auto first = batched(name, sql, p)) {
     std::optional<std::string> due_user;
     attempt<T> a = answer(*first, due_user, nullptr);
     if (auto* v = std::get_if<T>(&a)) return std::move(*v);
     failure& f = std::get<failure>(a);
     if (final_failure(f)) return std::move(f.err);
+    if (!due_user) previous = std::move(f);
   }
   return with_due_retry<T>(due, [&](std::optional<std::string>& due_user) {
-    return run_ready<T>(true, [&](connection& c) -> attempt<T> {
-      auto r = exec_outcome(c, name, sql, p);
-      return answer(r, due_user, &c);
-    });
+    return run_ready<T>(
+        true,
+        [&](connection& c) -> attempt<T> {
+          auto r = exec_outcome(c, name, sql, p);
+          return answer(r, due_user, &c);
+        },
+        std::exchange(previous, std::nullopt));
   });
 }
 
 template <class T, class F>
-result<T> postgres_storage::run(bool safe_to_repeat, F&& f) {
-  return exception_barrier([&]() -> result<T> { return run_attempts<T>(safe_to_repeat, f); });
+result<T> postgres_storage::run(bool safe_to_repeat, F&& f, std::optional<failure> previous) {
+  return exception_barrier([&]() -> result<T> { return run_attempts<T>(safe_to_repeat, f, std::move(previous)); });
 }
 
 template <class T, class F>
-result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f) {
+result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f, std::optional<failure> previous) {
   for (int attempt_no = 0;; ++attempt_no) {
-    auto c = acquire();
-    if (!c) {
-      // A pool that stayed exhausted for the whole wait is answered at
-      // once: retrying would multiply the bound the wait just enforced.
-      if (c.error().is(errc::storage_busy) || attempt_no >= opts_.max_retries) return c.error();
-      backoff(attempt_no);
-      continue;
+    std::optional<attempt<T>> r;
+    if (previous) {
+      r.emplace(std::move(*previous));
+      previous.reset();
+    } else {
+      auto c = acquire();
+      if (!c) {
+        // A pool that stayed exhausted for the whole wait is answered at
+        // once: retrying would multiply the bound the wait just enforced.
+        if (c.error().is(errc::storage_busy) || attempt_no >= opts_.max_retries) return c.error();
+        backoff(attempt_no);
+        continue;
+      }
+      r.emplace(f(*c.value()));
     }
-    attempt<T> r = f(*c.value());
-    if (auto* v = std::get_if<T>(&r)) return std::move(*v);
-    failure& fl = std::get<failure>(r);
+    if (auto* v = std::get_if<T>(&*r)) return std::move(*v);
+    failure& fl = std::get<failure>(*r);
     const bool conflict = fl.sqlstate == "40001" || fl.sqlstate == "40P01";
     const bool retryable = conflict || (fl.connection_lost && (!fl.sent || safe_to_repeat));
     if (!retryable) {
@@ -266,7 +283,7 @@ result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f) {
 }
 
 template <class T, class F>
-result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f) {
+result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f, std::optional<failure> previous) {
   if (!ready_.load(std::memory_order_acquire)) {
     auto v = run<int>(true, [&](connection& c) { return read_schema_version(c); });
     if (!v) return v.error();
@@ -278,7 +295,7 @@ result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f) {
     if (auto e = function_state_error(fs.value())) return *e;
     ready_.store(true, std::memory_order_release);
   }
-  return run<T>(safe_to_repeat, std::forward<F>(f));
+  return run<T>(safe_to_repeat, std::forward<F>(f), std::move(previous));
 }
 
 }  // namespace kauri_quota::detail::postgres

@@ -320,8 +320,23 @@ std::vector<std::variant<rows, failure>> connection::exec_pipeline(const std::ve
       deadline = clock_type::now() + wait_limit_.value_or(opts_.statement_timeout + std::chrono::milliseconds(2000));
       if (err) {
         note_fatal(*err, broken_);
+        const bool waited_out = err->sqlstate == "55P03" || err->sqlstate == "57014";
         out.emplace_back(std::move(*err));
         if (broken_) return fail_rest(connection_failure("receive", true));
+        if (waited_out && out.size() < calls.size()) {
+          // A statement that waited out its timeout (a lock held elsewhere)
+          // makes the ones behind it wait their own in turn: the batch is
+          // abandoned instead, so that no caller waits for more than one
+          // timeout of its batch. The connection is dropped; the statements
+          // not answered may have run, and their callers are told so.
+          failure f = connection_failure("abandoned", true);
+          f.connection_lost = false;
+          f.err = make_error(errc::storage_unavailable,
+                             "a statement ahead of this one in its batch timed out waiting for a lock, so the batch "
+                             "was abandoned; the operation may or may not have been applied: retry it with the same "
+                             "request_id");
+          return fail_rest(f);
+        }
       } else {
         out.emplace_back(std::move(last));
       }

@@ -2,15 +2,12 @@
 // within its configured timeout (SQLite: busy_timeout; PostgreSQL:
 // statement_timeout) instead of queueing every caller behind the one that
 // holds the connection.
-#include "sqlite/raw_sqlite.hpp"
 #include "support/fixtures.hpp"
-
-#if KAURI_QUOTA_TEST_POSTGRES
-#include <libpq-fe.h>
-#endif
+#include "support/write_lock.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,39 +21,6 @@ namespace {
 using steady = std::chrono::steady_clock;
 
 constexpr auto deadline = 300ms;
-
-/// Another program holding the lock every consume needs, until destroyed.
-class lock_holder {
- public:
-  explicit lock_holder(const test_db& db) {
-    if (db.backend == "sqlite") {
-      sqlite_.emplace(db.file);
-      sqlite_->exec("BEGIN IMMEDIATE");
-      return;
-    }
-#if KAURI_QUOTA_TEST_POSTGRES
-    pg_ = PQconnectdb(db.url.c_str());
-    REQUIRE(PQstatus(pg_) == CONNECTION_OK);
-    PGresult* r = PQexec(pg_, "BEGIN; LOCK TABLE subscription_tiers IN ACCESS EXCLUSIVE MODE");
-    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
-    PQclear(r);
-#endif
-  }
-  lock_holder(const lock_holder&) = delete;
-  lock_holder& operator=(const lock_holder&) = delete;
-  ~lock_holder() {
-    if (sqlite_) sqlite_->exec("ROLLBACK");
-#if KAURI_QUOTA_TEST_POSTGRES
-    if (pg_) PQfinish(pg_);  // ends the transaction and its lock
-#endif
-  }
-
- private:
-  std::optional<raw_sqlite> sqlite_;
-#if KAURI_QUOTA_TEST_POSTGRES
-  PGconn* pg_ = nullptr;
-#endif
-};
 
 /// The database of `db` opened again with one pooled connection and a
 /// short timeout.
@@ -92,7 +56,7 @@ TEST_CASE("an exhausted connection pool answers storage_busy within the timeout 
   std::vector<std::chrono::milliseconds> took(callers);
   std::vector<std::optional<error>> failed(callers);
   {
-    lock_holder lock(f.db);
+    held_write_lock lock(f.db);  // what every consume needs, held by another program
     std::vector<std::thread> threads;
     for (int i = 0; i < callers; ++i) {
       threads.emplace_back([&, i] {

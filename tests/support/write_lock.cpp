@@ -79,9 +79,9 @@ void queue_behind_held_lock(const test_db& db, const std::function<void()>& firs
     held_write_lock lock(db);
     threads.emplace_back(first);
     // Long enough for a thread to reach the lock, even under a sanitizer.
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
     for (const auto& f : others) threads.emplace_back(f);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
     if (while_queued) while_queued();
     lock.release();
   }
