@@ -573,9 +573,8 @@ const std::vector<int> caller_counts{1, 8, 64};
 
 /// Consume from many threads at once, each its own user, all sharing one
 /// storage: SQLite at synchronous NORMAL and FULL, each with group commit
-/// on and off (four databases, measured in rotation). Returns the rates of
-/// FULL with group commit, by caller count, for the comparison with Redis.
-std::map<int, double> bench_sqlite_callers(const config& cfg) {
+/// on and off (four databases, measured in rotation).
+void bench_sqlite_callers(const config& cfg) {
   struct setting {
     kq::sqlite_synchronous sync;
     const char* name;
@@ -632,7 +631,23 @@ std::map<int, double> bench_sqlite_callers(const config& cfg) {
   l.note = "durable with group commit | not durable without";
   l.goal = 2.0;
   report(l);
-  return rates[2];
+}
+
+/// An SQLite FULL database with group commit and the users caller-0 to
+/// caller-63, for measuring the library next to an alternative.
+[[maybe_unused]] kq::quota_service full_batched_service(const config& cfg, const std::string& name) {
+  const std::string path = fmt::format("{}/{}.db", cfg.dir, name);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  kq::sqlite_options o;
+  o.path = path;
+  o.synchronous = kq::sqlite_synchronous::full;
+  o.batch.enabled = true;
+  std::shared_ptr<kq::storage> store = must(kq::open_sqlite(o), "open");
+  must(store->migrate({}), "migrate");
+  auto svc = must(kq::quota_service::create(store, {}), "service");
+  for (int c = 0; c < max_callers; ++c)
+    must(svc.create_user(kq::user_id{fmt::format("caller-{}", c)}, std::nullopt, kq::tier_id{"enterprise"}), "user");
+  return svc;
 }
 
 /// `argv[0]` found on PATH, or empty.
@@ -761,8 +776,10 @@ redis_reply redis_command(redisContext* c, const std::vector<std::string>& args)
 /// client threads (a connection each), first with appendfsync always (each
 /// acknowledged write is on disk, as with SQLite FULL) and then everysec
 /// (up to a second of acknowledged writes can be lost), next to the
-/// library's SQLite FULL with group commit at the same caller counts.
-void bench_redis(const config& cfg, const std::map<int, double>& library_full_batched) {
+/// library's SQLite FULL with group commit at the same caller counts, the
+/// three taking turns burst by burst so that the disk's drift (its flush
+/// time can change several-fold within a run) falls on all alike.
+void bench_redis(const config& cfg) {
   const std::string server = find_program("redis-server");
   if (server.empty()) {
     report_error("redis consume", "redis",
@@ -828,9 +845,18 @@ void bench_redis(const config& cfg, const std::map<int, double>& library_full_ba
   // Limits that hold for the whole run, so that every request is allowed
   // and does the whole work, as on the library's side.
   const std::string no_limit = "1000000000000";
+  auto library = full_batched_service(cfg, "next-to-redis");
+  std::vector<kq::user_id> users;
+  for (int c = 0; c < max_callers; ++c) users.emplace_back(fmt::format("caller-{}", c));
   auto rates = burst_matrix(
-      cfg, caller_counts, modes.size(),
-      [&](std::size_t, int c) {
+      cfg, caller_counts, modes.size() + 1,
+      [&](std::size_t k, int c) {
+        if (k == modes.size()) {
+          auto d = library.try_consume(users[static_cast<std::size_t>(c)], 10);
+          if (!d || !d.value().allowed)
+            die("sqlite consume next to redis failed: " + (d ? std::string("denied") : d.error().message));
+          return;
+        }
         redisContext* ctx = clients[static_cast<std::size_t>(c)].get();
         const std::string user = fmt::format("caller-{}", c);
         const std::string at =
@@ -842,6 +868,7 @@ void bench_redis(const config& cfg, const std::map<int, double>& library_full_ba
           die(fmt::format("redis consume failed: {}", r && r->type == REDIS_REPLY_ERROR ? r->str : "no answer"));
       },
       [&](std::size_t k) {
+        if (k == modes.size()) return;
         redis_reply r = redis_command(admin.get(), {"CONFIG", "SET", "appendfsync", modes[k]});
         if (!r || r->type != REDIS_REPLY_STATUS) die("redis CONFIG SET appendfsync failed");
       });
@@ -853,7 +880,7 @@ void bench_redis(const config& cfg, const std::map<int, double>& library_full_ba
       l.synchronous = "full";
       l.callers = callers;
       l.name = fmt::format("sqlite consume FULL batched vs redis appendfsync {}", modes[k]);
-      l.library = library_full_batched.at(callers);
+      l.library = rates[modes.size()].at(callers);
       l.baseline = rates[k].at(callers);
       l.note = fmt::format("library | Redis 7 Lua script, {} client{}", callers, callers == 1 ? "" : "s");
       // Only appendfsync always makes every acknowledged request durable,
@@ -1199,12 +1226,24 @@ void bench_postgres_callers(const config& cfg, const std::string& db, line l) {
   for (const int n : {1, 8}) {
     l.name = "postgresql consume vs original Python flow";
     l.callers = n;
+    // The library's bursts come right before and right after the Python
+    // run, so that both sides see the same state of the disk and server.
+    std::vector<double> library;
+    auto library_bursts = [&] {
+      for (int r = 0; r < cfg.rounds; ++r)
+        library.push_back(burst(n, burst_window(cfg), 1000000, [&](int c) {
+          auto d = services[0].try_consume(users[static_cast<std::size_t>(c)], 10);
+          if (!d || !d.value().allowed) die("postgresql consume next to python failed");
+        }));
+    };
+    library_bursts();
     auto [py, why] = python_rate(cfg, db, n);
     if (!why.empty()) {
       report_error(fmt::format("{}, {} caller{}", l.name, n, n == 1 ? "" : "s"), "postgresql", why);
       continue;
     }
-    l.library = rates[0].at(n);
+    library_bursts();
+    l.library = median(library);
     l.baseline = py;
     l.note =
         fmt::format("library, {} thread{} | SQLAlchemy ORM, {} process{}", n, n == 1 ? "" : "s", n, n == 1 ? "" : "es");
@@ -1439,6 +1478,10 @@ int main(int argc, char** argv) {
     std::filesystem::permissions(cfg.dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
                                               std::filesystem::perms::others_exec);
   }
+  if (cfg.rtt.count() > 0 && cfg.pg == "none") {
+    fmt::print(stderr, "--rtt delays the PostgreSQL measurements, which --pg none leaves out\n");
+    return 2;
+  }
   g_json = cfg.json;
   if (!cfg.json) {
     fmt::print("kauri_quota {} benchmark ({} rounds, median)\n", KAURI_QUOTA_VERSION_STRING, cfg.rounds);
@@ -1446,12 +1489,11 @@ int main(int argc, char** argv) {
   }
   bench_sqlite(cfg, kq::sqlite_synchronous::normal, "NORMAL");
   bench_sqlite(cfg, kq::sqlite_synchronous::full, "FULL");
-  const auto full_batched = bench_sqlite_callers(cfg);
+  bench_sqlite_callers(cfg);
   if (cfg.alternatives) {
 #ifdef KAURI_QUOTA_BENCH_REDIS
-    bench_redis(cfg, full_batched);
+    bench_redis(cfg);
 #else
-    (void)full_batched;
     report_error("redis consume", "redis",
                  "built without hiredis (apt-get install libhiredis-dev and configure again, or --no-alternatives)");
 #endif
