@@ -411,8 +411,13 @@ void report_error(const std::string& name, const std::string& backend, const std
 
 /// How long one timed burst of concurrent callers lasts.
 clk::duration burst_window(const config& cfg) {
-  return cfg.quick ? std::chrono::milliseconds(250) : std::chrono::milliseconds(800);
+  return cfg.quick ? std::chrono::milliseconds(250) : std::chrono::milliseconds(400);
 }
+
+/// How many bursts of each setting burst_matrix takes turns with. The disk
+/// and the other load on the machine drift within seconds, so many short
+/// turns give a steadier median than a few long ones.
+int burst_turns(const config& cfg) { return cfg.quick ? cfg.rounds : 2 * cfg.rounds; }
 
 /// Runs `op(caller)` on `callers` threads released together, each until it
 /// has done `max_ops` calls or the window has passed, and returns the calls
@@ -461,7 +466,7 @@ std::vector<std::map<int, double>> burst_matrix(const config& cfg, const std::ve
       if (before) before(k);
       (void)burst(callers, std::chrono::milliseconds(50), 1000000, [&](int c) { op(k, c); });
     }
-    for (int r = 0; r < cfg.rounds; ++r)
+    for (int r = 0; r < burst_turns(cfg); ++r)
       for (std::size_t j = 0; j < configurations; ++j) {
         const std::size_t k = (j + static_cast<std::size_t>(r)) % configurations;
         if (before) before(k);
