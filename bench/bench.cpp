@@ -986,9 +986,9 @@ class delay_proxy {
       c->server = server;
       connection* raw = c.get();
       raw->threads.emplace_back([this, raw] { forward(raw->client, raw->up); });
-      raw->threads.emplace_back([this, raw] { deliver(raw->up, raw->server, raw); });
+      raw->threads.emplace_back([raw] { deliver(raw->up, raw->server, raw); });
       raw->threads.emplace_back([this, raw] { forward(raw->server, raw->down); });
-      raw->threads.emplace_back([this, raw] { deliver(raw->down, raw->client, raw); });
+      raw->threads.emplace_back([raw] { deliver(raw->down, raw->client, raw); });
       const std::lock_guard lock(mutex_);
       connections_.push_back(std::move(c));
     }
