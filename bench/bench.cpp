@@ -390,7 +390,7 @@ void report(const line& l) {
     if (l.rtt_us && *l.rtt_us > 0) name += fmt::format(", rtt {} us", *l.rtt_us);
     std::string tail = l.note;
     if (l.goal) tail += fmt::format("{}goal >= {}x: {}", tail.empty() ? "" : "; ", *l.goal, met ? "met" : "NOT met");
-    fmt::print("{:<62} {:>10.0f} {:>10.0f} {:>7.2f}x{}\n", name, l.library, l.baseline, ratio,
+    fmt::print("{:<68} {:>10.0f} {:>10.0f} {:>7.2f}x{}\n", name, l.library, l.baseline, ratio,
                tail.empty() ? "" : "   (" + tail + ")");
   }
   std::fflush(stdout);
@@ -405,7 +405,7 @@ void report_error(const std::string& name, const std::string& backend, const std
     fmt::print("{{\"name\":{},\"backend\":{},\"error\":{}}}\n", json_string(name), json_string(backend),
                json_string(why));
   else
-    fmt::print("{:<62} ERROR: {}\n", name, why);
+    fmt::print("{:<68} ERROR: {}\n", name, why);
   std::fflush(stdout);
 }
 
@@ -1530,7 +1530,7 @@ int main(int argc, char** argv) {
   g_json = cfg.json;
   if (!cfg.json) {
     fmt::print("kauri_quota {} benchmark ({} rounds, median)\n", KAURI_QUOTA_VERSION_STRING, cfg.rounds);
-    fmt::print("{:<62} {:>10} {:>10} {:>8}\n", "operation", "library", "baseline", "ratio");
+    fmt::print("{:<68} {:>10} {:>10} {:>8}\n", "operation", "library", "baseline", "ratio");
   }
   bench_sqlite(cfg, kq::sqlite_synchronous::normal, "NORMAL");
   bench_sqlite(cfg, kq::sqlite_synchronous::full, "FULL");
