@@ -78,6 +78,10 @@ if [[ ${with_postgres_server} -eq 1 ]]; then
   # Selenium for the browser tests of the pages (tests/web, tests/gate),
   # with a font so that screenshots show text.
   packages+=(chromium chromium-driver python3-selenium fonts-dejavu-core)
+  # The benchmark's alternatives, measured in the same run: Redis 7 (the
+  # server it starts, and hiredis for its client threads), and SQLAlchemy
+  # with psycopg2 for the original Python service's flow.
+  packages+=(redis-server libhiredis-dev python3-sqlalchemy python3-psycopg2)
 fi
 
 missing=()
