@@ -616,7 +616,7 @@ result<prune_report> quota_service::prune_usage(local_date before, std::int64_t 
                                   detail::format_db_date(current), impl_->opts.time_zone, asked));
   // A user in a zone of their own counts in that zone's day, and the
   // earliest zone (UTC-12) is still in the previous month for up to twelve
-  // hours after it ended here; an open reservation settles into the day it
+  // hours after it ended in UTC; an open reservation settles into the day it
   // was made on, up to reservation_ttl later. Neither may find its month's
   // rows gone.
   const sys_time oldest_use = t - impl_->opts.reservation_ttl - hours{12};

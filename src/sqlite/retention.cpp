@@ -8,6 +8,15 @@
 #include <optional>
 
 namespace kauri_quota::detail::sqlite {
+namespace {
+
+void checkpoint(connection& c) {
+  auto& s = c.stmt(sql_passive_checkpoint);
+  s.executeStep();
+  s.reset();
+}
+
+}  // namespace
 
 result<prune_report> sqlite_storage::prune_usage(const prune_request& req) {
   // The report and the next window live outside the attempt: batches
@@ -46,6 +55,7 @@ result<prune_report> sqlite_storage::prune_usage(const prune_request& req) {
       tx.commit();
       report.audit_rows += n;
       next_id = end;
+      if (n > 0) checkpoint(c);
     }
     for (;;) {
       txn tx(c, true);
@@ -56,6 +66,7 @@ result<prune_report> sqlite_storage::prune_usage(const prune_request& req) {
       s.reset();
       tx.commit();
       report.day_rows += n;
+      if (n > 0) checkpoint(c);
       if (n < req.batch_size) break;
     }
     return report;

@@ -173,6 +173,10 @@ inline constexpr const char* sql_audit_id_range = "SELECT MIN(id), MAX(id) FROM 
 inline constexpr const char* sql_prune_audit_window =
     "DELETE FROM usage_logs WHERE id >= ?1 AND id < ?2"
     " AND (usage_date < ?3 OR (usage_date IS NULL AND event_timestamp < ?4))";
+// After each batch the prune copies what it wrote back into the database
+// file itself, without waiting on anyone, so that the WAL stays small and
+// the commit of a request never pays for the prune's checkpoint.
+inline constexpr const char* sql_passive_checkpoint = "PRAGMA wal_checkpoint(PASSIVE)";
 inline constexpr const char* sql_prune_day_rows =
     "DELETE FROM user_usage WHERE rowid IN (SELECT rowid FROM user_usage WHERE usage_date < ?1 LIMIT ?2)";
 inline constexpr const char* sql_expired_reservations =
