@@ -126,6 +126,7 @@ TEST_SUITE("kauri-quota") {
     CHECK(help.exit_code == 0);
     CHECK(help.out.find("kauri-quota") != std::string::npos);
     CHECK(help.out.find("consume USER") != std::string::npos);
+    CHECK(help.out.find("prune --before DATE") != std::string::npos);
     CHECK(help.err.empty());
 
     const run_result version = kqt::run_program(cli_path, {"--version"});
