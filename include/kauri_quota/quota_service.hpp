@@ -296,8 +296,10 @@ class quota_service {
   /// so pruning part of a month would change the totals of the days kept),
   /// and not after the first day of the month that is current in the
   /// quota time zone, or that may still be current for a user in a zone of
-  /// their own (down to UTC-12) or hold an open reservation. For every day
-  /// that remains, the counters still equal its audit rows. Safe to repeat:
+  /// their own (down to UTC-12) or hold an open reservation. It first
+  /// settles the expired reservations (as expire_reservations()), so that
+  /// none of a pruned day is settled later. For every day that remains,
+  /// the counters still equal its audit rows. Safe to repeat:
   /// a second call deletes nothing; after an error, the batches already
   /// committed stay deleted (whole days are not guaranteed until a call
   /// succeeds) and a new call finishes the work. invalid_argument (nothing

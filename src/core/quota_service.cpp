@@ -629,6 +629,9 @@ result<prune_report> quota_service::prune_usage(local_date before, std::int64_t 
                                   "for a user in a zone of their own (down to UTC-12) or hold an open reservation",
                                   month, asked, month.substr(0, 7)));
   }
+  // A reservation left open on a pruned day would otherwise be expired by
+  // a later sweep, writing its audit row into a month already gone.
+  BOOST_OUTCOME_TRY(impl_->store->expire_reservations(t));
   prune_request req;
   req.before = before;
   req.before_start = impl_->zone.start_of_day(before);

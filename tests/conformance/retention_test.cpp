@@ -167,3 +167,23 @@ TEST_CASE("prune_usage waits until no zone down to UTC-12 and no open reservatio
   CHECK(got.audit_rows >= 2);
   CHECK(f.events(u).empty());
 }
+
+TEST_CASE("prune_usage settles a reservation left open on a pruned day before deleting its month") {
+  service_fixture f{service_options{}, "2025-09-30T20:00:00Z"};
+  const auto u = f.add_user("alice", "pro");
+  const auto d = must(f.svc.reserve(u, 40));
+  REQUIRE(d.allowed);
+  REQUIRE(d.reservation.has_value());
+  f.set_time("2025-10-01T12:00:00Z");
+  f.consume(u, 3);
+  f.set_time("2025-11-07T12:00:00Z");
+  const auto got = must(f.svc.prune_usage(date("2025-10-01")));
+  CHECK(got.day_rows == 1);
+  CHECK(must(f.store().get_reservation(*d.reservation)).state == reservation_state::expired);
+  // Nothing is left to settle into the month that went.
+  CHECK(must(f.svc.expire_reservations()) == 0);
+  for (const auto& e : f.events(u)) {
+    if (e.usage_date) CHECK(*e.usage_date >= date("2025-10-01"));
+  }
+  f.check_audit(u, {date("2025-10-01")});
+}

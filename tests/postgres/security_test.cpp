@@ -43,8 +43,9 @@ std::string runtime_grants(const std::string& role) {
          role + ";";
 }
 
-// The retention role of the README: what `kauri-quota prune` needs, and
-// nothing that could change a counter still in use without deleting it.
+// The retention role of the README: what `kauri-quota prune` needs (it
+// settles the expired reservations first, with their audit rows), and no
+// right on the counters but deleting old day rows.
 std::string retention_grants(const std::string& role) {
   return "GRANT CONNECT ON DATABASE current_database_placeholder TO " + role +
          ";"
@@ -54,7 +55,13 @@ std::string retention_grants(const std::string& role) {
          "GRANT SELECT ON kauri_quota_migrations, kauri_quota_function_set TO " +
          role +
          ";"
-         "GRANT SELECT (id, usage_date, event_timestamp), DELETE ON usage_logs TO " +
+         "GRANT SELECT (id, usage_date, event_timestamp), INSERT, DELETE ON usage_logs TO " +
+         role +
+         ";"
+         "GRANT SELECT, UPDATE ON kauri_quota_reservations TO " +
+         role +
+         ";"
+         "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " +
          role +
          ";"
          "GRANT SELECT (id, usage_date), DELETE ON user_usage TO " +
