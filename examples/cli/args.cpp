@@ -84,6 +84,11 @@ Usage:
                                 changes), and forget request ids older than D
                                 (90m, 36h, 7d: s, m, h or d; default 7d; or
                                 forever)
+  prune --before DATE [--batch N]
+                                delete the day rows and audit rows of the
+                                days before DATE (YYYY-MM-DD: the first day of
+                                a month, at most the current month's), N rows
+                                per transaction (default 5000)
   quota USER                    quota status with usage bars
   stats USER                    usage percentages and warnings
   events USER [--limit N] [--type T]
@@ -103,7 +108,7 @@ struct option_spec {
   bool global;
 };
 
-constexpr std::array<option_spec, 38> known_options{{
+constexpr std::array<option_spec, 40> known_options{{
     {"--db", true, true},
     {"--tz", true, true},
     {"--json", false, true},
@@ -142,6 +147,8 @@ constexpr std::array<option_spec, 38> known_options{{
     {"--undo", false, false},
     {"--from", true, false},
     {"--by-month", false, false},
+    {"--before", true, false},
+    {"--batch", true, false},
 }};
 
 const option_spec* find_option(std::string_view name) {
@@ -243,6 +250,13 @@ std::optional<std::string> apply_option(command& cmd, const raw_option& opt) {
   if (name == "--order") return count_into(cmd.order, std::numeric_limits<std::int32_t>::max());
   if (name == "--messages") return count_into(cmd.messages, max64);
   if (name == "--limit") return count_into(cmd.limit, max64);
+  if (name == "--before") {
+    auto parsed = parse_date(value, name);
+    if (auto* message = std::get_if<std::string>(&parsed)) return std::move(*message);
+    cmd.before = std::get<std::chrono::year_month_day>(parsed);
+    return std::nullopt;
+  }
+  if (name == "--batch") return count_into(cmd.batch, max64);
   if (name == "--request-id-ttl") {
     if (value == "forever") {
       cmd.request_id_ttl.emplace(std::nullopt);
@@ -351,6 +365,8 @@ command_shape shape_of(command_kind kind) {
       return {"user zone", {"USER", "ZONE"}, {}};
     case command_kind::expire:
       return {"expire", {}, {"--request-id-ttl"}};
+    case command_kind::prune:
+      return {"prune", {}, {"--before", "--batch"}};
     case command_kind::demo:
       return {"demo", {}, {"--keep"}};
     case command_kind::help:
@@ -369,7 +385,7 @@ std::variant<std::pair<command_kind, std::size_t>, usage_error> identify(const s
     return std::string_view{words[1]};
   };
   using entry = std::pair<std::string_view, command_kind>;
-  static constexpr std::array<entry, 22> simple{{
+  static constexpr std::array<entry, 23> simple{{
       {"migrate", command_kind::migrate},   {"schema", command_kind::schema},   {"tiers", command_kind::tiers},
       {"check", command_kind::check},       {"consume", command_kind::consume}, {"record", command_kind::record},
       {"reserve", command_kind::reserve},   {"commit", command_kind::commit},   {"release", command_kind::release},
@@ -377,7 +393,7 @@ std::variant<std::pair<command_kind, std::size_t>, usage_error> identify(const s
       {"reset", command_kind::reset},       {"upgrade", command_kind::upgrade}, {"expire", command_kind::expire},
       {"demo", command_kind::demo},         {"trial", command_kind::trial},     {"pay", command_kind::pay},
       {"payments", command_kind::payments}, {"cancel", command_kind::cancel},   {"schedule", command_kind::schedule},
-      {"history", command_kind::history},
+      {"history", command_kind::history},   {"prune", command_kind::prune},
   }};
   for (const auto& [name, kind] : simple) {
     if (w == name) return std::pair{kind, std::size_t{1}};
@@ -400,6 +416,24 @@ std::variant<std::pair<command_kind, std::size_t>, usage_error> identify(const s
 }
 
 }  // namespace
+
+std::variant<std::chrono::year_month_day, std::string> parse_date(std::string_view text, std::string_view what) {
+  const auto bad = [&] { return std::string(what) + ": expected a day as YYYY-MM-DD, got " + quoted(text); };
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i != 4 && i != 7 && (text[i] < '0' || text[i] > '9')) return bad();
+  }
+  const auto number = [&](std::size_t at, std::size_t len) {
+    int v = 0;
+    std::from_chars(text.data() + at, text.data() + at + len, v);
+    return v;
+  };
+  const std::chrono::year_month_day day{std::chrono::year{number(0, 4)},
+                                        std::chrono::month{static_cast<unsigned>(number(5, 2))},
+                                        std::chrono::day{static_cast<unsigned>(number(8, 2))}};
+  if (!day.ok()) return bad();
+  return day;
+}
 
 std::variant<std::chrono::seconds, std::string> parse_duration(std::string_view text, std::string_view what) {
   const char unit = text.empty() ? '\0' : text.back();
@@ -590,6 +624,8 @@ std::optional<usage_error> check_combinations(const command& cmd) {
   }
   if (cmd.kind == command_kind::commit && !cmd.tokens)
     return fail("`commit` needs --tokens N (the actual token count)");
+  if (cmd.kind == command_kind::prune && !cmd.before)
+    return fail("`prune` needs --before YYYY-MM-DD (the first day of the oldest month to keep)");
   if (cmd.kind == command_kind::pay && !cmd.amount)
     return fail("`pay` needs --amount N (what was received; it must be the tier's price times the months)");
   if (cmd.kind == command_kind::pay && !cmd.transaction_id)

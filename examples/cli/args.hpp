@@ -40,6 +40,7 @@ enum class command_kind {
   reset,
   upgrade,
   expire,
+  prune,
   demo,
   trial,
   pay,
@@ -111,6 +112,12 @@ struct command {
   // nullopt for `forever`.
   std::optional<std::optional<std::chrono::seconds>> request_id_ttl;
 
+  // prune: --before YYYY-MM-DD (required; a real calendar day, whose
+  // month rule the library checks) and --batch N (rows per transaction;
+  // empty: the library's default).
+  std::optional<std::chrono::year_month_day> before;
+  std::optional<std::int64_t> batch;
+
   // demo
   bool keep = false;
 
@@ -146,6 +153,9 @@ parse_result parse_args(const std::vector<std::string>& args);
 /// A duration such as 90m, 36h or 7d (s, m, h or d); on failure a message
 /// naming `what`.
 std::variant<std::chrono::seconds, std::string> parse_duration(std::string_view text, std::string_view what);
+/// Parses a strict "YYYY-MM-DD" that names a real calendar day; on error
+/// returns a one-line message that starts with `what`.
+std::variant<std::chrono::year_month_day, std::string> parse_date(std::string_view text, std::string_view what);
 
 /// Strict parse of a non-negative decimal count: digits only, no sign, no
 /// spaces, no overflow. On failure returns a message naming `what`.

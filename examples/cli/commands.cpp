@@ -475,6 +475,24 @@ int run_expire(kq::quota_service& svc, const settings& s) {
   return exit_ok;
 }
 
+int run_prune(kq::quota_service& svc, const command& cmd, const settings& s) {
+  const kq::local_date before = cmd.before.value_or(kq::local_date{});
+  auto r = svc.prune_usage(before, cmd.batch.value_or(kq::default_prune_batch_size));
+  if (!r) return report(r.error());
+  const std::string day =
+      kq::json_quote(fmt::format("{:04}-{:02}-{:02}", static_cast<int>(before.year()),
+                                 static_cast<unsigned>(before.month()), static_cast<unsigned>(before.day())));
+  if (s.json) {
+    print_json(
+        fmt::format(R"({{"before":{},"day_rows":{},"audit_rows":{}}})", day, r.value().day_rows, r.value().audit_rows));
+  } else {
+    print(fmt::format("deleted {} day row{} and {} audit row{} of the days before {}\n", r.value().day_rows,
+                      r.value().day_rows == 1 ? "" : "s", r.value().audit_rows, r.value().audit_rows == 1 ? "" : "s",
+                      day.substr(1, 10)));
+  }
+  return exit_ok;
+}
+
 int run_quota(kq::quota_service& svc, const command& cmd, const settings& s) {
   const kq::user_id user{cmd.user};
   if (s.json) {
@@ -585,6 +603,8 @@ int run_command(const command& cmd, const settings& s) {
       return run_upgrade(svc, cmd, s);
     case command_kind::expire:
       return run_expire(svc, s);
+    case command_kind::prune:
+      return run_prune(svc, cmd, s);
     case command_kind::user_zone:
       return run_user_zone(svc, cmd, s);
     case command_kind::trial:

@@ -38,6 +38,9 @@ namespace kauri_quota {
 /// choosing one.
 inline constexpr std::chrono::seconds default_deny_cache_ttl{60};
 
+/// Rows per transaction of prune_usage() when the caller does not choose.
+inline constexpr std::int64_t default_prune_batch_size = 5000;
+
 struct service_options {
   /// IANA zone in which days and months start; "UTC" as in the spec.
   std::string time_zone = "UTC";
@@ -281,6 +284,28 @@ class quota_service {
   /// expire_reservations(), as `kauri-quota expire` does. Only the storage
   /// errors.
   result<std::int64_t> prune_request_ids();
+
+  /// Retention (README: "Retention"): deletes the day rows (user_usage)
+  /// of the days before `before` and their audit rows (usage_logs rows
+  /// whose usage_date is before it, and rows without a usage_date whose
+  /// event_timestamp is before the start of `before` in the quota time
+  /// zone), in batches of `batch_size` rows, each its own short
+  /// transaction, so that no lock is held for long. Returns how many rows
+  /// of each went. Only whole months go: `before` must be the first day of
+  /// a month (a month's latest day row carries its month-to-date totals,
+  /// so pruning part of a month would change the totals of the days kept),
+  /// and not after the first day of the month that is current in the
+  /// quota time zone, or that may still be current for a user in a zone of
+  /// their own (down to UTC-12) or hold an open reservation. It first
+  /// settles the expired reservations (as expire_reservations()), so that
+  /// none of a pruned day is settled later. For every day that remains,
+  /// the counters still equal its audit rows. Safe to repeat:
+  /// a second call deletes nothing; after an error, the batches already
+  /// committed stay deleted (whole days are not guaranteed until a call
+  /// succeeds) and a new call finishes the work. invalid_argument (nothing
+  /// deleted) for a `before` that is not a valid date or breaks the rule
+  /// above, or a batch_size outside 1-100,000.
+  result<prune_report> prune_usage(local_date before, std::int64_t batch_size = default_prune_batch_size);
 
   /// Unconditional after-the-fact record, as the spec's increment_usage;
   /// returns the counters after it. invalid_argument for a malformed user

@@ -267,6 +267,13 @@ class storage {
   /// Deletes the stored request_ids (idempotency keys) created before
   /// `before`, in short batches; returns how many.
   virtual result<std::int64_t> prune_request_ids(sys_time before) = 0;
+  /// Retention: deletes the user_usage rows with usage_date before
+  /// req.before and the usage_logs rows of those days (usage_date before
+  /// it, or no usage_date and event_timestamp before req.before_start), in
+  /// batches of req.batch_size, each its own short transaction; returns
+  /// how many of each. Not one transaction: an error leaves the batches
+  /// already committed deleted, and a second call finishes the work.
+  virtual result<prune_report> prune_usage(const prune_request& req) = 0;
   /// Administrative reset; returns the number of users touched.
   /// unknown_user when req.user is set and does not exist.
   virtual result<std::int64_t> reset(const reset_request& req) = 0;

@@ -101,6 +101,21 @@ struct reset_request {
   local_date day{};
 };
 
+/// A retention prune: the day rows before `before` and their audit rows.
+/// quota_service checks that `before` is the first day of a month no
+/// longer in use, so that no kept row's month-to-date total depends on a
+/// deleted one.
+struct prune_request {
+  local_date before{};
+  /// The start of `before` in the quota time zone: an audit row without a
+  /// usage_date (written before the column existed, or one not tied to a
+  /// day, such as a subscription change) goes when it is older than this.
+  sys_time before_start{};
+  /// Rows per transaction (1 to 100,000): audit rows are visited by id
+  /// windows of this width, day rows deleted this many at a time.
+  std::int64_t batch_size = 5000;
+};
+
 struct new_user {
   user_id user;
   std::optional<std::string> email;

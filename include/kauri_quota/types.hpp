@@ -169,6 +169,13 @@ struct month_usage {
   friend bool operator==(const month_usage&, const month_usage&) = default;
 };
 
+/// What a retention prune (quota_service::prune_usage) deleted.
+struct prune_report {
+  std::int64_t day_rows = 0;    ///< user_usage rows (one per user and day)
+  std::int64_t audit_rows = 0;  ///< usage_logs rows
+  friend bool operator==(const prune_report&, const prune_report&) = default;
+};
+
 /// Counters of one user for one day and its month.
 struct usage {
   user_id user;

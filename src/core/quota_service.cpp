@@ -593,6 +593,52 @@ result<std::int64_t> quota_service::prune_request_ids() {
   return impl_->store->prune_request_ids(now() - *impl_->opts.request_id_ttl);
 }
 
+result<prune_report> quota_service::prune_usage(local_date before, std::int64_t batch_size) {
+  using std::chrono::days;
+  using std::chrono::hours;
+  if (batch_size < 1 || batch_size > 100'000)
+    return make_error(errc::invalid_argument,
+                      fmt::format("batch_size must be between 1 and 100000 (got {})", batch_size));
+  if (!before.ok() || before.year() < std::chrono::year{1970} || before.year() > std::chrono::year{9999})
+    return make_error(errc::invalid_argument, "before must be a valid date between 1970-01-01 and 9999-12-01");
+  const std::string asked = detail::format_db_date(before);
+  if (before.day() != std::chrono::day{1})
+    return make_error(errc::invalid_argument,
+                      fmt::format("before must be the first day of a month (got {}): a month's latest day row carries "
+                                  "its month-to-date totals, so only whole months can be pruned",
+                                  asked));
+  const sys_time t = now();
+  const local_date current = detail::first_of_month(day_of(t));
+  if (before > current)
+    return make_error(errc::invalid_argument,
+                      fmt::format("before must not be after {}, the first day of the current month in {} (got {}): "
+                                  "the current month's counters decide admissions",
+                                  detail::format_db_date(current), impl_->opts.time_zone, asked));
+  // A user in a zone of their own counts in that zone's day, and the
+  // earliest zone (UTC-12) is still in the previous month for up to twelve
+  // hours after it ended in UTC; an open reservation settles into the day it
+  // was made on, up to reservation_ttl later. Neither may find its month's
+  // rows gone.
+  const sys_time oldest_use = t - impl_->opts.reservation_ttl - hours{12};
+  const local_date in_use = detail::first_of_month(
+      std::min(day_of(t - impl_->opts.reservation_ttl), local_date{std::chrono::floor<days>(oldest_use)}));
+  if (before > in_use) {
+    const std::string month = detail::format_db_date(in_use);
+    return make_error(errc::invalid_argument,
+                      fmt::format("before must not be after {} yet (got {}): the days of {} may still be current "
+                                  "for a user in a zone of their own (down to UTC-12) or hold an open reservation",
+                                  month, asked, month.substr(0, 7)));
+  }
+  // A reservation left open on a pruned day would otherwise be expired by
+  // a later sweep, writing its audit row into a month already gone.
+  BOOST_OUTCOME_TRY(impl_->store->expire_reservations(t));
+  prune_request req;
+  req.before = before;
+  req.before_start = impl_->zone.start_of_day(before);
+  req.batch_size = batch_size;
+  return impl_->store->prune_usage(req);
+}
+
 result<usage> quota_service::increment_usage(const user_id& user, std::int64_t messages, std::int64_t tokens,
                                              const request_context& ctx) {
   return impl_->timed(metered_call::record, [&]() -> result<usage> {

@@ -19,6 +19,16 @@ inline constexpr const char* sql_reset = "SELECT kauri_quota_reset($1, $2, $3, $
 inline constexpr const char* sql_prune_request_ids =
     "DELETE FROM kauri_quota_idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM kauri_quota_idempotency_keys"
     " WHERE created_at < $1 ORDER BY created_at LIMIT $2))";
+// Retention (retention.cpp). Audit rows are visited by windows of ids
+// ($1 <= id < $2, through the primary key), so each transaction reads at
+// most one window whatever the table holds; day rows go through
+// ix_user_usage_usage_date.
+inline constexpr const char* sql_audit_id_range = "SELECT MIN(id), MAX(id) FROM usage_logs";
+inline constexpr const char* sql_prune_audit_window =
+    "DELETE FROM usage_logs WHERE id >= $1::bigint AND id < $2::bigint"
+    " AND (usage_date < $3::date OR (usage_date IS NULL AND event_timestamp < $4::timestamp))";
+inline constexpr const char* sql_prune_day_rows =
+    "DELETE FROM user_usage WHERE id IN (SELECT id FROM user_usage WHERE usage_date < $1::date LIMIT $2)";
 inline constexpr const char* sql_set_subscription =
     "SELECT * FROM kauri_quota_set_subscription($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 inline constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4, $5)";

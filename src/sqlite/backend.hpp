@@ -66,6 +66,7 @@ class sqlite_storage final : public storage {
   result<reservation> get_reservation(const reservation_id& id) override;
   result<std::int64_t> expire_reservations(sys_time now) override;
   result<std::int64_t> prune_request_ids(sys_time before) override;
+  result<prune_report> prune_usage(const prune_request& req) override;
   result<std::int64_t> reset(const reset_request& req) override;
 
   result<std::int64_t> append_event(const usage_event& event) override;

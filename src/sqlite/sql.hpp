@@ -166,6 +166,19 @@ inline constexpr const char* sql_close_reservation =
 inline constexpr const char* sql_prune_request_ids =
     "DELETE FROM kauri_quota_idempotency_keys WHERE rowid IN (SELECT rowid FROM kauri_quota_idempotency_keys"
     " WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
+// Retention (retention.cpp). Audit rows are visited by windows of ids
+// (the rowid: ?1 <= id < ?2), so each transaction reads at most one window
+// whatever the table holds; day rows go through ix_user_usage_usage_date.
+inline constexpr const char* sql_audit_id_range = "SELECT MIN(id), MAX(id) FROM usage_logs";
+inline constexpr const char* sql_prune_audit_window =
+    "DELETE FROM usage_logs WHERE id >= ?1 AND id < ?2"
+    " AND (usage_date < ?3 OR (usage_date IS NULL AND event_timestamp < ?4))";
+// After each batch the prune copies what it wrote back into the database
+// file itself, without waiting on anyone, so that the WAL stays small and
+// the commit of a request never pays for the prune's checkpoint.
+inline constexpr const char* sql_passive_checkpoint = "PRAGMA wal_checkpoint(PASSIVE)";
+inline constexpr const char* sql_prune_day_rows =
+    "DELETE FROM user_usage WHERE rowid IN (SELECT rowid FROM user_usage WHERE usage_date < ?1 LIMIT ?2)";
 inline constexpr const char* sql_expired_reservations =
     "SELECT reservation_id, user_id, usage_date, messages, estimated_tokens, actual_tokens, state, created_at,"
     " expires_at FROM kauri_quota_reservations WHERE state = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT 500";

@@ -125,6 +125,27 @@ TEST_SUITE("kauri-quota arguments") {
     CHECK(usage_error_of({"consume", "u1", "--request-id-ttl", "7d"}).find("does not apply") != std::string::npos);
   }
 
+  TEST_CASE("prune needs --before as a real YYYY-MM-DD day and takes --batch") {
+    using namespace std::chrono;
+    const auto p = parsed({"prune", "--before", "2025-10-01"});
+    CHECK(p.kind == cli::command_kind::prune);
+    CHECK(p.before == std::optional<year_month_day>{2025y / October / 1d});
+    CHECK_FALSE(p.batch.has_value());
+    CHECK(parsed({"prune", "--before=2024-02-01", "--batch", "100", "--json"}).batch == 100);
+    // The month rule is the library's (one message, one place): a day
+    // inside a month parses.
+    CHECK(parsed({"prune", "--before", "2025-10-15"}).before == std::optional<year_month_day>{2025y / October / 15d});
+    CHECK(usage_error_of({"prune"}).find("--before") != std::string::npos);
+    for (const char* bad : {"", "2025-10", "2025-10-1", "2025/10/01", "2025-13-01", "2025-02-30", "+025-10-01",
+                            "2025-10-01T00:00", "20251001", "2025-1a-01"}) {
+      CAPTURE(bad);
+      CHECK(usage_error_of({"prune", "--before", bad}).find("expected a day as YYYY-MM-DD") != std::string::npos);
+    }
+    CHECK(usage_error_of({"prune", "--before", "2025-10-01", "--batch", "-1"}).find("--batch") != std::string::npos);
+    CHECK(usage_error_of({"prune", "--before", "2025-10-01", "u1"}).find("u1") != std::string::npos);
+    CHECK(usage_error_of({"consume", "u1", "--before", "2025-10-01"}).find("does not apply") != std::string::npos);
+  }
+
   TEST_CASE("-- ends the options so that arguments may start with a dash") {
     const cli::command c = parsed({"consume", "--", "-odd-user"});
     CHECK(c.user == "-odd-user");

@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>  // to prepare a host's own users table before migrate
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -124,6 +126,7 @@ TEST_SUITE("kauri-quota") {
     CHECK(help.exit_code == 0);
     CHECK(help.out.find("kauri-quota") != std::string::npos);
     CHECK(help.out.find("consume USER") != std::string::npos);
+    CHECK(help.out.find("prune --before DATE") != std::string::npos);
     CHECK(help.err.empty());
 
     const run_result version = kqt::run_program(cli_path, {"--version"});
@@ -391,6 +394,57 @@ TEST_SUITE("kauri-quota") {
     check_error(c.run({"expire", "--request-id-ttl", "30s"}));
     check_error(c.run({"expire", "--request-id-ttl", "401d"}));
     CHECK(c.run_json({"consume", "u1", "--request-id", "new"})["replayed"].as_bool());
+  }
+
+  TEST_CASE("prune --before deletes the older months' day rows and audit rows and reports the counts") {
+    using namespace std::chrono;
+    cli c;
+    c.with_user();
+    c.ok({"consume", "u1", "--tokens", "7"});
+    // Two months ago, written as an older run of the library would have:
+    // two messages on its first day, their audit rows, and one audit row
+    // without a day (from before usage_date existed).
+    const year_month_day today{floor<days>(system_clock::now())};
+    const year_month_day keep_from = today.year() / today.month() / 1d - months{1};
+    const year_month_day old = keep_from - months{1};
+    const auto day = [](year_month_day d) {
+      char text[11];
+      std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
+                    static_cast<unsigned>(d.day()));
+      return std::string(text);
+    };
+    const std::string sql =
+        "INSERT INTO user_usage (user_id, usage_date, messages_today, tokens_today, messages_this_month,"
+        " tokens_this_month) VALUES ('u1', '" +
+        day(old) +
+        "', 2, 30, 2, 30);"
+        "INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, usage_date, event_timestamp)"
+        " VALUES ('u1', 'message_sent', 1, 10, '" +
+        day(old) + "', '" + day(old) + " 08:00:00.000000'), ('u1', 'message_sent', 1, 20, '" + day(old) + "', '" +
+        day(old) + " 09:00:00.000000'), ('u1', 'note', 0, 0, NULL, '" + day(old) + " 10:00:00.000000');";
+    c.exec_sql(sql.c_str());
+    const std::string quota_before = c.run({"--json", "quota", "u1"}).out;
+
+    const json_value first = c.run_json({"prune", "--before", day(keep_from)});
+    CHECK(first["before"].as_string() == day(keep_from));
+    CHECK(first["day_rows"].as_int() == 1);
+    CHECK(first["audit_rows"].as_int() == 3);
+    // This month is untouched, and a second prune finds nothing.
+    CHECK(c.run({"--json", "quota", "u1"}).out == quota_before);
+    const std::string now_state = c.state_of_u1();
+    const run_result again = c.run({"prune", "--before", day(keep_from), "--batch", "1"});
+    INFO(show(again));
+    CHECK(again.exit_code == 0);
+    CHECK(again.out == "deleted 0 day rows and 0 audit rows of the days before " + day(keep_from) + "\n");
+
+    // Refusals change nothing: usage errors exit 2, the library's rule 1.
+    check_usage_error(c.run({"prune"}));
+    check_usage_error(c.run({"prune", "--before", "2025-02-30"}));
+    check_usage_error(c.run({"prune", "--before", "yesterday"}));
+    check_error(c.run({"prune", "--before", day(old.year() / old.month() / 15d)}));
+    check_error(c.run({"prune", "--before", day(today.year() / today.month() / 1d + months{1})}));
+    check_error(c.run({"prune", "--before", day(keep_from), "--batch", "0"}));
+    CHECK(c.state_of_u1() == now_state);
   }
 
   TEST_CASE("reset daily brings messages_today to 0") {

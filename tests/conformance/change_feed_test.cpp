@@ -138,6 +138,7 @@ class feedless_storage final : public storage {
   result<std::int64_t> expire_reservations(sys_time now) override { return s_->expire_reservations(now); }
   result<std::int64_t> prune_request_ids(sys_time before) override { return s_->prune_request_ids(before); }
   result<std::int64_t> reset(const reset_request& r) override { return s_->reset(r); }
+  result<prune_report> prune_usage(const prune_request& r) override { return s_->prune_usage(r); }
   result<std::int64_t> append_event(const usage_event& e) override { return s_->append_event(e); }
   result<std::vector<usage_event>> events(const event_query& q) override { return s_->events(q); }
 

@@ -43,6 +43,31 @@ std::string runtime_grants(const std::string& role) {
          role + ";";
 }
 
+// The retention role of the README: what `kauri-quota prune` needs (it
+// settles the expired reservations first, with their audit rows), and no
+// right on the counters but deleting old day rows.
+std::string retention_grants(const std::string& role) {
+  return "GRANT CONNECT ON DATABASE current_database_placeholder TO " + role +
+         ";"
+         "GRANT USAGE ON SCHEMA public TO " +
+         role +
+         ";"
+         "GRANT SELECT ON kauri_quota_migrations, kauri_quota_function_set TO " +
+         role +
+         ";"
+         "GRANT SELECT (id, usage_date, event_timestamp), INSERT, DELETE ON usage_logs TO " +
+         role +
+         ";"
+         "GRANT SELECT, UPDATE ON kauri_quota_reservations TO " +
+         role +
+         ";"
+         "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " +
+         role +
+         ";"
+         "GRANT SELECT (id, usage_date), DELETE ON user_usage TO " +
+         role + ";";
+}
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (std::size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
   return s;
@@ -120,6 +145,54 @@ TEST_CASE("every runtime operation works under the runtime role") {
   store.reset();
   kq_test::pg_drop_database(db);
   kq_test::pg_exec("DROP ROLE IF EXISTS " + role);
+}
+
+TEST_CASE("prune_usage works under the retention role and not under the append-only runtime role") {
+  const std::string db = kq_test::pg_create_database();
+  const std::string admin_url = kq_test::pg_server_conninfo() + " dbname=" + db;
+  auto clock = std::make_shared<manual_clock>(at("2025-09-10T10:00:00Z"));
+  service_options opts;
+  opts.time_source = clock;
+  {
+    std::shared_ptr<storage> owner = must(open_storage(admin_url));
+    must(owner->migrate({}));
+    quota_service svc = must(quota_service::create(owner, opts));
+    const user_id u{"retained-user"};
+    must(svc.create_user(u));
+    CHECK(must(svc.try_consume(u, 10)).allowed);
+    clock->set(at("2025-10-02T10:00:00Z"));
+    CHECK(must(svc.try_consume(u, 10)).allowed);
+  }
+  const std::string runtime = "kq_runtime_" + db;
+  const std::string retention = "kq_retention_" + db;
+  kq_test::pg_exec("DROP ROLE IF EXISTS " + runtime + "; CREATE ROLE " + runtime + " LOGIN PASSWORD 'runtime'");
+  kq_test::pg_exec("DROP ROLE IF EXISTS " + retention + "; CREATE ROLE " + retention + " LOGIN PASSWORD 'retention'");
+  kq_test::pg_exec(replace_all(runtime_grants(runtime), "current_database_placeholder", db), db);
+  kq_test::pg_exec(replace_all(retention_grants(retention), "current_database_placeholder", db), db);
+  const auto rows = [&] {
+    return kq_test::pg_query("SELECT (SELECT count(*) FROM usage_logs) || '/' || (SELECT count(*) FROM user_usage)",
+                             db);
+  };
+  const std::string all_rows = rows();
+  CHECK(all_rows == "3/2");  // the assignment and one message on each of two days
+  {
+    std::shared_ptr<storage> store =
+        must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db + " user=" + runtime));
+    quota_service svc = must(quota_service::create(store, opts));
+    CHECK_FALSE(svc.prune_usage(date("2025-10-01")).has_value());
+    CHECK(rows() == all_rows);
+  }
+  {
+    std::shared_ptr<storage> store =
+        must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db + " user=" + retention));
+    quota_service svc = must(quota_service::create(store, opts));
+    const auto got = must(svc.prune_usage(date("2025-10-01")));
+    CHECK(got.day_rows == 1);
+    CHECK(got.audit_rows == 2);  // the assignment and the September message
+    CHECK(rows() == "1/1");
+  }
+  kq_test::pg_drop_database(db);
+  kq_test::pg_exec("DROP ROLE IF EXISTS " + runtime + "; DROP ROLE IF EXISTS " + retention);
 }
 
 TEST_CASE("no failure path ever shows the password") {
