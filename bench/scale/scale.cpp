@@ -10,7 +10,9 @@
 //             users with counts today;
 //   memory    the resident memory of this process after the callers' run;
 //   bytes     the bytes one audit row and one user-day take on disk,
-//             indexes included.
+//             indexes included;
+//   prune     the time prune_usage() takes over a month of 1,000,000 audit
+//             rows, and the slowest consume of a writer running meanwhile.
 //
 // Users are created in bulk with SQL (the library's create_user would
 // take a transaction each), on the Enterprise tier, whose limits are
@@ -28,6 +30,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -155,6 +158,54 @@ void create_users(const std::string& backend, const sql_runner& sql, std::int64_
   }
 }
 
+/// The first day of the month `offset` months from the current one (UTC).
+kq::local_date month_start(int offset) {
+  const auto day = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  const std::chrono::year_month_day ymd{day};
+  return kq::local_date{ymd.year() / ymd.month() / 1} + std::chrono::months{offset};
+}
+
+std::string text_of(kq::local_date d) {
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
+                     static_cast<unsigned>(d.day()));
+}
+
+/// `rows` message_sent audit rows spread over the 28 first days of the
+/// month two months back, for 1,000 users, with the day rows they add up to.
+void seed_old_month(const std::string& backend, const sql_runner& sql, std::int64_t rows) {
+  const std::string first = text_of(month_start(-2));
+  const std::int64_t per_day = std::max<std::int64_t>(rows / 28, 1);
+  if (backend == "sqlite") {
+    sql.exec(fmt::format(
+        "BEGIN; INSERT INTO users (user_id, created_at, subscription_tier, subscription_status, "
+        "subscription_start_date) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) "
+        "SELECT 'old-' || i, '{0} 00:00:00.000000', 'enterprise', 'active', '{0} 00:00:00.000000' FROM n; "
+        "INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, usage_date, "
+        "event_timestamp) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {1}) "
+        "SELECT 'old-' || (i % 1000), 'message_sent', 1, 10, 'enterprise', d, d || ' 12:00:00.000000' FROM "
+        "(SELECT i, date('{0}', '+' || ((i / {2}) % 28) || ' days') AS d FROM n); "
+        "INSERT INTO user_usage (user_id, usage_date, messages_today, tokens_today, messages_this_month, "
+        "tokens_this_month) SELECT user_id, usage_date, m, t, SUM(m) OVER (PARTITION BY user_id ORDER BY "
+        "usage_date), SUM(t) OVER (PARTITION BY user_id ORDER BY usage_date) FROM (SELECT user_id, usage_date, "
+        "count(*) AS m, sum(tokens_count) AS t FROM usage_logs WHERE user_id LIKE 'old-%' GROUP BY user_id, "
+        "usage_date); COMMIT;",
+        first, rows - 1, per_day));
+  } else {
+    sql.exec(fmt::format(
+        "INSERT INTO users (user_id, created_at, subscription_tier, subscription_status, subscription_start_date) "
+        "SELECT 'old-' || i, '{0}', 'enterprise', 'active', '{0}' FROM generate_series(0, 999) i; "
+        "INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, quota_tier, usage_date, "
+        "event_timestamp) SELECT 'old-' || (i % 1000), 'message_sent', 1, 10, 'enterprise', d, d + time '12:00' "
+        "FROM (SELECT i, date '{0}' + ((i / {2}) % 28)::int AS d FROM generate_series(0, {1}) i) s; "
+        "INSERT INTO user_usage (user_id, usage_date, messages_today, tokens_today, messages_this_month, "
+        "tokens_this_month) SELECT user_id, usage_date, m, t, SUM(m) OVER (PARTITION BY user_id ORDER BY "
+        "usage_date), SUM(t) OVER (PARTITION BY user_id ORDER BY usage_date) FROM (SELECT user_id, usage_date, "
+        "count(*) AS m, sum(tokens_count) AS t FROM usage_logs WHERE user_id LIKE 'old-%' GROUP BY user_id, "
+        "usage_date) g; ANALYZE usage_logs; ANALYZE user_usage;",
+        first, rows - 1, per_day));
+  }
+}
+
 void measure(const config& cfg, const std::string& backend, const std::string& url, const sql_runner& sql) {
   kq::open_options o;
   o.auto_migrate = true;
@@ -205,7 +256,9 @@ void measure(const config& cfg, const std::string& backend, const std::string& u
     }
   }
 
-  // Bytes on disk per audit row and per user-day, indexes included.
+  // Bytes on disk per audit row and per user-day, indexes included (before
+  // the prune below removes most of them).
+
   double audit_bytes = 0;
   double day_bytes = 0;
   const double audit_rows = sql.number("SELECT count(*) FROM usage_logs");
@@ -227,6 +280,28 @@ void measure(const config& cfg, const std::string& backend, const std::string& u
          "bytes per audit row");
   report(cfg, backend, "bytes", "rows", static_cast<std::int64_t>(day_rows), day_bytes / day_rows,
          "bytes per user-day");
+
+  // Retention: prune_usage over a month of audit rows written straight
+  // into the tables (1,000 users, a thousand rows a day each... up to
+  // max_users rows in all), while another thread keeps consuming.
+  const std::int64_t audit_target = std::min<std::int64_t>(cfg.max_users, 1'000'000);
+  seed_old_month(backend, sql, audit_target);
+  std::atomic<bool> done{false};
+  double slowest = 0;
+  std::thread writer([&] {
+    while (!done.load()) {
+      const auto t = clk::now();
+      if (!svc.try_consume(kq::user_id{"scale-0"}, 1)) die("try_consume during the prune");
+      slowest = std::max(slowest, std::chrono::duration<double>(clk::now() - t).count());
+    }
+  });
+  const auto start = clk::now();
+  const auto pruned = must(svc.prune_usage(month_start(-1)), "prune_usage");
+  const double took = std::chrono::duration<double>(clk::now() - start).count();
+  done = true;
+  writer.join();
+  report(cfg, backend, "prune", "rows", pruned.audit_rows, took, "s (prune_usage, batches of 5000)");
+  report(cfg, backend, "prune", "rows", pruned.audit_rows, slowest * 1000, "ms (slowest consume meanwhile)");
 }
 
 void run_sqlite(const config& cfg) {

@@ -126,14 +126,15 @@ class postgres_storage final : public storage {
   /// keyed or read-only); otherwise the outcome is unknown and reported.
   /// Every operation goes through run() (migrate() through
   /// exception_barrier), so no exception leaves the storage.
-  /// `previous`, when set, is the failure of a first attempt already made
-  /// (a batched one): it counts as attempt 0, retried by the same rules.
+  /// `previous`, when not null, is the failure of a first attempt already
+  /// made (a batched one): it counts as attempt 0, retried by the same
+  /// rules (it is moved from).
   template <class T, class F>
-  result<T> run(bool safe_to_repeat, F&& f, std::optional<failure> previous = {});
+  result<T> run(bool safe_to_repeat, F&& f, failure* previous = nullptr);
   template <class T, class F>
-  result<T> run_attempts(bool safe_to_repeat, F& f, std::optional<failure> previous);
+  result<T> run_attempts(bool safe_to_repeat, F& f, failure* previous);
   template <class T, class F>
-  result<T> run_ready(bool safe_to_repeat, F&& f, std::optional<failure> previous = {});
+  result<T> run_ready(bool safe_to_repeat, F&& f, failure* previous = nullptr);
 
   void backoff(int attempt_no);
 
@@ -230,6 +231,7 @@ result<T> postgres_storage::write(const due_request& due, const char* name, cons
     if (final_failure(f)) return std::move(f.err);
     if (!due_user) previous = std::move(f);
   }
+  failure* pending = previous ? &*previous : nullptr;
   return with_due_retry<T>(due, [&](std::optional<std::string>& due_user) {
     return run_ready<T>(
         true,
@@ -237,22 +239,22 @@ result<T> postgres_storage::write(const due_request& due, const char* name, cons
           auto r = exec_outcome(c, name, sql, p);
           return answer(r, due_user, &c);
         },
-        std::exchange(previous, std::nullopt));
+        std::exchange(pending, nullptr));
   });
 }
 
 template <class T, class F>
-result<T> postgres_storage::run(bool safe_to_repeat, F&& f, std::optional<failure> previous) {
-  return exception_barrier([&]() -> result<T> { return run_attempts<T>(safe_to_repeat, f, std::move(previous)); });
+result<T> postgres_storage::run(bool safe_to_repeat, F&& f, failure* previous) {
+  return exception_barrier([&]() -> result<T> { return run_attempts<T>(safe_to_repeat, f, previous); });
 }
 
 template <class T, class F>
-result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f, std::optional<failure> previous) {
+result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f, failure* previous) {
   for (int attempt_no = 0;; ++attempt_no) {
     std::optional<attempt<T>> r;
     if (previous) {
       r.emplace(std::move(*previous));
-      previous.reset();
+      previous = nullptr;
     } else {
       auto c = acquire();
       if (!c) {
@@ -284,7 +286,7 @@ result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f, std::optiona
 }
 
 template <class T, class F>
-result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f, std::optional<failure> previous) {
+result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f, failure* previous) {
   if (!ready_.load(std::memory_order_acquire)) {
     auto v = run<int>(true, [&](connection& c) { return read_schema_version(c); });
     if (!v) return v.error();
@@ -296,7 +298,7 @@ result<T> postgres_storage::run_ready(bool safe_to_repeat, F&& f, std::optional<
     if (auto e = function_state_error(fs.value())) return *e;
     ready_.store(true, std::memory_order_release);
   }
-  return run<T>(safe_to_repeat, std::forward<F>(f), std::move(previous));
+  return run<T>(safe_to_repeat, std::forward<F>(f), previous);
 }
 
 }  // namespace kauri_quota::detail::postgres

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
