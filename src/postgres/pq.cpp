@@ -325,16 +325,16 @@ std::vector<std::variant<rows, failure>> connection::exec_pipeline(const std::ve
         if (broken_) return fail_rest(connection_failure("receive", true));
         if (waited_out && out.size() < calls.size()) {
           // A statement that waited out its timeout (a lock held elsewhere)
-          // makes the ones behind it wait their own in turn: the batch is
-          // abandoned instead, so that no caller waits for more than one
-          // timeout of its batch. The connection is dropped; the statements
-          // not answered may have run, and their callers are told so.
+          // would make each one behind it wait its own in turn: the batch
+          // is abandoned instead, so that no caller waits for more than one
+          // timeout of its batch before its own attempt. The connection is
+          // dropped; the statements not answered may have run, so they are
+          // reported as a lost connection, which the caller's keyed retry
+          // settles exactly.
           failure f = connection_failure("abandoned", true);
-          f.connection_lost = false;
           f.err = make_error(errc::storage_unavailable,
                              "a statement ahead of this one in its batch timed out waiting for a lock, so the batch "
-                             "was abandoned; the operation may or may not have been applied: retry it with the same "
-                             "request_id");
+                             "was abandoned; the operation may or may not have been applied");
           return fail_rest(f);
         }
       } else {

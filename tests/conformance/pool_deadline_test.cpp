@@ -84,8 +84,12 @@ TEST_CASE("an exhausted connection pool answers storage_busy within the timeout 
   CHECK(pool_waits >= 1);
   // Queued one after another, the last caller would wait callers x the
   // timeout; bounded, no call waits much more than the lock wait plus its
-  // own wait for the pool.
-  CHECK(longest < 3 * deadline);
+  // own wait for the pool. With group commit a caller may also wait for the
+  // statement ahead of it in its batch: on PostgreSQL a batch whose
+  // statement timed out is abandoned and each caller behind it retries by
+  // itself, so the bound is its wait for a batch, one timeout of its batch
+  // and its own attempt.
+  CHECK(longest < 4 * deadline);
 
   // The pool is usable again once the lock is gone.
   CHECK(must(svc.try_consume(u)).allowed);

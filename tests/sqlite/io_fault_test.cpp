@@ -615,6 +615,8 @@ TEST_CASE(
     int failed = 0;
     int succeeded = 0;
     for (fault_mode mode : {fault_mode::transient, fault_mode::persistent}) {
+      // A full disk stays full: its transient form is the write fault's.
+      if (fault.kind == fault_kind::full_disk && mode == fault_mode::transient) continue;
       for (std::int64_t n = 1; n <= count; ++n) {
         INFO(std::string(to_string(mode)) << " fault on operation " << n << " of " << count);
         auto answers = bench.round([&] { vfs->arm(fault.kind, n, mode, fault.how); });
@@ -640,8 +642,8 @@ TEST_CASE(
         }
       }
     }
-    MESSAGE(fault.name << " faults over a shared commit: " << count << " operations, " << succeeded
-                       << " answers allowed, " << failed << " failed");
+    MESSAGE(std::string(fault.name) << " faults over a shared commit: " << count << " operations, " << succeeded
+                                    << " answers allowed, " << failed << " failed");
     CHECK(failed > 0);
   }
 }
