@@ -19,7 +19,7 @@
 // unlimited, so that every decision is an admission. Not a test; a tool
 // whose figures go into the README's scale table.
 //
-// Usage: kauri_quota_scale [--quick] [--json] [--seconds S] [--max-users N] [--pg auto|none]
+// Usage: kauri_quota_scale [--quick] [--json] [--seconds S] [--max-users N] [--pg auto|none|only]
 #include <kauri_quota/kauri_quota.hpp>
 
 #ifdef KAURI_QUOTA_BENCH_POSTGRES
@@ -401,10 +401,10 @@ int main(int argc, char** argv) {
       if (cfg.max_users < 1) die("--max-users takes a positive number");
     } else if (a == "--pg" && i + 1 < argc) {
       cfg.pg = argv[++i];
-      if (cfg.pg != "auto" && cfg.pg != "none") die("--pg takes auto or none");
+      if (cfg.pg != "auto" && cfg.pg != "none" && cfg.pg != "only") die("--pg takes auto, none or only");
     } else {
       fmt::print(stderr,
-                 "usage: kauri_quota_scale [--quick] [--json] [--seconds S] [--max-users N] [--pg auto|none]\n");
+                 "usage: kauri_quota_scale [--quick] [--json] [--seconds S] [--max-users N] [--pg auto|none|only]\n");
       return 2;
     }
   }
@@ -416,9 +416,9 @@ int main(int argc, char** argv) {
   std::filesystem::permissions(cfg.dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
                                             std::filesystem::perms::others_exec);
   if (!cfg.json) fmt::print("{:<11} {:<8} {:>10} {:<8} {:>14} {}\n", "backend", "measure", "at", "", "value", "unit");
-  run_sqlite(cfg);
+  if (cfg.pg != "only") run_sqlite(cfg);
 #ifdef KAURI_QUOTA_BENCH_POSTGRES
-  if (cfg.pg == "auto") run_postgres(cfg);
+  if (cfg.pg != "none") run_postgres(cfg);
 #endif
   std::filesystem::remove_all(cfg.dir);
   return 0;
