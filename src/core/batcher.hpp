@@ -93,7 +93,7 @@ class batcher {
 
     ++in_flight_;
     if (max_wait_.count() > 0 && last_size_ > 1 && queue_.size() < max_size_) {
-      const auto until = std::chrono::steady_clock::now() + max_wait_;
+      const auto until = clock_type::now() + max_wait_;
       self.cv.wait_until(lock, until, [&] { return queue_.size() >= max_size_; });
     }
     // Everyone queued, in order, up to max_size; but not a caller whose

@@ -150,9 +150,11 @@ class postgres_storage final : public storage {
   /// due_user, see note_due) and changes nothing then: writes the
   /// transition (change_lifecycle, apply_due) and runs op once more. A
   /// transition falls due once per boundary, so the usual call stays one
-  /// round trip.
+  /// round trip. `known_due` is the user of a KQ008 an earlier attempt
+  /// already met: the transition is written first, without running op to
+  /// meet it again.
   template <class T, class Op>
-  result<T> with_due_retry(const due_request& due, Op&& op);
+  result<T> with_due_retry(const due_request& due, Op&& op, std::optional<std::string> known_due = {});
 
   // Batched calls ------------------------------------------------------------
 
@@ -193,16 +195,22 @@ class postgres_storage final : public storage {
   std::atomic<bool> ready_{false};
 };
 
+/// A serialization failure or a deadlock: retried, since the server
+/// changed nothing.
+inline bool serialization_conflict(const failure& f) { return f.sqlstate == "40001" || f.sqlstate == "40P01"; }
+
 /// Stores the user of a KQ008 failure (a due transition) in `due_user`.
 inline void note_due(const failure& f, std::optional<std::string>& due_user) {
   if (f.sqlstate == "KQ008" && !f.detail.empty()) due_user = f.detail;
 }
 
 template <class T, class Op>
-result<T> postgres_storage::with_due_retry(const due_request& due, Op&& op) {
-  std::optional<std::string> due_user;
-  result<T> r = op(due_user);
-  if (r || !due_user) return r;
+result<T> postgres_storage::with_due_retry(const due_request& due, Op&& op, std::optional<std::string> known_due) {
+  std::optional<std::string> due_user = std::move(known_due);
+  if (!due_user) {
+    result<T> r = op(due_user);
+    if (r || !due_user) return r;
+  }
   lifecycle_request lr;
   lr.kind = lifecycle_kind::apply_due;
   lr.user = user_id{*due_user};
@@ -220,27 +228,30 @@ template <class T, class Answer>
 result<T> postgres_storage::write(const due_request& due, const char* name, const char* sql, params& p,
                                   Answer& answer) {
   // A lost connection or a conflict of the batched attempt is the usual
-  // path's attempt 0; a due transition (KQ008) is met again there, written,
-  // and the call run once more.
+  // path's attempt 0; a due transition (KQ008) it met is written, and the
+  // call run once more.
   std::optional<failure> previous;
+  std::optional<std::string> first_due;
   if (auto first = batched(name, sql, p)) {
-    std::optional<std::string> due_user;
-    attempt<T> a = answer(*first, due_user, nullptr);
+    attempt<T> a = answer(*first, first_due, nullptr);
     if (auto* v = std::get_if<T>(&a)) return std::move(*v);
     failure& f = std::get<failure>(a);
     if (final_failure(f)) return std::move(f.err);
-    if (!due_user) previous = std::move(f);
+    if (!first_due) previous = std::move(f);
   }
   failure* pending = previous ? &*previous : nullptr;
-  return with_due_retry<T>(due, [&](std::optional<std::string>& due_user) {
-    return run_ready<T>(
-        true,
-        [&](connection& c) -> attempt<T> {
-          auto r = exec_outcome(c, name, sql, p);
-          return answer(r, due_user, &c);
-        },
-        std::exchange(pending, nullptr));
-  });
+  return with_due_retry<T>(
+      due,
+      [&](std::optional<std::string>& due_user) {
+        return run_ready<T>(
+            true,
+            [&](connection& c) -> attempt<T> {
+              auto r = exec_outcome(c, name, sql, p);
+              return answer(r, due_user, &c);
+            },
+            std::exchange(pending, nullptr));
+      },
+      std::move(first_due));
 }
 
 template <class T, class F>
@@ -268,7 +279,7 @@ result<T> postgres_storage::run_attempts(bool safe_to_repeat, F& f, failure* pre
     }
     if (auto* v = std::get_if<T>(&*r)) return std::move(*v);
     failure& fl = std::get<failure>(*r);
-    const bool conflict = fl.sqlstate == "40001" || fl.sqlstate == "40P01";
+    const bool conflict = serialization_conflict(fl);
     const bool retryable = conflict || (fl.connection_lost && (!fl.sent || safe_to_repeat));
     if (!retryable) {
       if (fl.connection_lost && fl.sent)

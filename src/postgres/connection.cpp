@@ -162,7 +162,7 @@ void postgres_storage::run_batch(const std::vector<batch_item*>& items) noexcept
 }
 
 bool postgres_storage::final_failure(const failure& f) noexcept {
-  return !f.connection_lost && f.sqlstate != "40001" && f.sqlstate != "40P01" && f.sqlstate != "KQ008";
+  return !f.connection_lost && !serialization_conflict(f) && f.sqlstate != "KQ008";
 }
 
 void postgres_storage::backoff(int attempt_no) {

@@ -180,6 +180,11 @@ class sqlite_storage final : public storage {
   /// Pass day_row_exists = true only when the row is known to exist.
   void apply_delta(connection& c, const user_id& user, local_date day, std::int64_t messages, std::int64_t tokens,
                    sys_time now, bool day_row_exists = false);
+  /// Counts a request: `before` plus (messages, tokens), written with
+  /// apply_delta; invalid_argument, before any write, when a month counter
+  /// would pass 10^12.
+  result<usage> count_usage(connection& c, const user_id& user, local_date day, const usage& before,
+                            std::int64_t messages, std::int64_t tokens, sys_time now, bool day_row_exists);
   std::int64_t insert_event(connection& c, const usage_event& e, const std::optional<request_id>& rid);
   void audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold, sys_time now,
                       local_date day);

@@ -349,13 +349,9 @@ result<consume_outcome> sqlite_storage::consume_in(connection& c, const consume_
   ev.event_timestamp = req.now;
   usage after = snap.counters;
   if (kind == limit_kind::none || req.shadow) {
-    BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
-    BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
-    after.messages_this_month = mt;
-    after.tokens_this_month = tt;
-    after.messages_today += req.messages;
-    after.tokens_today += req.tokens;
-    apply_delta(c, req.user, day, req.messages, req.tokens, req.now, day_row);
+    BOOST_OUTCOME_TRY(counted,
+                      count_usage(c, req.user, day, snap.counters, req.messages, req.tokens, req.now, day_row));
+    after = counted;
     if (kind != limit_kind::none) {
       // A shadow admission: the denial it would have been, flagged, then
       // the row that counts it (see consume_request::shadow).
@@ -407,6 +403,19 @@ result<consume_outcome> sqlite_storage::consume_in(connection& c, const consume_
   return out;
 }
 
+result<usage> sqlite_storage::count_usage(connection& c, const user_id& user, local_date day, const usage& before,
+                                          std::int64_t messages, std::int64_t tokens, sys_time now, bool day_row) {
+  usage after = before;
+  BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, messages));
+  BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, tokens));
+  after.messages_this_month = mt;
+  after.tokens_this_month = tt;
+  after.messages_today += messages;
+  after.tokens_today += tokens;
+  apply_delta(c, user, day, messages, tokens, now, day_row);
+  return after;
+}
+
 // twin: schema/postgres/functions/operations.sql kauri_quota_record
 result<record_outcome> sqlite_storage::record(const record_request& req) {
   return write<record_outcome>([&](connection& c) { return record_in(c, req); });
@@ -427,14 +436,7 @@ result<record_outcome> sqlite_storage::record_in(connection& c, const record_req
   }
   bool day_row = false;
   BOOST_OUTCOME_TRY(snap, load_state(c, req.user, day, req.now, req.default_tier, &day_row));
-  usage after = snap.counters;
-  BOOST_OUTCOME_TRY(mt, detail::checked_add("messages_this_month", after.messages_this_month, req.messages));
-  BOOST_OUTCOME_TRY(tt, detail::checked_add("tokens_this_month", after.tokens_this_month, req.tokens));
-  after.messages_this_month = mt;
-  after.tokens_this_month = tt;
-  after.messages_today += req.messages;
-  after.tokens_today += req.tokens;
-  apply_delta(c, req.user, day, req.messages, req.tokens, req.now, day_row);
+  BOOST_OUTCOME_TRY(after, count_usage(c, req.user, day, snap.counters, req.messages, req.tokens, req.now, day_row));
   usage_event ev;
   ev.user = req.user;
   ev.event_type = "usage_recorded";
