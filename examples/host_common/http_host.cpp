@@ -19,9 +19,9 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-// What the logger needs to know about the request its worker thread is
-// answering. cpp-httplib reads, routes, answers and logs a request on one
-// worker thread, so thread-local state set by the pre-routing handler and
+// What the access log and the metrics need to know about the request its
+// worker thread is answering. cpp-httplib reads, routes and answers a
+// request on one worker thread, so thread-local state set by the pre-routing handler and
 // the route wrapper is the request's own.
 struct request_state {
   steady::time_point start{};
@@ -157,7 +157,10 @@ http_host::http_host(http_options opts) : opts_(std::move(opts)) {
     (void)std::fprintf(stderr, "error: unexpected exception in a handler\n");
   });
 
-  server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  // Counted and logged once the answer is final but before it is written
+  // (0.11 runs its logger after the write): a client that reads /metrics
+  // right after an answer finds that answer counted.
+  server_.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     const double seconds = current.started ? std::chrono::duration<double>(steady::now() - current.start).count() : 0.0;
     const char* route = current.route != nullptr ? current.route : "-";
     metrics_.record(req.method, route, res.status, seconds);
