@@ -18,6 +18,11 @@ namespace kauri_quota::detail {
 /// transactions, so that no request waits long behind the job.
 inline constexpr int prune_request_ids_batch = 5000;
 
+/// How many users a reset of all users takes per transaction, in user_id
+/// order: each user's reset is atomic, and the whole never holds the write
+/// lock (SQLite) or one lock per user (PostgreSQL) for long.
+inline constexpr int reset_chunk_users = 1000;
+
 /// "2025-11-07 10:59:24.625159" (UTC), the text form stored by SQLite.
 std::string format_db_time(sys_time t);
 /// Parses "YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|+00:00]" and "YYYY-MM-DD";

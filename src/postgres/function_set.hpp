@@ -33,8 +33,9 @@ namespace kauri_quota::detail::postgres {
 /// 3 adds p_shadow to kauri_quota_consume (the 15-parameter call stays);
 /// version 4 the subscription lifecycle: the user's own day, KQ008 for a
 /// due transition and p_grace on consume, record, settle and load, whose
-/// version-3 calls stay as wrappers deciding with 0.1.0's lapsed rule.
-inline constexpr int function_set_version = 4;
+/// version-3 calls stay as wrappers deciding with 0.1.0's lapsed rule;
+/// version 5 resets all users by chunks (kauri_quota_reset_next).
+inline constexpr int function_set_version = 5;
 
 /// A function set: its version and its files (name, SQL), in install order.
 struct function_set {

@@ -338,14 +338,35 @@ result<std::int64_t> postgres_storage::reset(const reset_request& req) {
   params p{std::string(req.kind == reset_kind::daily ? "true" : "false"),
            req.user ? std::optional<std::string>(req.user->str()) : std::nullopt, format_db_date(req.day),
            format_db_time(req.now)};
-  return run_ready<std::int64_t>(false, [&](connection& c) -> attempt<std::int64_t> {
-    auto r = c.exec("kq_reset", sql_reset, p);
-    if (auto* f = std::get_if<failure>(&r)) {
-      f->err = describe(*f, req.user ? req.user->str() : std::string());
-      return std::move(*f);
-    }
-    return std::get<rows>(r).i64(0, 0);
-  });
+  if (req.user) {
+    return run_ready<std::int64_t>(false, [&](connection& c) -> attempt<std::int64_t> {
+      auto r = c.exec("kq_reset", sql_reset, p);
+      if (auto* f = std::get_if<failure>(&r)) {
+        f->err = describe(*f, req.user->str());
+        return std::move(*f);
+      }
+      return std::get<rows>(r).i64(0, 0);
+    });
+  }
+  // All users: one transaction per chunk of users (see reset_chunk_users).
+  std::int64_t total = 0;
+  std::optional<std::string> after;
+  for (;;) {
+    params chunk{p[0], after, std::to_string(detail::reset_chunk_users), p[2], p[3]};
+    auto next = run_ready<std::optional<std::string>>(false, [&](connection& c) -> attempt<std::optional<std::string>> {
+      auto r = c.exec("kq_reset_next", sql_reset_next, chunk);
+      if (auto* f = std::get_if<failure>(&r)) {
+        f->err = describe(*f, std::string());
+        return std::move(*f);
+      }
+      const auto& rs = std::get<rows>(r);
+      total += rs.i64(0, 0);
+      return rs.opt_text(0, 1);
+    });
+    if (!next) return next.error();
+    if (!next.value()) return total;
+    after = std::move(next).value();
+  }
 }
 
 // ---------------------------------------------------------------------------

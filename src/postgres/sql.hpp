@@ -16,6 +16,8 @@ inline constexpr const char* sql_settle = "SELECT * FROM kauri_quota_settle($1, 
 inline constexpr const char* sql_load = "SELECT * FROM kauri_quota_load($1, $2, $3, $4, false, $5)";
 inline constexpr const char* sql_expire = "SELECT kauri_quota_expire($1, 500)";
 inline constexpr const char* sql_reset = "SELECT kauri_quota_reset($1, $2, $3, $4)";
+// The next chunk of an all-user reset: users reset, the chunk's last user.
+inline constexpr const char* sql_reset_next = "SELECT o_users, o_last FROM kauri_quota_reset_next($1, $2, $3, $4, $5)";
 inline constexpr const char* sql_prune_request_ids =
     "DELETE FROM kauri_quota_idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM kauri_quota_idempotency_keys"
     " WHERE created_at < $1 ORDER BY created_at LIMIT $2))";

@@ -186,6 +186,9 @@ class sqlite_storage final : public storage {
   result<usage> count_usage(connection& c, const user_id& user, local_date day, const usage& before,
                             std::int64_t messages, std::int64_t tokens, sys_time now, bool day_row_exists);
   std::int64_t insert_event(connection& c, const usage_event& e, const std::optional<request_id>& rid);
+  /// Resets the users whose ids lie in [from, upto], in the caller's write
+  /// transaction; returns the users reset.
+  std::int64_t reset_users(connection& c, const reset_request& req, const std::string& from, const std::string& upto);
   void audit_warnings(connection& c, const usage_snapshot& before, const usage& after, double threshold, sys_time now,
                       local_date day);
 

@@ -65,7 +65,8 @@ void sqlite_storage::zero_user_month(connection& c, const user_id& user, const s
   s.bind(1, from);
   s.bind(2, to);
   s.bind(3, user.str());
-  bind_opt(s, 4, tz);
+  s.bind(4, user.str());
+  bind_opt(s, 5, tz);
   while (s.executeStep()) {
     rows.push_back({parse_db_date(s.getColumn(1).getString()).value_or(day), s.getColumn(2).getInt64(),
                     s.getColumn(3).getInt64()});
@@ -75,8 +76,9 @@ void sqlite_storage::zero_user_month(connection& c, const user_id& user, const s
   z.bind(1, from);
   z.bind(2, to);
   z.bind(3, user.str());
-  z.bind(4, format_db_time(now));
+  z.bind(4, user.str());
   bind_opt(z, 5, tz);
+  z.bind(6, format_db_time(now));
   z.exec();
   for (const row& r : rows) {
     usage_event ev;

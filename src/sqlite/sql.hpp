@@ -107,9 +107,15 @@ inline constexpr const char* sql_put_payment =
 inline constexpr const char* sql_usage_days =
     "SELECT usage_date, messages_today, tokens_today FROM user_usage"
     " WHERE user_id = ?1 AND usage_date >= ?2 AND usage_date <= ?3 ORDER BY usage_date";
-// The zones of the users a reset concerns (NULL: the service's).
+// A reset concerns the users whose ids lie in [?from, ?upto]: one user, or
+// a chunk of them (the first, then the next after the last one's id).
+inline constexpr const char* sql_reset_first_chunk =
+    "SELECT MIN(user_id), MAX(user_id) FROM (SELECT user_id FROM users ORDER BY user_id LIMIT ?1)";
+inline constexpr const char* sql_reset_next_chunk =
+    "SELECT MIN(user_id), MAX(user_id) FROM (SELECT user_id FROM users WHERE user_id > ?1 ORDER BY user_id LIMIT ?2)";
+// The zones of those users (NULL: the service's).
 inline constexpr const char* sql_reset_zones =
-    "SELECT DISTINCT time_zone FROM users WHERE time_zone IS NOT NULL AND (?1 IS NULL OR user_id = ?1)";
+    "SELECT DISTINCT time_zone FROM users WHERE time_zone IS NOT NULL AND user_id BETWEEN ?1 AND ?2";
 
 // The latest row of the day's month holds the month-to-date totals.
 inline constexpr const char* sql_month_latest =
@@ -183,19 +189,22 @@ inline constexpr const char* sql_expired_reservations =
     "SELECT reservation_id, user_id, usage_date, messages, estimated_tokens, actual_tokens, state, created_at,"
     " expires_at FROM kauri_quota_reservations WHERE state = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT 500";
 
+// The users' rows are read through ix_user_usage_user_date: the unary +
+// keeps the planner off the usage_date index, which would visit every
+// user's rows of the day for each chunk.
 inline constexpr const char* sql_day_rows_for_reset =
     "SELECT user_id, messages_today, tokens_today FROM user_usage"
-    " WHERE usage_date = ?1 AND (?2 IS NULL OR user_id = ?2) AND (messages_today <> 0 OR tokens_today <> 0)"
-    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?3)";
+    " WHERE +usage_date = ?1 AND user_id BETWEEN ?2 AND ?3 AND (messages_today <> 0 OR tokens_today <> 0)"
+    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?4 AND user_id BETWEEN ?2 AND ?3)";
 inline constexpr const char* sql_month_rows_for_reset =
     "SELECT user_id, usage_date, messages_today, tokens_today FROM user_usage"
-    " WHERE usage_date >= ?1 AND usage_date < ?2 AND (?3 IS NULL OR user_id = ?3)"
+    " WHERE +usage_date >= ?1 AND +usage_date < ?2 AND user_id BETWEEN ?3 AND ?4"
     " AND (messages_today <> 0 OR tokens_today <> 0 OR messages_this_month <> 0 OR tokens_this_month <> 0)"
-    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?4)"
+    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?5 AND user_id BETWEEN ?3 AND ?4)"
     " ORDER BY user_id, usage_date";
 inline constexpr const char* sql_zero_month =
     "UPDATE user_usage SET messages_today = 0, tokens_today = 0, messages_this_month = 0, tokens_this_month = 0,"
-    " updated_at = ?4 WHERE usage_date >= ?1 AND usage_date < ?2 AND (?3 IS NULL OR user_id = ?3)"
-    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?5)";
+    " updated_at = ?6 WHERE +usage_date >= ?1 AND +usage_date < ?2 AND user_id BETWEEN ?3 AND ?4"
+    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?5 AND user_id BETWEEN ?3 AND ?4)";
 
 }  // namespace kauri_quota::detail::sqlite

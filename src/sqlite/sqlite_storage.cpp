@@ -577,80 +577,117 @@ result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
 
 // twin: schema/postgres/functions/operations.sql kauri_quota_reset
 result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
-  return run_ready([&](connection& c) -> result<std::int64_t> {
-    txn tx(c, true);
-    const std::optional<std::string> only = req.user ? std::optional<std::string>(req.user->str()) : std::nullopt;
-    if (req.user) {
+  if (req.user) {
+    return run_ready([&](connection& c) -> result<std::int64_t> {
+      txn tx(c, true);
       auto& e = c.stmt(sql_user_exists);
       e.bind(1, req.user->str());
       if (!e.executeStep()) return error_text::unknown_user(req.user->str());
       e.reset();
-    }
-    struct row {
-      std::string user;
-      local_date day;
-      std::int64_t messages, tokens;
-    };
-    std::vector<row> rows;
-    // Each user's own today: users without a zone of their own count the
-    // service's day, the others their zone's, one group per zone.
-    std::vector<std::optional<std::string>> zones{std::nullopt};
-    auto& zq = c.stmt(sql_reset_zones);
-    bind_opt(zq, 1, only);
-    while (zq.executeStep()) zones.push_back(zq.getColumn(0).getString());
-    zq.reset();
-    for (const auto& tz : zones) {
-      const local_date day = detail::own_day_or(tz, req.now, req.day);
-      if (req.kind == reset_kind::daily) {
-        const std::size_t first_row = rows.size();
-        auto& s = c.stmt(sql_day_rows_for_reset);
-        s.bind(1, format_db_date(day));
-        bind_opt(s, 2, only);
-        bind_opt(s, 3, tz);
-        while (s.executeStep())
-          rows.push_back({s.getColumn(0).getString(), day, s.getColumn(1).getInt64(), s.getColumn(2).getInt64()});
-        s.reset();
-        for (std::size_t i = first_row; i < rows.size(); ++i) {
-          const auto& r = rows[i];
-          apply_delta(c, user_id{r.user}, r.day, -r.messages, -r.tokens, req.now);
-        }
-      } else {
-        const local_date first = detail::first_of_month(day);
-        auto& s = c.stmt(sql_month_rows_for_reset);
-        s.bind(1, format_db_date(first));
-        s.bind(2, format_db_date(first + std::chrono::months{1}));
-        bind_opt(s, 3, only);
-        bind_opt(s, 4, tz);
-        while (s.executeStep())
-          rows.push_back({s.getColumn(0).getString(), parse_db_date(s.getColumn(1).getString()).value_or(day),
-                          s.getColumn(2).getInt64(), s.getColumn(3).getInt64()});
-        s.reset();
-        auto& z = c.stmt(sql_zero_month);
-        z.bind(1, format_db_date(first));
-        z.bind(2, format_db_date(first + std::chrono::months{1}));
-        bind_opt(z, 3, only);
-        z.bind(4, format_db_time(req.now));
-        bind_opt(z, 5, tz);
-        z.exec();
+      const std::int64_t n = reset_users(c, req, req.user->str(), req.user->str());
+      tx.commit();
+      return n;
+    });
+  }
+  // All users: one transaction per chunk of users (see reset_chunk_users).
+  std::int64_t total = 0;
+  std::optional<std::string> after;
+  for (;;) {
+    auto next = run_ready([&](connection& c) -> result<std::optional<std::string>> {
+      txn tx(c, true);
+      auto& q = c.stmt(after ? sql_reset_next_chunk : sql_reset_first_chunk);
+      if (after) q.bind(1, *after);
+      q.bind(after ? 2 : 1, detail::reset_chunk_users);
+      q.executeStep();
+      if (q.getColumn(0).isNull()) {
+        q.reset();
+        return std::optional<std::string>();
       }
+      const std::string from = q.getColumn(0).getString();
+      std::string upto = q.getColumn(1).getString();
+      q.reset();
+      const std::int64_t n = reset_users(c, req, from, upto);
+      tx.commit();
+      total += n;
+      return std::optional<std::string>(std::move(upto));
+    });
+    if (!next) return next.error();
+    if (!next.value()) return total;
+    after = std::move(next).value();
+  }
+}
+
+std::int64_t sqlite_storage::reset_users(connection& c, const reset_request& req, const std::string& from,
+                                         const std::string& upto) {
+  struct row {
+    std::string user;
+    local_date day;
+    std::int64_t messages, tokens;
+  };
+  std::vector<row> rows;
+  // Each user's own today: users without a zone of their own count the
+  // service's day, the others their zone's, one group per zone.
+  std::vector<std::optional<std::string>> zones{std::nullopt};
+  auto& zq = c.stmt(sql_reset_zones);
+  zq.bind(1, from);
+  zq.bind(2, upto);
+  while (zq.executeStep()) zones.push_back(zq.getColumn(0).getString());
+  zq.reset();
+  for (const auto& tz : zones) {
+    const local_date day = detail::own_day_or(tz, req.now, req.day);
+    if (req.kind == reset_kind::daily) {
+      const std::size_t first_row = rows.size();
+      auto& s = c.stmt(sql_day_rows_for_reset);
+      s.bind(1, format_db_date(day));
+      s.bind(2, from);
+      s.bind(3, upto);
+      bind_opt(s, 4, tz);
+      while (s.executeStep())
+        rows.push_back({s.getColumn(0).getString(), day, s.getColumn(1).getInt64(), s.getColumn(2).getInt64()});
+      s.reset();
+      for (std::size_t i = first_row; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        apply_delta(c, user_id{r.user}, r.day, -r.messages, -r.tokens, req.now);
+      }
+    } else {
+      const local_date first = detail::first_of_month(day);
+      const std::string first_s = format_db_date(first);
+      const std::string end_s = format_db_date(first + std::chrono::months{1});
+      auto& s = c.stmt(sql_month_rows_for_reset);
+      s.bind(1, first_s);
+      s.bind(2, end_s);
+      s.bind(3, from);
+      s.bind(4, upto);
+      bind_opt(s, 5, tz);
+      while (s.executeStep())
+        rows.push_back({s.getColumn(0).getString(), parse_db_date(s.getColumn(1).getString()).value_or(day),
+                        s.getColumn(2).getInt64(), s.getColumn(3).getInt64()});
+      s.reset();
+      auto& z = c.stmt(sql_zero_month);
+      z.bind(1, first_s);
+      z.bind(2, end_s);
+      z.bind(3, from);
+      z.bind(4, upto);
+      bind_opt(z, 5, tz);
+      z.bind(6, format_db_time(req.now));
+      z.exec();
     }
-    std::vector<std::string> touched;
-    for (const auto& r : rows) {
-      usage_event ev;
-      ev.user = user_id{r.user};
-      ev.event_type = req.kind == reset_kind::daily ? "daily_reset" : "monthly_reset";
-      ev.messages_count = -r.messages;
-      ev.tokens_count = -r.tokens;
-      ev.usage_date = r.day;
-      ev.event_timestamp = req.now;
-      insert_event(c, ev, std::nullopt);
-      if (touched.empty() || touched.back() != r.user) touched.push_back(r.user);
-    }
-    tx.commit();
-    std::sort(touched.begin(), touched.end());
-    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    return static_cast<std::int64_t>(touched.size());
-  });
+  }
+  std::vector<std::string> touched;
+  for (const auto& r : rows) {
+    usage_event ev;
+    ev.user = user_id{r.user};
+    ev.event_type = req.kind == reset_kind::daily ? "daily_reset" : "monthly_reset";
+    ev.messages_count = -r.messages;
+    ev.tokens_count = -r.tokens;
+    ev.usage_date = r.day;
+    ev.event_timestamp = req.now;
+    insert_event(c, ev, std::nullopt);
+    if (touched.empty() || touched.back() != r.user) touched.push_back(r.user);
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  return static_cast<std::int64_t>(touched.size());
 }
 
 // ---------------------------------------------------------------------------

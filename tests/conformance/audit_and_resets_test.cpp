@@ -2,8 +2,10 @@
 // the counters equal what the audit rows add up to.
 #include "support/fixtures.hpp"
 
+#include <cstdio>
 #include <set>
 #include <string>
+#include <vector>
 
 using namespace kauri_quota;
 using namespace kauri_quota::testing;
@@ -261,6 +263,47 @@ TEST_CASE("reset_monthly_quotas for one user touches only that user") {
   CHECK(f.count_events(a, "monthly_reset") == 0);
   f.check_audit(a);
   f.check_audit(b);
+}
+
+TEST_CASE("a reset of every user goes by chunks of users and resets each user once, across the chunks' edges") {
+  // 1000 users a chunk: 2001 users make three chunks, the last of one user.
+  service_fixture f;
+  std::vector<user_id> users;
+  for (int i = 0; i < 2001; ++i) {
+    char id[16];
+    (void)std::snprintf(id, sizeof id, "u%05d", i);
+    users.push_back(f.add_user(id));
+  }
+  // Users 0, 3, 6, ... and the edges of the chunks (999, 1000, 1999, 2000)
+  // have usage; the others have none.
+  std::set<int> used;
+  for (int i = 0; i < 2001; i += 3) used.insert(i);
+  used.insert({999, 1000, 1999, 2000});
+  for (int i : used) REQUIRE(f.consume(users[static_cast<std::size_t>(i)], 7).allowed);
+  const auto n_used = static_cast<std::int64_t>(used.size());
+
+  CHECK(must(f.svc.reset_daily_quotas()) == n_used);
+  for (int i : {0, 1, 998, 999, 1000, 1001, 1998, 1999, 2000}) {
+    const auto& u = users[static_cast<std::size_t>(i)];
+    INFO("user " << u.str());
+    CHECK(f.quota(u).messages_today == 0);
+    CHECK(f.count_events(u, "daily_reset") == (used.count(i) != 0 ? 1 : 0));
+    f.check_audit(u);
+  }
+  // Nothing is left to reset: a second run touches nobody.
+  CHECK(must(f.svc.reset_daily_quotas()) == 0);
+
+  // A daily reset takes its counts off the month too: count again.
+  for (int i : used) REQUIRE(f.consume(users[static_cast<std::size_t>(i)], 7).allowed);
+  CHECK(must(f.svc.reset_monthly_quotas()) == n_used);
+  for (int i : {999, 1000, 2000}) {
+    const auto& u = users[static_cast<std::size_t>(i)];
+    INFO("user " << u.str());
+    CHECK(f.quota(u).messages_this_month == 0);
+    CHECK(f.quota(u).tokens_this_month == 0);
+    CHECK(f.count_events(u, "monthly_reset") == 1);
+    f.check_audit(u);
+  }
 }
 
 TEST_CASE("resets on a database without usage touch nobody") {

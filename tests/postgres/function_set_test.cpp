@@ -93,8 +93,9 @@ TEST_CASE("the shipped migration 0008 is byte for byte the one kauri_quota 0.1.0
 
 TEST_CASE("the embedded function set defines every function that migration 0008 created") {
   const auto names = pg::function_names(pg::embedded_function_set());
-  // 0008's 22, and version 4's kauri_quota_transition_due and kauri_quota_user_day.
-  CHECK(names.size() == 24);
+  // 0008's 22, version 4's kauri_quota_transition_due and kauri_quota_user_day,
+  // version 5's kauri_quota_reset_users and kauri_quota_reset_next.
+  CHECK(names.size() == 26);
   for (const char* n : {"kauri_quota_consume", "kauri_quota_record", "kauri_quota_settle", "kauri_quota_expire",
                         "kauri_quota_reset", "kauri_quota_set_subscription", "kauri_quota_create_user",
                         "kauri_quota_evaluate", "kauri_quota_arm", "kauri_quota_load"}) {

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <libpq-fe.h>
 
+#include <cstdio>
 #include <optional>
 #include <thread>
 
@@ -109,4 +110,25 @@ TEST_CASE("a deadlock (40P01) is retried and the operation counts once") {
   CHECK(detail::pq::round_trips() - before >= 2);  // it was sent again
   CHECK(f.quota(u).messages_today == 2);
   f.check_audit(u);
+}
+
+TEST_CASE("a reset of every user commits by chunks of 1000 users, so its locks never fill the lock table") {
+  service_fixture f(make_test_db("postgresql"));
+  // 2001 users with usage today: three chunks, hence three transactions.
+  for (int i = 0; i <= 2000; ++i) {
+    char id[16];
+    (void)std::snprintf(id, sizeof id, "c%05d", i);
+    f.add_user(id);
+  }
+  kq_test::pg_exec(
+      "INSERT INTO user_usage (user_id, usage_date, messages_today, messages_this_month)"
+      " SELECT user_id, '" +
+          show(f.today()) + "', 1, 1 FROM users",
+      f.db.pg_database);
+  CHECK(must(f.svc.reset_daily_quotas()) == 2001);
+  CHECK(kq_test::pg_query("SELECT count(*) FROM user_usage WHERE messages_today <> 0", f.db.pg_database) == "0");
+  CHECK(kq_test::pg_query("SELECT count(*) FROM usage_logs WHERE event_type = 'daily_reset'", f.db.pg_database) ==
+        "2001");
+  CHECK(kq_test::pg_query("SELECT count(DISTINCT xmin::text) FROM usage_logs WHERE event_type = 'daily_reset'",
+                          f.db.pg_database) == "3");
 }
