@@ -101,6 +101,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -121,6 +122,13 @@ struct config {
   /// Round trip added by the delaying proxy in front of PostgreSQL (0: none).
   std::chrono::microseconds rtt{0};
   bool alternatives = true;
+  /// batch_options::max_wait of every batched storage the run opens.
+  std::chrono::microseconds batch_wait{0};
+  /// The parts to run (all when empty): sqlite (one caller), callers
+  /// (SQLite, many callers), redis, postgres (with the original Python flow
+  /// unless --no-alternatives).
+  std::set<std::string> only;
+  bool runs(const std::string& part) const { return only.empty() || only.count(part) != 0; }
 };
 
 /// What must be undone when the run ends early: child processes (Redis,
@@ -600,6 +608,7 @@ void bench_sqlite_callers(const config& cfg) {
     o.path = path;
     o.synchronous = st.sync;
     o.batch.enabled = st.batched;
+    o.batch.max_wait = cfg.batch_wait;
     std::shared_ptr<kq::storage> store = must(kq::open_sqlite(o), "open");
     must(store->migrate({}), "migrate");
     services.push_back(must(kq::quota_service::create(store, {}), "service"));
@@ -648,6 +657,7 @@ void bench_sqlite_callers(const config& cfg) {
   o.path = path;
   o.synchronous = kq::sqlite_synchronous::full;
   o.batch.enabled = true;
+  o.batch.max_wait = cfg.batch_wait;
   std::shared_ptr<kq::storage> store = must(kq::open_sqlite(o), "open");
   must(store->migrate({}), "migrate");
   auto svc = must(kq::quota_service::create(store, {}), "service");
@@ -1243,6 +1253,7 @@ void bench_postgres_callers(const config& cfg, const std::string& db, line l) {
     po.conninfo = db;
     po.pool_size = 8;
     po.batch.enabled = batched;
+    po.batch.max_wait = cfg.batch_wait;
     std::shared_ptr<kq::storage> store = must(kq::open_postgres(po), "open postgres");
     services.push_back(must(kq::quota_service::create(store, {}), "service"));
   }
@@ -1483,7 +1494,8 @@ std::optional<std::chrono::microseconds> parse_duration(const std::string& text)
 
 constexpr const char* usage_text =
     "usage: kauri_quota_bench [--dir DIR] [--rounds N] [--quick] [--json] [--pg auto|none|CONNINFO]\n"
-    "                         [--rtt DURATION] [--no-alternatives]\n";
+    "                         [--rtt DURATION] [--no-alternatives] [--batch-wait DURATION]\n"
+    "                         [--only sqlite|callers|redis|postgres]...\n";
 
 int main(int argc, char** argv) {
   config cfg;
@@ -1509,6 +1521,20 @@ int main(int argc, char** argv) {
         return 2;
       }
       cfg.rtt = *d;
+    } else if (a == "--batch-wait" && i + 1 < argc) {
+      const auto d = parse_duration(argv[++i]);
+      if (!d || *d > std::chrono::milliseconds(10)) {
+        fmt::print(stderr, "--batch-wait: expected a duration such as 200us, at most 10ms\n");
+        return 2;
+      }
+      cfg.batch_wait = *d;
+    } else if (a == "--only" && i + 1 < argc) {
+      const std::string part = argv[++i];
+      if (part != "sqlite" && part != "callers" && part != "redis" && part != "postgres") {
+        fmt::print(stderr, "--only: expected sqlite, callers, redis or postgres\n");
+        return 2;
+      }
+      cfg.only.insert(part);
     } else {
       fmt::print(stderr, "{}", usage_text);
       return 2;
@@ -1532,10 +1558,12 @@ int main(int argc, char** argv) {
     fmt::print("kauri_quota {} benchmark ({} rounds, median)\n", KAURI_QUOTA_VERSION_STRING, cfg.rounds);
     fmt::print("{:<68} {:>10} {:>10} {:>8}\n", "operation", "library", "baseline", "ratio");
   }
-  bench_sqlite(cfg, kq::sqlite_synchronous::normal, "NORMAL");
-  bench_sqlite(cfg, kq::sqlite_synchronous::full, "FULL");
-  bench_sqlite_callers(cfg);
-  if (cfg.alternatives) {
+  if (cfg.runs("sqlite")) {
+    bench_sqlite(cfg, kq::sqlite_synchronous::normal, "NORMAL");
+    bench_sqlite(cfg, kq::sqlite_synchronous::full, "FULL");
+  }
+  if (cfg.runs("callers")) bench_sqlite_callers(cfg);
+  if (cfg.alternatives && cfg.runs("redis")) {
 #ifdef KAURI_QUOTA_BENCH_REDIS
     bench_redis(cfg);
 #else
@@ -1545,11 +1573,12 @@ int main(int argc, char** argv) {
   }
   const std::string python_line = "postgresql consume vs original Python flow";
 #ifndef KAURI_QUOTA_BENCH_POSTGRES
-  if (cfg.alternatives) report_error(python_line, "postgresql", "built without PostgreSQL (or give --no-alternatives)");
+  if (cfg.alternatives && cfg.runs("postgres"))
+    report_error(python_line, "postgresql", "built without PostgreSQL (or give --no-alternatives)");
 #else
-  if (cfg.pg == "none" && cfg.alternatives)
+  if (cfg.pg == "none" && cfg.alternatives && cfg.runs("postgres"))
     report_error(python_line, "postgresql", "needs PostgreSQL (--pg none was given; or give --no-alternatives)");
-  if (cfg.pg != "none") {
+  if (cfg.pg != "none" && cfg.runs("postgres")) {
     std::string conninfo = cfg.pg;
     const std::string server_dir = cfg.dir + "/pg";
     if (cfg.pg == "auto") {
