@@ -1549,6 +1549,10 @@ int main(int argc, char** argv) {
     std::filesystem::permissions(cfg.dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
                                               std::filesystem::perms::others_exec);
   }
+  if (cfg.rtt.count() > 0 && !cfg.runs("postgres")) {
+    fmt::print(stderr, "--rtt delays the PostgreSQL measurements, which --only leaves out\n");
+    return 2;
+  }
   if (cfg.rtt.count() > 0 && cfg.pg == "none") {
     fmt::print(stderr, "--rtt delays the PostgreSQL measurements, which --pg none leaves out\n");
     return 2;

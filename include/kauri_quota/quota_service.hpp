@@ -321,10 +321,10 @@ class quota_service {
   /// invalid_argument for a malformed user id; unknown_user when `user` is
   /// given and does not exist. reset_monthly_quotas returns the same.
   /// Every user is reset atomically and audited. A reset of every user
-  /// commits by chunks of 1000 users in user id order, so that no request
+  /// commits by chunks of 500 users in user id order, so that no request
   /// waits long behind it; after an error, the users of the chunks already
-  /// committed stay reset, and running it again is safe (a user at zero
-  /// has nothing to reset).
+  /// committed stay reset (the error says how many), and running it again
+  /// finishes it (a user at zero has nothing to reset).
   result<std::int64_t> reset_daily_quotas(const std::optional<user_id>& user = {});
   /// Zeroes this month's counters of every user (or one); returns users touched.
   result<std::int64_t> reset_monthly_quotas(const std::optional<user_id>& user = {});

@@ -260,4 +260,10 @@ std::string reservation_metadata(const reservation& r) {
   return w.take();
 }
 
+error reset_stopped(error e, std::int64_t done) {
+  if (done > 0)
+    e.message += fmt::format(" (the reset stopped after {} users had been reset; run it again to finish it)", done);
+  return e;
+}
+
 }  // namespace kauri_quota::detail

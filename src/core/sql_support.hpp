@@ -20,8 +20,14 @@ inline constexpr int prune_request_ids_batch = 5000;
 
 /// How many users a reset of all users takes per transaction, in user_id
 /// order: each user's reset is atomic, and the whole never holds the write
-/// lock (SQLite) or one lock per user (PostgreSQL) for long.
-inline constexpr int reset_chunk_users = 1000;
+/// lock (SQLite) or one lock per user (PostgreSQL) for long. (PostgreSQL's
+/// lock table holds max_locks_per_transaction x max_connections locks in
+/// all, 6,400 by default, shared by every session.)
+inline constexpr int reset_chunk_users = 500;
+
+/// The error of a reset of every user that failed after `done` users had
+/// been reset by the chunks already committed: says so, when any were.
+error reset_stopped(error e, std::int64_t done);
 
 /// "2025-11-07 10:59:24.625159" (UTC), the text form stored by SQLite.
 std::string format_db_time(sys_time t);

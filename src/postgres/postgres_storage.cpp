@@ -363,7 +363,7 @@ result<std::int64_t> postgres_storage::reset(const reset_request& req) {
       total += rs.i64(0, 0);
       return rs.opt_text(0, 1);
     });
-    if (!next) return next.error();
+    if (!next) return detail::reset_stopped(next.error(), total);
     if (!next.value()) return total;
     after = std::move(next).value();
   }

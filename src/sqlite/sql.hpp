@@ -189,22 +189,22 @@ inline constexpr const char* sql_expired_reservations =
     "SELECT reservation_id, user_id, usage_date, messages, estimated_tokens, actual_tokens, state, created_at,"
     " expires_at FROM kauri_quota_reservations WHERE state = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT 500";
 
-// The users' rows are read through ix_user_usage_user_date: the unary +
-// keeps the planner off the usage_date index, which would visit every
-// user's rows of the day for each chunk.
+// Driven by the users of the range (CROSS JOIN keeps users the outer
+// loop), each user's rows found through ix_user_usage_user_date: the
+// usage_date index would visit every user's rows of the day for each chunk.
 inline constexpr const char* sql_day_rows_for_reset =
-    "SELECT user_id, messages_today, tokens_today FROM user_usage"
-    " WHERE +usage_date = ?1 AND user_id BETWEEN ?2 AND ?3 AND (messages_today <> 0 OR tokens_today <> 0)"
-    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?4 AND user_id BETWEEN ?2 AND ?3)";
+    "SELECT u.user_id, uu.messages_today, uu.tokens_today FROM users AS u CROSS JOIN user_usage AS uu"
+    " WHERE u.user_id BETWEEN ?2 AND ?3 AND u.time_zone IS ?4 AND uu.user_id = u.user_id AND uu.usage_date = ?1"
+    " AND (uu.messages_today <> 0 OR uu.tokens_today <> 0)";
 inline constexpr const char* sql_month_rows_for_reset =
-    "SELECT user_id, usage_date, messages_today, tokens_today FROM user_usage"
-    " WHERE +usage_date >= ?1 AND +usage_date < ?2 AND user_id BETWEEN ?3 AND ?4"
-    " AND (messages_today <> 0 OR tokens_today <> 0 OR messages_this_month <> 0 OR tokens_this_month <> 0)"
-    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?5 AND user_id BETWEEN ?3 AND ?4)"
-    " ORDER BY user_id, usage_date";
+    "SELECT u.user_id, uu.usage_date, uu.messages_today, uu.tokens_today FROM users AS u CROSS JOIN user_usage AS uu"
+    " WHERE u.user_id BETWEEN ?3 AND ?4 AND u.time_zone IS ?5 AND uu.user_id = u.user_id"
+    " AND uu.usage_date >= ?1 AND uu.usage_date < ?2"
+    " AND (uu.messages_today <> 0 OR uu.tokens_today <> 0 OR uu.messages_this_month <> 0 OR uu.tokens_this_month <> 0)"
+    " ORDER BY u.user_id, uu.usage_date";
 inline constexpr const char* sql_zero_month =
     "UPDATE user_usage SET messages_today = 0, tokens_today = 0, messages_this_month = 0, tokens_this_month = 0,"
-    " updated_at = ?6 WHERE +usage_date >= ?1 AND +usage_date < ?2 AND user_id BETWEEN ?3 AND ?4"
-    " AND user_id IN (SELECT user_id FROM users WHERE time_zone IS ?5 AND user_id BETWEEN ?3 AND ?4)";
+    " updated_at = ?6 WHERE user_id IN (SELECT user_id FROM users WHERE user_id BETWEEN ?3 AND ?4 AND time_zone IS ?5)"
+    " AND usage_date >= ?1 AND usage_date < ?2";
 
 }  // namespace kauri_quota::detail::sqlite

@@ -575,7 +575,7 @@ result<std::int64_t> sqlite_storage::prune_request_ids(sys_time before) {
   });
 }
 
-// twin: schema/postgres/functions/operations.sql kauri_quota_reset
+// twin: schema/postgres/functions/operations.sql kauri_quota_reset_next
 result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
   if (req.user) {
     return run_ready([&](connection& c) -> result<std::int64_t> {
@@ -611,12 +611,13 @@ result<std::int64_t> sqlite_storage::reset(const reset_request& req) {
       total += n;
       return std::optional<std::string>(std::move(upto));
     });
-    if (!next) return next.error();
+    if (!next) return detail::reset_stopped(next.error(), total);
     if (!next.value()) return total;
     after = std::move(next).value();
   }
 }
 
+// twin: schema/postgres/functions/operations.sql kauri_quota_reset_users
 std::int64_t sqlite_storage::reset_users(connection& c, const reset_request& req, const std::string& from,
                                          const std::string& upto) {
   struct row {

@@ -266,7 +266,7 @@ TEST_CASE("reset_monthly_quotas for one user touches only that user") {
 }
 
 TEST_CASE("a reset of every user goes by chunks of users and resets each user once, across the chunks' edges") {
-  // 1000 users a chunk: 2001 users make three chunks, the last of one user.
+  // 500 users a chunk: 2001 users make five chunks, the last of one user.
   service_fixture f;
   std::vector<user_id> users;
   for (int i = 0; i < 2001; ++i) {
@@ -278,12 +278,12 @@ TEST_CASE("a reset of every user goes by chunks of users and resets each user on
   // have usage; the others have none.
   std::set<int> used;
   for (int i = 0; i < 2001; i += 3) used.insert(i);
-  used.insert({999, 1000, 1999, 2000});
+  used.insert({499, 500, 999, 1000, 1499, 1500, 1999, 2000});
   for (int i : used) REQUIRE(f.consume(users[static_cast<std::size_t>(i)], 7).allowed);
   const auto n_used = static_cast<std::int64_t>(used.size());
 
   CHECK(must(f.svc.reset_daily_quotas()) == n_used);
-  for (int i : {0, 1, 998, 999, 1000, 1001, 1998, 1999, 2000}) {
+  for (int i : {0, 1, 499, 500, 998, 999, 1000, 1001, 1499, 1500, 1998, 1999, 2000}) {
     const auto& u = users[static_cast<std::size_t>(i)];
     INFO("user " << u.str());
     CHECK(f.quota(u).messages_today == 0);
@@ -296,7 +296,7 @@ TEST_CASE("a reset of every user goes by chunks of users and resets each user on
   // A daily reset takes its counts off the month too: count again.
   for (int i : used) REQUIRE(f.consume(users[static_cast<std::size_t>(i)], 7).allowed);
   CHECK(must(f.svc.reset_monthly_quotas()) == n_used);
-  for (int i : {999, 1000, 2000}) {
+  for (int i : {499, 500, 999, 1000, 2000}) {
     const auto& u = users[static_cast<std::size_t>(i)];
     INFO("user " << u.str());
     CHECK(f.quota(u).messages_this_month == 0);

@@ -129,6 +129,17 @@ TEST_CASE("migrate adopts an original Alembic database and keeps its rows") {
   CHECK(must(svc.commit(*r.reservation, 70)).state == reservation_state::committed);
   CHECK(must(svc.increment_usage(a, 1, 5)).messages_today == 7);
   CHECK(must(svc.reset_daily_quotas(a)) == 1);
+  // Every user, by chunks: ordered and bounded on a UUID column too (which
+  // has no min or max). Then the previous release's call, every user in
+  // one transaction.
+  CHECK(must(svc.increment_usage(a, 1, 5)).messages_today == 1);
+  CHECK(must(svc.reset_daily_quotas()) == 1);
+  CHECK(must(svc.increment_usage(a, 2, 5)).messages_today == 2);
+  CHECK(must(svc.reset_monthly_quotas()) == 1);
+  CHECK(must(svc.get_user_quota_info(a)).messages_this_month == 0);
+  CHECK(must(svc.increment_usage(a, 1, 5)).messages_today == 1);
+  CHECK(kq_test::pg_query("SELECT kauri_quota_reset(true, NULL, '2025-11-07', '2025-11-07 15:00:00')", db) == "1");
+  CHECK(must(svc.get_user_quota_info(a)).messages_today == 0);
   CHECK(must(svc.get_events({a, std::nullopt, 100})).size() >= 8);
   CHECK(must(svc.log_usage_event(a, "note", 0, 0)).id > 0);
 

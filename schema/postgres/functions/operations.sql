@@ -442,28 +442,29 @@ $f$;
 -- each of its own today (p_day, the service's, or its own zone's) or that
 -- day's month; returns the users reset. A user's day is at most two days
 -- from the service's, so a user's rows are found by the index on
--- (user_id, usage_date); plans are made for each call's bounds (a generic
--- plan could take the usage_date index and read every user's rows).
+-- (user_id, usage_date). The two reads are planned for each call's bounds
+-- (EXECUTE): a generic plan, which a pooled session switches to after a
+-- few calls, could take the usage_date index and read every user's rows.
 -- Users are locked in user_id order so that concurrent resets never deadlock.
 -- (Two users whose ids hash alike share a lock; that only serialises them.)
--- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::reset
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::reset_users
 CREATE OR REPLACE FUNCTION kauri_quota_reset_users(p_daily BOOLEAN, p_from users.user_id%TYPE,
                                                    p_upto users.user_id%TYPE, p_day DATE, p_now TIMESTAMP)
-RETURNS BIGINT LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $f$
+RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
     r RECORD;
     v_users BIGINT := 0;
     v_last TEXT := NULL;
-    v_day DATE;
 BEGIN
     IF p_daily THEN
-        FOR r IN SELECT uu.user_id, uu.usage_date, uu.messages_today, uu.tokens_today FROM user_usage uu
-                   JOIN users u ON u.user_id = uu.user_id
-                  WHERE uu.usage_date BETWEEN p_day - 2 AND p_day + 2
-                    AND uu.usage_date = kauri_quota_user_day(p_now, u.time_zone, p_day)
-                    AND uu.user_id BETWEEN p_from AND p_upto
-                    AND (uu.messages_today <> 0 OR uu.tokens_today <> 0)
-                  ORDER BY uu.user_id LOOP
+        FOR r IN EXECUTE
+            'SELECT uu.user_id, uu.usage_date, uu.messages_today, uu.tokens_today FROM user_usage uu
+               JOIN users u ON u.user_id = uu.user_id
+              WHERE uu.user_id BETWEEN $1 AND $2
+                AND uu.usage_date BETWEEN $3 - 2 AND $3 + 2
+                AND uu.usage_date = kauri_quota_user_day($4, u.time_zone, $3)
+                AND (uu.messages_today <> 0 OR uu.tokens_today <> 0)
+              ORDER BY uu.user_id' USING p_from, p_upto, p_day, p_now LOOP
             PERFORM kauri_quota_lock(r.user_id);
             -- Re-read under the lock: a consume may have committed meanwhile.
             SELECT messages_today, tokens_today INTO r.messages_today, r.tokens_today
@@ -474,19 +475,20 @@ BEGIN
             v_users := v_users + 1;
         END LOOP;
     ELSE
-        FOR r IN SELECT uu.user_id, uu.usage_date FROM user_usage uu
-                   JOIN users u ON u.user_id = uu.user_id
-                  -- Every user's own month is one of the months of p_day - 2 to
-                  -- p_day + 2 (zones are at most 14 hours from UTC): the whole
-                  -- of those months bounds the index range.
-                  WHERE uu.usage_date >= date_trunc('month', p_day - 2)::date
-                    AND uu.usage_date < (date_trunc('month', p_day + 2) + interval '1 month')::date
-                    AND date_trunc('month', uu.usage_date)
-                        = date_trunc('month', kauri_quota_user_day(p_now, u.time_zone, p_day))
-                    AND uu.user_id BETWEEN p_from AND p_upto
-                    AND (uu.messages_today <> 0 OR uu.tokens_today <> 0 OR uu.messages_this_month <> 0
-                         OR uu.tokens_this_month <> 0)
-                  ORDER BY uu.user_id, uu.usage_date LOOP
+        -- Every user's own month is one of the months of p_day - 2 to
+        -- p_day + 2 (zones are at most 14 hours from UTC): the whole of
+        -- those months bounds the index range.
+        FOR r IN EXECUTE
+            'SELECT uu.user_id, uu.usage_date FROM user_usage uu
+               JOIN users u ON u.user_id = uu.user_id
+              WHERE uu.user_id BETWEEN $1 AND $2
+                AND uu.usage_date >= date_trunc(''month'', $3 - 2)::date
+                AND uu.usage_date < (date_trunc(''month'', $3 + 2) + interval ''1 month'')::date
+                AND date_trunc(''month'', uu.usage_date)
+                    = date_trunc(''month'', kauri_quota_user_day($4, u.time_zone, $3))
+                AND (uu.messages_today <> 0 OR uu.tokens_today <> 0 OR uu.messages_this_month <> 0
+                     OR uu.tokens_this_month <> 0)
+              ORDER BY uu.user_id, uu.usage_date' USING p_from, p_upto, p_day, p_now LOOP
             IF v_last IS DISTINCT FROM r.user_id::text THEN
                 PERFORM kauri_quota_lock(r.user_id);
                 v_users := v_users + 1;
@@ -508,9 +510,11 @@ BEGIN
 END
 $f$;
 
--- One user (p_user) or every user in one transaction, the call of the
--- releases before function set 5; an all-user reset now goes by chunks
--- (kauri_quota_reset_next).
+-- One user (p_user) or every user in one transaction: the call of the
+-- releases before function set 5, kept for them during a rolling upgrade
+-- (a reset of every user now goes by chunks, kauri_quota_reset_next).
+-- (min and max are not defined for a UUID column: the bounds are read in
+-- index order.)
 CREATE OR REPLACE FUNCTION kauri_quota_reset(p_daily BOOLEAN, p_user users.user_id%TYPE, p_day DATE, p_now TIMESTAMP)
 RETURNS BIGINT LANGUAGE plpgsql AS $f$
 DECLARE
@@ -524,22 +528,24 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'KQ001', MESSAGE = 'unknown user', DETAIL = p_user::text;
         END IF;
     ELSE
-        SELECT min(user_id), max(user_id) INTO v_from, v_upto FROM users;
-        IF v_from IS NULL THEN
+        SELECT user_id INTO v_from FROM users ORDER BY user_id LIMIT 1;
+        IF NOT FOUND THEN
             RETURN 0;
         END IF;
+        SELECT user_id INTO v_upto FROM users ORDER BY user_id DESC LIMIT 1;
     END IF;
     RETURN kauri_quota_reset_users(p_daily, v_from, v_upto, p_day, p_now);
 END
 $f$;
 
--- The next chunk of an all-user reset, in the caller's transaction: the
--- next p_limit users after p_after (NULL: from the first) in user_id
+-- The next chunk of a reset of every user, in the caller's transaction:
+-- the next p_limit users after p_after (NULL: from the first) in user_id
 -- order, whether or not they have rows. o_users counts the users reset,
 -- o_last is the last user of the chunk (NULL: there was none, the reset
 -- is complete). A reset of every user in one transaction would hold one
 -- lock per user until its end, which exhausts the lock table beyond
 -- max_locks_per_transaction x max_connections users.
+-- twin: src/sqlite/sqlite_storage.cpp sqlite_storage::reset
 CREATE OR REPLACE FUNCTION kauri_quota_reset_next(p_daily BOOLEAN, p_after users.user_id%TYPE, p_limit INTEGER,
                                                   p_day DATE, p_now TIMESTAMP,
                                                   OUT o_users BIGINT, OUT o_last users.user_id%TYPE)
@@ -547,12 +553,18 @@ LANGUAGE plpgsql AS $f$
 DECLARE
     v_from users.user_id%TYPE;
 BEGIN
-    SELECT min(c.user_id), max(c.user_id) INTO v_from, o_last
-      FROM (SELECT user_id FROM users WHERE p_after IS NULL OR user_id > p_after
-             ORDER BY user_id LIMIT p_limit) c;
-    IF o_last IS NULL THEN
-        o_users := 0;
+    o_users := 0;
+    IF p_after IS NULL THEN
+        SELECT user_id INTO v_from FROM users ORDER BY user_id LIMIT 1;
+        SELECT c.user_id INTO o_last
+          FROM (SELECT user_id FROM users ORDER BY user_id LIMIT p_limit) c ORDER BY c.user_id DESC LIMIT 1;
     ELSE
+        SELECT user_id INTO v_from FROM users WHERE user_id > p_after ORDER BY user_id LIMIT 1;
+        SELECT c.user_id INTO o_last
+          FROM (SELECT user_id FROM users WHERE user_id > p_after ORDER BY user_id LIMIT p_limit) c
+         ORDER BY c.user_id DESC LIMIT 1;
+    END IF;
+    IF o_last IS NOT NULL THEN
         o_users := kauri_quota_reset_users(p_daily, v_from, o_last, p_day, p_now);
     END IF;
 END
