@@ -246,19 +246,24 @@ result<subscription> sqlite_storage::set_subscription(const subscription_change&
 
 result<usage_snapshot> sqlite_storage::snapshot(const user_id& user, local_date day, sys_time now,
                                                 const tier_id& default_tier, std::chrono::seconds grace_period) {
-  // One statement reads a consistent snapshot; the default tier is read
-  // separately only when it applies. A transition due is written first,
-  // in its own write transaction, so that a read never shows a due state.
+  // The subscription (for the user's day) and the state are read in one
+  // read transaction: one snapshot, and one take of the WAL read lock
+  // instead of one per statement. A transition due is written first, in
+  // its own write transaction, so that a read never shows a due state.
   return run_ready([&](connection& c) -> result<usage_snapshot> {
-    BOOST_OUTCOME_TRY(sub, load_subscription(c, user));
-    local_date d = user_day(sub, now, day);
-    if (detail::transition_due(sub, now, grace_period)) {
-      txn tx(c, true);
-      BOOST_OUTCOME_TRY(settled, settle_due(c, user, now, day, default_tier, grace_period, {}));
-      tx.commit();
-      d = settled;
+    {
+      txn rtx(c, false);
+      BOOST_OUTCOME_TRY(sub, load_subscription(c, user));
+      if (!detail::transition_due(sub, now, grace_period)) {
+        auto state = load_state(c, user, user_day(sub, now, day), now, default_tier);
+        rtx.commit();
+        return state;
+      }
     }
-    return load_state(c, user, d, now, default_tier);
+    txn tx(c, true);
+    BOOST_OUTCOME_TRY(settled, settle_due(c, user, now, day, default_tier, grace_period, {}));
+    tx.commit();
+    return load_state(c, user, settled, now, default_tier);
   });
 }
 
