@@ -197,10 +197,11 @@ class sqlite_storage final : public storage {
   /// The day of `now` in the user's own zone, else `service_day`.
   static local_date user_day(const subscription& s, sys_time now, local_date service_day);
   std::optional<payment> find_payment(connection& c, const std::string& provider, const std::string& transaction_id);
-  /// Zeroes the user's month of `day` (rows of users in zone `tz`), audited
-  /// as monthly_reset rows.
-  void zero_user_month(connection& c, const user_id& user, const std::optional<std::string>& tz, local_date day,
-                       sys_time now);
+  /// Zeroes the month of `day` of the users whose ids lie in [from, upto]
+  /// and whose zone is `tz`, audited as one monthly_reset row per day row;
+  /// returns those users, in id order.
+  std::vector<std::string> zero_month(connection& c, const std::string& from, const std::string& upto,
+                                      const std::optional<std::string>& tz, local_date day, sys_time now);
   /// One lifecycle change inside the caller's write transaction.
   result<lifecycle_outcome> lifecycle_in(connection& c, const lifecycle_request& req);
   /// Writes the transitions due for `user` at `now` inside the caller's

@@ -51,45 +51,50 @@ std::optional<payment> sqlite_storage::find_payment(connection& c, const std::st
   return p;
 }
 
-void sqlite_storage::zero_user_month(connection& c, const user_id& user, const std::optional<std::string>& tz,
-                                     local_date day, sys_time now) {
+std::vector<std::string> sqlite_storage::zero_month(connection& c, const std::string& from, const std::string& upto,
+                                                    const std::optional<std::string>& tz, local_date day,
+                                                    sys_time now) {
   const local_date first = detail::first_of_month(day);
-  const std::string from = format_db_date(first);
-  const std::string to = format_db_date(first + std::chrono::months{1});
+  const std::string first_s = format_db_date(first);
+  const std::string end_s = format_db_date(first + std::chrono::months{1});
   struct row {
+    std::string user;
     local_date day;
     std::int64_t messages, tokens;
   };
   std::vector<row> rows;
+  // Both statements take (month start, month end, from, upto, zone, ...).
+  auto bind_range = [&](SQLite::Statement& st) {
+    st.bind(1, first_s);
+    st.bind(2, end_s);
+    st.bind(3, from);
+    st.bind(4, upto);
+    bind_opt(st, 5, tz);
+  };
   auto& s = c.stmt(sql_month_rows_for_reset);
-  s.bind(1, from);
-  s.bind(2, to);
-  s.bind(3, user.str());
-  s.bind(4, user.str());
-  bind_opt(s, 5, tz);
+  bind_range(s);
   while (s.executeStep()) {
-    rows.push_back({parse_db_date(s.getColumn(1).getString()).value_or(day), s.getColumn(2).getInt64(),
-                    s.getColumn(3).getInt64()});
+    rows.push_back({s.getColumn(0).getString(), parse_db_date(s.getColumn(1).getString()).value_or(day),
+                    s.getColumn(2).getInt64(), s.getColumn(3).getInt64()});
   }
   s.reset();
   auto& z = c.stmt(sql_zero_month);
-  z.bind(1, from);
-  z.bind(2, to);
-  z.bind(3, user.str());
-  z.bind(4, user.str());
-  bind_opt(z, 5, tz);
+  bind_range(z);
   z.bind(6, format_db_time(now));
   z.exec();
+  std::vector<std::string> users;
   for (const row& r : rows) {
     usage_event ev;
-    ev.user = user;
+    ev.user = user_id{r.user};
     ev.event_type = "monthly_reset";
     ev.messages_count = -r.messages;
     ev.tokens_count = -r.tokens;
     ev.usage_date = r.day;
     ev.event_timestamp = now;
     insert_event(c, ev, std::nullopt);
+    if (users.empty() || users.back() != r.user) users.push_back(r.user);
   }
+  return users;
 }
 
 result<lifecycle_outcome> sqlite_storage::lifecycle_in(connection& c, const lifecycle_request& req) {
@@ -101,7 +106,7 @@ result<lifecycle_outcome> sqlite_storage::lifecycle_in(connection& c, const life
   std::optional<payment> existing;
   if (touches_payment(req.kind)) existing = find_payment(c, req.pay.provider, req.pay.transaction_id);
   BOOST_OUTCOME_TRY(plan, detail::plan_lifecycle(req, stored, tiers, existing));
-  if (plan.reset_usage) zero_user_month(c, req.user, stored.time_zone, plan.user_day, req.now);
+  if (plan.reset_usage) (void)zero_month(c, req.user.str(), req.user.str(), stored.time_zone, plan.user_day, req.now);
   if (plan.write_subscription) {
     const subscription& s = plan.after;
     auto& u = c.stmt(sql_write_lifecycle);

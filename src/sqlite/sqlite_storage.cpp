@@ -631,6 +631,7 @@ std::int64_t sqlite_storage::reset_users(connection& c, const reset_request& req
     std::int64_t messages, tokens;
   };
   std::vector<row> rows;
+  std::vector<std::string> touched;
   // Each user's own today: users without a zone of their own count the
   // service's day, the others their zone's, one group per zone.
   std::vector<std::optional<std::string>> zones{std::nullopt};
@@ -656,34 +657,14 @@ std::int64_t sqlite_storage::reset_users(connection& c, const reset_request& req
         apply_delta(c, user_id{r.user}, r.day, -r.messages, -r.tokens, req.now);
       }
     } else {
-      const local_date first = detail::first_of_month(day);
-      const std::string first_s = format_db_date(first);
-      const std::string end_s = format_db_date(first + std::chrono::months{1});
-      auto& s = c.stmt(sql_month_rows_for_reset);
-      s.bind(1, first_s);
-      s.bind(2, end_s);
-      s.bind(3, from);
-      s.bind(4, upto);
-      bind_opt(s, 5, tz);
-      while (s.executeStep())
-        rows.push_back({s.getColumn(0).getString(), parse_db_date(s.getColumn(1).getString()).value_or(day),
-                        s.getColumn(2).getInt64(), s.getColumn(3).getInt64()});
-      s.reset();
-      auto& z = c.stmt(sql_zero_month);
-      z.bind(1, first_s);
-      z.bind(2, end_s);
-      z.bind(3, from);
-      z.bind(4, upto);
-      bind_opt(z, 5, tz);
-      z.bind(6, format_db_time(req.now));
-      z.exec();
+      const auto zeroed = zero_month(c, from, upto, tz, day, req.now);
+      touched.insert(touched.end(), zeroed.begin(), zeroed.end());
     }
   }
-  std::vector<std::string> touched;
   for (const auto& r : rows) {
     usage_event ev;
     ev.user = user_id{r.user};
-    ev.event_type = req.kind == reset_kind::daily ? "daily_reset" : "monthly_reset";
+    ev.event_type = "daily_reset";
     ev.messages_count = -r.messages;
     ev.tokens_count = -r.tokens;
     ev.usage_date = r.day;
