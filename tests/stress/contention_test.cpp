@@ -14,7 +14,7 @@ TEST_CASE("stress: processes x threads mixing every operation keep every invaria
   set_up_scenario(f, daily_limit);
   constexpr int processes = 4;
   constexpr int threads = 4;
-  const auto ops = static_cast<std::int64_t>(12'500 * stress_scale());  // 200,000 attempts at scale 1
+  const auto ops = static_cast<std::int64_t>(6'250 * stress_scale());  // 100,000 attempts at scale 1
   temp_dir dir;
   std::vector<load_process> loads;
   for (int p = 0; p < processes; ++p)

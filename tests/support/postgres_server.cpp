@@ -83,12 +83,42 @@ std::string run(const std::string& sql, const std::string& dbname, bool want_val
 const std::string& pg_server_conninfo() { return the_server().conninfo; }
 const std::string& pg_server_dir() { return the_server().dir; }
 
-std::string pg_create_database() {
+std::string pg_create_database() { return pg_create_database_from(""); }
+
+std::string pg_create_database_from(const std::string& template_db) {
   static std::atomic<int> counter{0};
   const std::string name = "kq_t_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   pg_exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  pg_exec("CREATE DATABASE " + name);
+  pg_exec("CREATE DATABASE " + name + (template_db.empty() ? "" : " TEMPLATE " + template_db));
   return name;
+}
+
+void pg_with_server_lock(const std::function<void()>& fn) {
+  // A session-level advisory lock on the maintenance database, held on a
+  // connection of its own for the duration of fn.
+  const std::string ci = the_server().conninfo + " dbname=postgres";
+  PGconn* c = PQconnectdb(ci.c_str());
+  const auto finish = [&] { PQfinish(c); };
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(c);
+    finish();
+    throw std::runtime_error("test server: " + msg);
+  }
+  PGresult* r = PQexec(c, "SELECT pg_advisory_lock(7419730199)");
+  const bool locked = PQresultStatus(r) == PGRES_TUPLES_OK;
+  PQclear(r);
+  if (!locked) {
+    std::string msg = PQerrorMessage(c);
+    finish();
+    throw std::runtime_error("test server: cannot take the template lock: " + msg);
+  }
+  try {
+    fn();
+  } catch (...) {
+    finish();  // ending the session releases the lock
+    throw;
+  }
+  finish();
 }
 
 void pg_drop_database(const std::string& name) { pg_exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); }

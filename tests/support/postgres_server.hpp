@@ -5,6 +5,7 @@
 // run by hand starts a private server on first use and stops it at exit.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,12 @@ const std::string& pg_server_conninfo();
 const std::string& pg_server_dir();
 /// Creates an empty database with a unique name; returns its name.
 std::string pg_create_database();
+/// Creates a database with a unique name as a copy of `template_db` (which
+/// no session may be connected to); returns its name.
+std::string pg_create_database_from(const std::string& template_db);
+/// Runs `fn` while holding a server-wide lock that other test processes'
+/// calls wait for (to build a shared template database once).
+void pg_with_server_lock(const std::function<void()>& fn);
 /// Drops it, closing its connections first.
 void pg_drop_database(const std::string& name);
 /// Runs SQL on the maintenance database (or on `dbname`); throws on error.
