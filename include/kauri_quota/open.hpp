@@ -33,11 +33,12 @@ struct batch_options {
   bool enabled = true;
   /// The most requests in one transaction (1 to 1024).
   int max_size = 64;
-  /// How long a batch that is not full may wait for more callers to join
-  /// (0 to 10 ms), and only when the batch before it had more than one
-  /// request (callers are concurrent), so that a lone caller never waits; a
-  /// caller never waits longer than this for others. 0 (the default):
-  /// never wait, take whoever queued while the previous batch ran.
+  /// How long a leader may wait for more callers to join (0 to 10 ms). It
+  /// waits only while fewer callers have queued than the batch before it
+  /// held (the callers that batch woke are on their way back), so a lone
+  /// caller never waits, and it starts as soon as they are all there; no
+  /// caller waits longer than this for others. 0 (the default): never
+  /// wait, take whoever queued while the previous batch ran.
   std::chrono::microseconds max_wait{0};
 };
 

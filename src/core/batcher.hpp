@@ -92,9 +92,13 @@ class batcher {
     }
 
     ++in_flight_;
-    if (max_wait_.count() > 0 && last_size_ > 1 && queue_.size() < max_size_) {
+    // Company is expected when the previous batch had several callers: they
+    // were all woken by its end and are on their way back. Wait (at most
+    // max_wait) until as many have queued as that batch held.
+    const std::size_t expected = std::min(last_size_, max_size_);
+    if (max_wait_.count() > 0 && queue_.size() < expected) {
       const auto until = clock_type::now() + max_wait_;
-      self.cv.wait_until(lock, until, [&] { return queue_.size() >= max_size_; });
+      self.cv.wait_until(lock, until, [&] { return queue_.size() >= expected; });
     }
     // Everyone queued, in order, up to max_size; but not a caller whose
     // deadline has passed: it is about to give up on its own, and taking it

@@ -150,3 +150,37 @@ TEST_CASE("a leader waits for company only after a batch that had some, and neve
   b.submit(next, [&](const std::vector<item*>& x) { r.run(x); });
   CHECK(steady_clock::now() - start < milliseconds(250));
 }
+
+TEST_CASE("a waiting leader starts as soon as as many callers have queued as the batch before it held") {
+  using namespace std::chrono;
+  // max_wait far beyond what the test allows: only the count ends the wait.
+  batcher<item> b(options(8, seconds{20}), 1);
+  recorder r;
+  r.hold_first = true;
+  std::vector<item> items(5);
+  for (std::size_t i = 0; i < items.size(); ++i) items[i].id = static_cast<int>(i);
+  auto submit = [&](std::size_t i) { b.submit(items[i], [&](const std::vector<item*>& x) { r.run(x); }); };
+  std::thread first(submit, 0);
+  while (!r.first_started.load()) std::this_thread::yield();
+  std::thread second(submit, 1);
+  std::thread third(submit, 2);
+  std::this_thread::sleep_for(milliseconds(50));
+  r.hold_first = false;
+  first.join();
+  second.join();
+  third.join();
+  REQUIRE(b.stats().largest == 2);
+
+  // Two callers again, the second 50 ms after the first: the first leads,
+  // waits for one more (the batch before held two), and both go together,
+  // long before max_wait (8 callers would be never).
+  const auto start = steady_clock::now();
+  std::thread a(submit, 3);
+  std::this_thread::sleep_for(milliseconds(50));
+  std::thread c(submit, 4);
+  a.join();
+  c.join();
+  CHECK(steady_clock::now() - start < seconds(10));
+  REQUIRE(r.batches.size() == 3);
+  CHECK(r.batches[2] == std::vector<int>{3, 4});
+}
