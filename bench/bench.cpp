@@ -64,6 +64,8 @@
 //                          [--no-alternatives]
 #include <kauri_quota/kauri_quota.hpp>
 
+#include "bench_support.hpp"
+
 #ifdef KAURI_QUOTA_BENCH_POSTGRES
 #include <libpq-fe.h>
 #endif
@@ -131,31 +133,9 @@ struct config {
   bool runs(const std::string& part) const { return only.empty() || only.count(part) != 0; }
 };
 
-/// What must be undone when the run ends early: child processes (Redis,
-/// the PostgreSQL server) would otherwise outlive it.
-std::mutex g_cleanup_mutex;
-std::vector<std::function<void()>> g_cleanup;
-
-void run_cleanup() {
-  std::vector<std::function<void()>> todo;
-  {
-    const std::lock_guard lock(g_cleanup_mutex);
-    todo.swap(g_cleanup);
-  }
-  for (auto it = todo.rbegin(); it != todo.rend(); ++it) (*it)();
-}
-
-[[noreturn]] void die(const std::string& what) {
-  fmt::print(stderr, "error: {}\n", what);
-  run_cleanup();
-  std::exit(1);
-}
-
-template <class T>
-T must(kq::result<T> r, const char* what) {
-  if (!r) die(fmt::format("{}: {}", what, r.error().message));
-  return std::move(r).value();
-}
+using kq::bench::cleanup;
+using kq::bench::die;
+using kq::bench::must;
 
 /// Hand-written SQLite access: raw prepared statements, nothing else.
 class raw_sqlite {
@@ -812,10 +792,7 @@ void bench_redis(const config& cfg) {
       waitpid(p, nullptr, 0);
     }
   };
-  {
-    const std::lock_guard lock(g_cleanup_mutex);
-    g_cleanup.emplace_back(stop);
-  }
+  cleanup::add(stop);
   int port = 0;
   redis_context admin;
   // The free port may be taken by another process before the server binds
@@ -1584,27 +1561,12 @@ int main(int argc, char** argv) {
     report_error(python_line, "postgresql", "needs PostgreSQL (--pg none was given; or give --no-alternatives)");
   if (cfg.pg != "none" && cfg.runs("postgres")) {
     std::string conninfo = cfg.pg;
-    const std::string server_dir = cfg.dir + "/pg";
-    if (cfg.pg == "auto") {
-      const std::string start =
-          fmt::format("bash '{}/scripts/pg-test-server.sh' start '{}' --durable", KAURI_QUOTA_SOURCE_DIR, server_dir);
-      if (std::system(start.c_str()) != 0) die("could not start a PostgreSQL server (use --pg CONNINFO or --pg none)");
-      {
-        const std::lock_guard lock(g_cleanup_mutex);
-        g_cleanup.emplace_back([server_dir] {
-          (void)std::system(
-              fmt::format("bash '{}/scripts/pg-test-server.sh' stop '{}'", KAURI_QUOTA_SOURCE_DIR, server_dir).c_str());
-        });
-      }
-      std::ifstream in(server_dir + "/tcp-conninfo");
-      std::getline(in, conninfo);
-      // The maintenance database; bench_postgres adds its own dbname.
-      conninfo = conninfo.substr(0, conninfo.find(" dbname="));
-    }
+    if (cfg.pg == "auto")  // bench_postgres adds its own dbname
+      conninfo = kq::bench::start_postgres(KAURI_QUOTA_SOURCE_DIR, cfg.dir + "/pg", false);
     bench_postgres(cfg, conninfo, cfg.dir);
   }
 #endif
-  run_cleanup();
+  cleanup::run();
   std::filesystem::remove_all(cfg.dir);
   return g_errors == 0 ? 0 : 1;
 }

@@ -22,6 +22,8 @@
 // Usage: kauri_quota_scale [--quick] [--json] [--seconds S] [--max-users N] [--pg auto|none|only]
 #include <kauri_quota/kauri_quota.hpp>
 
+#include "bench_support.hpp"
+
 #ifdef KAURI_QUOTA_BENCH_POSTGRES
 #include <libpq-fe.h>
 #endif
@@ -56,16 +58,8 @@ struct config {
   std::string dir;
 };
 
-[[noreturn]] void die(const std::string& what) {
-  fmt::print(stderr, "error: {}\n", what);
-  std::exit(1);
-}
-
-template <class T>
-T must(kq::result<T> r, const char* what) {
-  if (!r) die(fmt::format("{}: {}", what, r.error().message));
-  return std::move(r).value();
-}
+using kq::bench::die;
+using kq::bench::must;
 
 /// One line of output: a table row, or a JSON object with --json.
 void report(const config& cfg, const std::string& backend, const std::string& what, const std::string& parameter,
@@ -219,15 +213,19 @@ void measure(const config& cfg, const std::string& backend, const std::string& u
   create_users(backend, sql, 0, 64);
   users = 64;
   for (int callers : {1, 2, 4, 8, 16, 64}) {
+    const auto before = store->write_batches();
     const double rate = decisions_per_second(
         svc, [](int t, std::mt19937&) { return kq::user_id{"scale-" + std::to_string(t)}; }, callers, cfg.seconds);
     report(cfg, backend, "callers", "callers", callers, rate, "decisions/s");
+    // The batches of this run alone.
+    const auto after = store->write_batches();
+    if (after.batches > before.batches)
+      report(
+          cfg, backend, "batch", "callers", callers,
+          static_cast<double>(after.requests - before.requests) / static_cast<double>(after.batches - before.batches),
+          "writes per batch (mean)");
   }
   report(cfg, backend, "memory", "callers", 64, resident_bytes() / (1024.0 * 1024.0), "MiB resident");
-  const auto batches = store->write_batches();
-  if (batches.batches > 0)
-    report(cfg, backend, "batch", "callers", 64,
-           static_cast<double>(batches.requests) / static_cast<double>(batches.batches), "writes per batch (mean)");
 
   // Decisions per second and the daily reset against users with rows.
   for (std::int64_t target : {std::int64_t{1}, std::int64_t{10'000}, std::int64_t{1'000'000}}) {
@@ -337,16 +335,7 @@ void run_sqlite(const config& cfg) {
 
 #ifdef KAURI_QUOTA_BENCH_POSTGRES
 void run_postgres(const config& cfg) {
-  const std::string server_dir = cfg.dir + "/pg";
-  const std::string start = fmt::format("bash '{}/scripts/pg-test-server.sh' start '{}' --durable >/dev/null",
-                                        KAURI_QUOTA_SOURCE_DIR, server_dir);
-  if (std::system(start.c_str()) != 0) die("could not start a PostgreSQL server (use --pg none)");
-  std::string conninfo;
-  {
-    std::ifstream in(server_dir + "/tcp-conninfo");
-    std::getline(in, conninfo);
-  }
-  conninfo = conninfo.substr(0, conninfo.find(" dbname="));
+  const std::string conninfo = kq::bench::start_postgres(KAURI_QUOTA_SOURCE_DIR, cfg.dir + "/pg", true);
   {
     PGconn* admin = PQconnectdb((conninfo + " dbname=postgres").c_str());
     if (PQstatus(admin) != CONNECTION_OK) die(PQerrorMessage(admin));
@@ -377,8 +366,7 @@ void run_postgres(const config& cfg) {
   };
   measure(cfg, "postgresql", url, sql);
   PQfinish(c);
-  (void)std::system(
-      fmt::format("bash '{}/scripts/pg-test-server.sh' stop '{}'", KAURI_QUOTA_SOURCE_DIR, server_dir).c_str());
+  kq::bench::cleanup::run();  // stops the server
 }
 #endif
 
