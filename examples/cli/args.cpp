@@ -85,10 +85,11 @@ Usage:
                                 (90m, 36h, 7d: s, m, h or d; default 7d; or
                                 forever)
   prune --before DATE [--batch N]
-                                delete the day rows and audit rows of the
-                                days before DATE (YYYY-MM-DD: the first day of
-                                a month, at most the current month's), N rows
-                                per transaction (default 5000)
+                                delete the day rows, audit rows and settled
+                                reservations of the days before DATE
+                                (YYYY-MM-DD: the first day of a month, at most
+                                the current month's), N rows per transaction
+                                (default 5000)
   quota USER                    quota status with usage bars
   stats USER                    usage percentages and warnings
   events USER [--limit N] [--type T]

@@ -483,11 +483,13 @@ int run_prune(kq::quota_service& svc, const command& cmd, const settings& s) {
       kq::json_quote(fmt::format("{:04}-{:02}-{:02}", static_cast<int>(before.year()),
                                  static_cast<unsigned>(before.month()), static_cast<unsigned>(before.day())));
   if (s.json) {
-    print_json(
-        fmt::format(R"({{"before":{},"day_rows":{},"audit_rows":{}}})", day, r.value().day_rows, r.value().audit_rows));
+    print_json(fmt::format(R"({{"before":{},"day_rows":{},"audit_rows":{},"reservations":{}}})", day,
+                           r.value().day_rows, r.value().audit_rows, r.value().reservations));
   } else {
-    print(fmt::format("deleted {} day row{} and {} audit row{} of the days before {}\n", r.value().day_rows,
-                      r.value().day_rows == 1 ? "" : "s", r.value().audit_rows, r.value().audit_rows == 1 ? "" : "s",
+    const auto plural = [](std::int64_t n) { return n == 1 ? "" : "s"; };
+    print(fmt::format("deleted {} day row{}, {} audit row{} and {} reservation{} of the days before {}\n",
+                      r.value().day_rows, plural(r.value().day_rows), r.value().audit_rows,
+                      plural(r.value().audit_rows), r.value().reservations, plural(r.value().reservations),
                       day.substr(1, 10)));
   }
   return exit_ok;

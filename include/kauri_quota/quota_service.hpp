@@ -289,7 +289,8 @@ class quota_service {
   /// of the days before `before` and their audit rows (usage_logs rows
   /// whose usage_date is before it, and rows without a usage_date whose
   /// event_timestamp is before the start of `before` in the quota time
-  /// zone), in batches of `batch_size` rows, each its own short
+  /// zone), and the reservations of those days (all settled by then), in
+  /// batches of about `batch_size` rows, each its own short
   /// transaction, so that no lock is held for long. Returns how many rows
   /// of each went. Only whole months go: `before` must be the first day of
   /// a month (a month's latest day row carries its month-to-date totals,

@@ -101,7 +101,8 @@ struct reset_request {
   local_date day{};
 };
 
-/// A retention prune: the day rows before `before` and their audit rows.
+/// A retention prune: the day rows before `before`, their audit rows and
+/// their settled reservations.
 /// quota_service checks that `before` is the first day of a month no
 /// longer in use, so that no kept row's month-to-date total depends on a
 /// deleted one.

@@ -173,6 +173,9 @@ struct month_usage {
 struct prune_report {
   std::int64_t day_rows = 0;    ///< user_usage rows (one per user and day)
   std::int64_t audit_rows = 0;  ///< usage_logs rows
+  /// kauri_quota_reservations rows of those days, all settled by then
+  /// (committed, released or expired)
+  std::int64_t reservations = 0;
   friend bool operator==(const prune_report&, const prune_report&) = default;
 };
 

@@ -1,10 +1,11 @@
-// Retention on PostgreSQL: the day rows before a month boundary and their
-// audit rows, deleted one short transaction (one statement) per batch, so
+// Retention on PostgreSQL: the day rows before a month boundary, their
+// audit rows and their settled reservations, deleted one short transaction (one statement) per batch, so
 // that the row locks a batch takes are held for one statement only.
 #include "core/sql_support.hpp"
 #include "postgres/backend.hpp"
 #include "postgres/sql.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
@@ -49,8 +50,31 @@ result<prune_report> postgres_storage::prune_usage(const prune_request& req) {
     });
     if (!n) return n.error();
     report.day_rows += n.value();
-    if (n.value() < req.batch_size) return report;
+    if (n.value() < req.batch_size) break;
   }
+  // The settled reservations of the pruned days (the service settled the
+  // expired ones first, and refuses a `before` whose month may still hold
+  // an open one), by windows of heap pages holding about batch_size rows.
+  // Pages added after this read hold reservations of days in use.
+  auto pages = run_ready<std::int64_t>(true, [&](connection& c) -> attempt<std::int64_t> {
+    auto r = c.exec("kq_reservation_pages", sql_reservation_pages, {});
+    if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
+    return std::get<rows>(r).i64(0, 0);
+  });
+  if (!pages) return pages.error();
+  constexpr std::int64_t reservations_per_page = 50;
+  const std::int64_t window = std::max<std::int64_t>(1, req.batch_size / reservations_per_page);
+  for (std::int64_t next = 0; next < pages.value(); next += window) {
+    auto n = run_ready<std::int64_t>(true, [&](connection& c) -> attempt<std::int64_t> {
+      auto r = c.exec("kq_prune_reservation_window", sql_prune_reservation_window,
+                      {std::to_string(next), std::to_string(next + window), before});
+      if (auto* f = std::get_if<failure>(&r)) return std::move(*f);
+      return std::get<rows>(r).affected();
+    });
+    if (!n) return n.error();
+    report.reservations += n.value();
+  }
+  return report;
 }
 
 }  // namespace kauri_quota::detail::postgres

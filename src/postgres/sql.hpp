@@ -31,6 +31,15 @@ inline constexpr const char* sql_prune_audit_window =
     " AND (usage_date < $3::date OR (usage_date IS NULL AND event_timestamp < $4::timestamp))";
 inline constexpr const char* sql_prune_day_rows =
     "DELETE FROM user_usage WHERE id IN (SELECT id FROM user_usage WHERE usage_date < $1::date LIMIT $2)";
+// Settled reservations of the pruned days, by windows of heap pages
+// ($1 <= block < $2, a TID range scan): the table has no index on
+// usage_date, and a scan that starts over for each batch would read the
+// rows already deleted again and again.
+inline constexpr const char* sql_reservation_pages =
+    "SELECT pg_relation_size('kauri_quota_reservations') / current_setting('block_size')::bigint";
+inline constexpr const char* sql_prune_reservation_window =
+    "DELETE FROM kauri_quota_reservations WHERE ctid >= format('(%s,0)', $1::bigint)::tid"
+    " AND ctid < format('(%s,0)', $2::bigint)::tid AND usage_date < $3::date AND state <> 'open'";
 inline constexpr const char* sql_set_subscription =
     "SELECT * FROM kauri_quota_set_subscription($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 inline constexpr const char* sql_create_user = "SELECT kauri_quota_create_user($1, $2, $3, $4, $5)";

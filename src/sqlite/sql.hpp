@@ -185,6 +185,12 @@ inline constexpr const char* sql_prune_audit_window =
 inline constexpr const char* sql_passive_checkpoint = "PRAGMA wal_checkpoint(PASSIVE)";
 inline constexpr const char* sql_prune_day_rows =
     "DELETE FROM user_usage WHERE rowid IN (SELECT rowid FROM user_usage WHERE usage_date < ?1 LIMIT ?2)";
+// Settled reservations of the pruned days, by windows of rowids as the
+// audit rows (the table has no index on usage_date, and needs none).
+inline constexpr const char* sql_reservation_rowid_range =
+    "SELECT MIN(rowid), MAX(rowid) FROM kauri_quota_reservations";
+inline constexpr const char* sql_prune_reservation_window =
+    "DELETE FROM kauri_quota_reservations WHERE rowid >= ?1 AND rowid < ?2 AND usage_date < ?3 AND state <> 'open'";
 inline constexpr const char* sql_expired_reservations =
     "SELECT reservation_id, user_id, usage_date, messages, estimated_tokens, actual_tokens, state, created_at,"
     " expires_at FROM kauri_quota_reservations WHERE state = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT 500";

@@ -421,7 +421,13 @@ TEST_SUITE("kauri-quota") {
         "INSERT INTO usage_logs (user_id, event_type, messages_count, tokens_count, usage_date, event_timestamp)"
         " VALUES ('u1', 'message_sent', 1, 10, '" +
         day(old) + "', '" + day(old) + " 08:00:00.000000'), ('u1', 'message_sent', 1, 20, '" + day(old) + "', '" +
-        day(old) + " 09:00:00.000000'), ('u1', 'note', 0, 0, NULL, '" + day(old) + " 10:00:00.000000');";
+        day(old) + " 09:00:00.000000'), ('u1', 'note', 0, 0, NULL, '" + day(old) +
+        " 10:00:00.000000');"
+        // and the reservation the second message settled
+        "INSERT INTO kauri_quota_reservations (reservation_id, user_id, usage_date, messages, estimated_tokens,"
+        " actual_tokens, state, created_at, expires_at, settled_at) VALUES ('r-old', 'u1', '" +
+        day(old) + "', 1, 50, 20, 'committed', '" + day(old) + " 09:00:00.000000', '" + day(old) +
+        " 09:15:00.000000', '" + day(old) + " 09:00:01.000000');";
     c.exec_sql(sql.c_str());
     const std::string quota_before = c.run({"--json", "quota", "u1"}).out;
 
@@ -429,13 +435,15 @@ TEST_SUITE("kauri-quota") {
     CHECK(first["before"].as_string() == day(keep_from));
     CHECK(first["day_rows"].as_int() == 1);
     CHECK(first["audit_rows"].as_int() == 3);
+    CHECK(first["reservations"].as_int() == 1);
     // This month is untouched, and a second prune finds nothing.
     CHECK(c.run({"--json", "quota", "u1"}).out == quota_before);
     const std::string now_state = c.state_of_u1();
     const run_result again = c.run({"prune", "--before", day(keep_from), "--batch", "1"});
     INFO(show(again));
     CHECK(again.exit_code == 0);
-    CHECK(again.out == "deleted 0 day rows and 0 audit rows of the days before " + day(keep_from) + "\n");
+    CHECK(again.out ==
+          "deleted 0 day rows, 0 audit rows and 0 reservations of the days before " + day(keep_from) + "\n");
 
     // Refusals change nothing: usage errors exit 2, the library's rule 1.
     check_usage_error(c.run({"prune"}));

@@ -179,11 +179,49 @@ TEST_CASE("prune_usage settles a reservation left open on a pruned day before de
   f.set_time("2025-11-07T12:00:00Z");
   const auto got = must(f.svc.prune_usage(date("2025-10-01")));
   CHECK(got.day_rows == 1);
-  CHECK(must(f.store().get_reservation(*d.reservation)).state == reservation_state::expired);
+  // Expired first, with its audit row, then deleted with its day.
+  CHECK(got.reservations == 1);
+  check_error(f.store().get_reservation(*d.reservation), errc::reservation_not_found);
   // Nothing is left to settle into the month that went.
   CHECK(must(f.svc.expire_reservations()) == 0);
   for (const auto& e : f.events(u)) {
     if (e.usage_date) CHECK(*e.usage_date >= date("2025-10-01"));
   }
   f.check_audit(u, {date("2025-10-01")});
+}
+
+TEST_CASE("prune_usage deletes the settled reservations of the pruned days and keeps every other") {
+  for (const std::int64_t batch : {std::int64_t{1}, std::int64_t{2}, default_prune_batch_size}) {
+    INFO("batch_size " << batch);
+    service_fixture f{service_options{}, "2025-09-10T10:00:00Z"};
+    const auto u = f.add_user("alice", "pro");
+    const auto reserve = [&] {
+      const auto d = must(f.svc.reserve(u, 40));
+      REQUIRE(d.allowed);
+      REQUIRE(d.reservation.has_value());
+      return *d.reservation;
+    };
+    // September: one committed, one released, one left open (expired by the prune).
+    const auto committed = reserve();
+    must(f.svc.commit(committed, 30));
+    const auto released = reserve();
+    must(f.svc.release(released));
+    const auto left_open = reserve();
+    // October: one committed; November (the current month): one open.
+    f.set_time("2025-10-05T10:00:00Z");
+    const auto kept = reserve();
+    must(f.svc.commit(kept, 25));
+    f.set_time("2025-11-07T12:00:00Z");
+    const auto current = reserve();
+
+    const auto got = must(f.svc.prune_usage(date("2025-10-01"), batch));
+    CHECK(got.reservations == 3);
+    for (const auto& gone : {committed, released, left_open})
+      check_error(f.store().get_reservation(gone), errc::reservation_not_found);
+    CHECK(must(f.store().get_reservation(kept)).state == reservation_state::committed);
+    CHECK(must(f.store().get_reservation(current)).state == reservation_state::open);
+    CHECK(must(f.svc.commit(current, 12)).state == reservation_state::committed);
+    f.check_audit(u, {date("2025-10-05"), date("2025-11-07")});
+    CHECK(must(f.svc.prune_usage(date("2025-10-01"), batch)) == prune_report{});
+  }
 }

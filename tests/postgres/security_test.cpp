@@ -44,8 +44,9 @@ std::string runtime_grants(const std::string& role) {
 }
 
 // The retention role of the README: what `kauri-quota prune` needs (it
-// settles the expired reservations first, with their audit rows), and no
-// right on the counters but deleting old day rows.
+// settles the expired reservations first, with their audit rows, and
+// deletes the reservations of the pruned days), and no right on the
+// counters but deleting old day rows.
 std::string retention_grants(const std::string& role) {
   return "GRANT CONNECT ON DATABASE current_database_placeholder TO " + role +
          ";"
@@ -58,7 +59,7 @@ std::string retention_grants(const std::string& role) {
          "GRANT SELECT (id, usage_date, event_timestamp), INSERT, DELETE ON usage_logs TO " +
          role +
          ";"
-         "GRANT SELECT, UPDATE ON kauri_quota_reservations TO " +
+         "GRANT SELECT, UPDATE, DELETE ON kauri_quota_reservations TO " +
          role +
          ";"
          "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " +
@@ -160,6 +161,9 @@ TEST_CASE("prune_usage works under the retention role and not under the append-o
     const user_id u{"retained-user"};
     must(svc.create_user(u));
     CHECK(must(svc.try_consume(u, 10)).allowed);
+    const auto reserved = must(svc.reserve(u, 10));
+    REQUIRE(reserved.reservation.has_value());
+    must(svc.commit(*reserved.reservation, 8));
     clock->set(at("2025-10-02T10:00:00Z"));
     CHECK(must(svc.try_consume(u, 10)).allowed);
   }
@@ -170,11 +174,14 @@ TEST_CASE("prune_usage works under the retention role and not under the append-o
   kq_test::pg_exec(replace_all(runtime_grants(runtime), "current_database_placeholder", db), db);
   kq_test::pg_exec(replace_all(retention_grants(retention), "current_database_placeholder", db), db);
   const auto rows = [&] {
-    return kq_test::pg_query("SELECT (SELECT count(*) FROM usage_logs) || '/' || (SELECT count(*) FROM user_usage)",
-                             db);
+    return kq_test::pg_query(
+        "SELECT (SELECT count(*) FROM usage_logs) || '/' || (SELECT count(*) FROM user_usage) || "
+        "'/' || (SELECT count(*) FROM kauri_quota_reservations)",
+        db);
   };
   const std::string all_rows = rows();
-  CHECK(all_rows == "3/2");  // the assignment and one message on each of two days
+  // the assignment, a message on each of two days, a reservation and its commit
+  CHECK(all_rows == "5/2/1");
   {
     std::shared_ptr<storage> store =
         must(open_storage(kq_test::pg_server_conninfo() + " dbname=" + db + " user=" + runtime));
@@ -188,8 +195,9 @@ TEST_CASE("prune_usage works under the retention role and not under the append-o
     quota_service svc = must(quota_service::create(store, opts));
     const auto got = must(svc.prune_usage(date("2025-10-01")));
     CHECK(got.day_rows == 1);
-    CHECK(got.audit_rows == 2);  // the assignment and the September message
-    CHECK(rows() == "1/1");
+    CHECK(got.audit_rows == 4);  // all but the October message
+    CHECK(got.reservations == 1);
+    CHECK(rows() == "1/1/0");
   }
   kq_test::pg_drop_database(db);
   kq_test::pg_exec("DROP ROLE IF EXISTS " + runtime + "; DROP ROLE IF EXISTS " + retention);
