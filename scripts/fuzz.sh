@@ -86,10 +86,12 @@ build=build/fuzz
 
 # The CLI's argument parser lives with the examples; the PostgreSQL backend
 # is on so that the library is the one users get and libpq can serve as the
-# fuzz_storage_url oracle.
+# fuzz_storage_url oracle. Line tables are enough for a crash's stack and
+# take a third less time to build than full debug information.
 cmake -S . -B "${build}" \
   -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" \
   -DKAURI_QUOTA_BUILD_FUZZERS=ON \
   -DKAURI_QUOTA_BUILD_TESTS=OFF \
   -DKAURI_QUOTA_BUILD_BENCH=OFF \

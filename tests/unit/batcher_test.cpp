@@ -184,3 +184,24 @@ TEST_CASE("a waiting leader starts as soon as as many callers have queued as the
   REQUIRE(r.batches.size() == 3);
   CHECK(r.batches[2] == std::vector<int>{3, 4});
 }
+
+TEST_CASE("a caller whose deadline passes while every batch slot is busy gives up without being run") {
+  using namespace std::chrono;
+  batcher<item> b(options(8), 1);
+  recorder r;
+  r.hold_first = true;
+  item first{0};
+  item late{1};
+  auto run = [&](const std::vector<item*>& x) { r.run(x); };
+  std::thread holder([&] { b.submit(first, run); });
+  while (!r.first_started.load()) std::this_thread::yield();
+  const auto start = steady_clock::now();
+  CHECK_FALSE(b.submit(late, run, start + milliseconds(100)));
+  CHECK(steady_clock::now() - start >= milliseconds(100));
+  CHECK(late.ran_in == -1);
+  r.hold_first = false;
+  holder.join();
+  CHECK(first.ran_in == 0);
+  CHECK(r.batches.size() == 1);
+  CHECK(b.stats().requests == 1);
+}
